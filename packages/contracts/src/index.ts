@@ -1,0 +1,139 @@
+/**
+ * Shapes shared between services: the response envelope, the closed list of error codes,
+ * the pay service's signed API (main → pay) and the events pay pushes to main.
+ * Amounts between services are integer fen.
+ */
+import { Type, type Static } from 'typebox'
+
+/** Every JSON answer: `{code, message, data, timestamp}`; errors add `error` (stable code). */
+export interface Envelope<T> {
+  code: number
+  message: string
+  data: T
+  timestamp: number
+  error?: ErrorCode
+}
+
+export const ERROR_CODES = [
+  'INVALID_PARAMS',
+  'UNAUTHORIZED',
+  'FORBIDDEN',
+  'NOT_FOUND',
+  'PACKAGE_NOT_FOUND',
+  'ORDER_NOT_FOUND',
+  'PAYMENT_NOT_FOUND',
+  'CONFLICT',
+  'DUPLICATE',
+  'EMAIL_TAKEN',
+  'INVALID_CREDENTIALS',
+  'INSUFFICIENT_CREDITS',
+  'ORDER_NOT_PAYABLE',
+  'AMOUNT_MISMATCH',
+  'IDEMPOTENCY_KEY_REUSED',
+  'CUSTOM_CREDITS_OUT_OF_RANGE',
+  'PAYMENT_METHOD_DISABLED',
+  'UNPROCESSABLE',
+  'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'RATE_LIMITED',
+  'SERVICE_AUTH_FAILED',
+  'PROVIDER_ERROR',
+  'PAY_SERVICE_UNAVAILABLE',
+  'SERVICE_UNAVAILABLE',
+  'INTERNAL_ERROR',
+] as const
+export type ErrorCode = (typeof ERROR_CODES)[number]
+
+export function ok<T>(data: T, message = 'success'): Envelope<T> {
+  return { code: 200, message, data, timestamp: Date.now() }
+}
+
+export function fail(status: number, error: ErrorCode, message: string): Envelope<null> {
+  return { code: status, message, data: null, timestamp: Date.now(), error }
+}
+
+/** A typed error carrying its HTTP status and stable code; mapped to the envelope in one error handler. */
+export class AppError extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: ErrorCode,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message)
+    this.name = 'AppError'
+  }
+}
+
+// ---- pay service API (signed; called by main) ----
+
+export const PAY_METHODS = ['ALIPAY'] as const
+export const ALIPAY_CHANNELS = ['page', 'wap', 'qr'] as const
+export const PAY_TYPES = ['form', 'jump', 'qrcode', 'jsapi'] as const
+
+export const CreatePaymentRequest = Type.Object(
+  {
+    orderId: Type.Integer({ minimum: 1 }),
+    orderNo: Type.String({ pattern: '^[A-Za-z0-9_-]{6,64}$' }),
+    /** Integer fen. */
+    amount: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+    subject: Type.String({ minLength: 1, maxLength: 128 }),
+    method: Type.Union(PAY_METHODS.map((m) => Type.Literal(m))),
+    channel: Type.String({ minLength: 1, maxLength: 16 }),
+    device: Type.Optional(Type.String({ maxLength: 16 })),
+    openid: Type.Optional(Type.String({ maxLength: 128 })),
+    clientIp: Type.Optional(Type.String({ maxLength: 64 })),
+    /** ISO-8601; the provider trade is created to expire then. */
+    expireAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+)
+export type CreatePaymentRequest = Static<typeof CreatePaymentRequest>
+
+export interface CreatePaymentResponse {
+  paymentId: string
+  orderNo: string
+  method: string
+  channel: string
+  payType: (typeof PAY_TYPES)[number]
+  amount: number
+  formHtml?: string
+  paymentUrl?: string
+  qrCode?: string
+  jsapiParams?: Record<string, string>
+  expireAt: string | null
+}
+
+export const PAYMENT_STATUSES = ['PENDING', 'PAID', 'FAILED', 'CLOSED', 'REFUNDED'] as const
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number]
+
+export interface PaymentStatusResponse {
+  orderNo: string
+  status: PaymentStatus
+  paidAt: string | null
+  tradeNo: string | null
+  /** Integer fen. */
+  amount: number
+  method: string
+  channel: string
+}
+
+// ---- events pushed by pay to main at POST /api/orders/callback (signed) ----
+
+export const PaymentEvent = Type.Object(
+  {
+    /** Unique per event; main processes each event id once. */
+    eventId: Type.String({ minLength: 8, maxLength: 64 }),
+    type: Type.Literal('PAYMENT_SUCCEEDED'),
+    orderId: Type.Integer({ minimum: 1 }),
+    orderNo: Type.String({ minLength: 6, maxLength: 64 }),
+    /** Integer fen actually paid. */
+    amount: Type.Integer({ minimum: 1 }),
+    provider: Type.String(),
+    channel: Type.String(),
+    tradeNo: Type.String(),
+    paidAt: Type.String(),
+  },
+  { additionalProperties: false },
+)
+export type PaymentEvent = Static<typeof PaymentEvent>

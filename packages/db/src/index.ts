@@ -1,0 +1,32 @@
+import postgres from 'postgres'
+import { drizzle } from 'drizzle-orm/postgres-js'
+import { migrate } from 'drizzle-orm/postgres-js/migrator'
+
+export type Sql = postgres.Sql
+
+/** Opens a postgres.js pool. bigint columns come back as JS numbers (fen amounts are far below 2^53). */
+export function connect(url: string, opts: { max?: number } = {}): Sql {
+  return postgres(url, {
+    max: opts.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: process.env.SERVICE_NAME ?? 'paysys' },
+    types: {
+      bigint: { to: 20, from: [20], serialize: (x: unknown) => String(x), parse: (x: string) => Number(x) },
+    },
+  })
+}
+
+/** Applies the drizzle-kit migrations in `folder` (idempotent, safe to run at every start-up). */
+export async function runMigrations(url: string, folder: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} })
+  try {
+    // Serialise concurrent starts of several instances on one database.
+    await sql`select pg_advisory_lock(7262001)`
+    await migrate(drizzle(sql), { migrationsFolder: folder })
+    await sql`select pg_advisory_unlock(7262001)`
+  } finally {
+    await sql.end({ timeout: 5 })
+  }
+}
+
+export { drizzle }

@@ -1,0 +1,3 @@
+export * from './postgres.ts'
+export * from './keys.ts'
+export * from './stack.ts'

@@ -1,0 +1,147 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import { dirname, join, resolve } from 'node:path'
+import { createWriteStream, mkdirSync } from 'node:fs'
+import type { DevKeys } from './keys.ts'
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
+
+export type ServiceName = 'main' | 'pay' | 'sandbox'
+export type Env = Record<string, string>
+
+export interface StackPorts {
+  main: number
+  pay: number
+  sandbox: number
+}
+
+/**
+ * The wiring between the services: which env each one gets so that main → pay → sandbox
+ * (and back: sandbox notifies → pay, pay pushes → main, browser returns → pay → frontend) line up.
+ */
+export function stackEnv(opts: {
+  keys: DevKeys
+  databases: Record<ServiceName, string>
+  ports: StackPorts
+  frontendUrl?: string
+  /** Extra env per service (tests use this to tune timings). */
+  extra?: Partial<Record<ServiceName, Env>>
+}): Record<ServiceName, Env> {
+  const { keys, ports } = opts
+  const local = (port: number) => `http://127.0.0.1:${port}`
+  const browser = (port: number) => `http://localhost:${port}`
+  const frontendUrl = opts.frontendUrl ?? 'http://localhost:3000'
+  return {
+    main: {
+      PORT: String(ports.main),
+      DATABASE_URL: opts.databases.main,
+      JWT_SECRET: keys.jwtSecret,
+      PAY_URL: local(ports.pay),
+      SERVICE_KEYS: keys.serviceKeys,
+      FRONTEND_URL: frontendUrl,
+      ...opts.extra?.main,
+    },
+    pay: {
+      PORT: String(ports.pay),
+      DATABASE_URL: opts.databases.pay,
+      PUBLIC_URL: browser(ports.pay),
+      FRONTEND_URL: frontendUrl,
+      MAIN_URL: local(ports.main),
+      SERVICE_KEYS: keys.serviceKeys,
+      ALIPAY_APP_ID: keys.alipay.appId,
+      ALIPAY_PRIVATE_KEY: keys.alipay.merchantPrivateKey,
+      ALIPAY_PUBLIC_KEY: keys.alipay.platformPublicKey,
+      ALIPAY_GATEWAY: `${browser(ports.sandbox)}/gateway.do`,
+      ...opts.extra?.pay,
+    },
+    sandbox: {
+      PORT: String(ports.sandbox),
+      DATABASE_URL: opts.databases.sandbox,
+      PUBLIC_URL: browser(ports.sandbox),
+      SANDBOX_ALIPAY_APP_ID: keys.alipay.appId,
+      SANDBOX_ALIPAY_MERCHANT_PUBLIC_KEY: keys.alipay.merchantPublicKey,
+      SANDBOX_ALIPAY_PLATFORM_PRIVATE_KEY: keys.alipay.platformPrivateKey,
+      ...opts.extra?.sandbox,
+    },
+  }
+}
+
+export interface RunningService {
+  name: ServiceName
+  url: string
+  port: number
+  child: ChildProcess
+  /** Everything the process printed so far (stdout + stderr). */
+  output(): string
+  /** Graceful stop (SIGTERM), waiting for the exit. */
+  stop(): Promise<void>
+  /** Hard kill (SIGKILL), waiting for the exit. */
+  kill(): Promise<void>
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer()
+    srv.unref()
+    srv.on('error', rej)
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address()
+      srv.close(() => (typeof addr === 'object' && addr ? res(addr.port) : rej(new Error('no port'))))
+    })
+  })
+}
+
+/** Spawns `services/<name>/src/server.ts` as its own process and waits for `/healthz`. */
+export async function startService(
+  name: ServiceName,
+  env: Env,
+  opts: { timeoutMs?: number; logFile?: string; echo?: boolean } = {},
+): Promise<RunningService> {
+  const cwd = join(REPO_ROOT, 'services', name)
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd,
+    env: { ...process.env, SERVICE_NAME: name, ...env, NODE_OPTIONS: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const log = opts.logFile ? (mkdirSync(dirname(opts.logFile), { recursive: true }), createWriteStream(opts.logFile, { flags: 'a' })) : undefined
+  const onData = (d: Buffer) => {
+    const s = d.toString()
+    if (out.length < 2_000_000) out += s
+    log?.write(s)
+    if (opts.echo) process.stdout.write(s.replace(/^/gm, `[${name}] `))
+  }
+  child.stdout!.on('data', onData)
+  child.stderr!.on('data', onData)
+  const exited = new Promise<void>((r) => child.once('exit', () => r()))
+  const port = Number(env.PORT)
+  const url = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
+  let exitCode: number | null = null
+  child.once('exit', (code) => (exitCode = code ?? -1))
+  for (;;) {
+    if (exitCode !== null) throw new Error(`${name} exited with ${exitCode} before it was healthy:\n${out}`)
+    try {
+      const res = await fetch(`${url}/healthz`)
+      if (res.ok) break
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL')
+      throw new Error(`${name} did not become healthy within ${opts.timeoutMs ?? 60_000} ms:\n${out}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  const end = async (signal: NodeJS.Signals) => {
+    if (child.exitCode !== null || child.signalCode !== null) return
+    child.kill(signal)
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(t)
+    log?.end()
+  }
+  return { name, url, port, child, output: () => out, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') }
+}

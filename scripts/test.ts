@@ -5,11 +5,29 @@
  * Extra arguments are passed to tap (e.g. a single test file). Ends with `N passed, N failed`.
  */
 import { spawn } from 'node:child_process'
+import { existsSync, readdirSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { freePort, REPO_ROOT, startEmbeddedPostgres, type PostgresServer } from '@paysys/devkit'
 
+/** Every `*.test.ts` below the given paths (helpers next to tests are not test files). */
+function testFiles(paths: string[]): string[] {
+  const found: string[] = []
+  for (const p of paths) {
+    const abs = join(REPO_ROOT, p)
+    if (!existsSync(abs)) continue
+    if (statSync(abs).isFile()) found.push(p)
+    else
+      for (const f of readdirSync(abs, { recursive: true }) as string[])
+        if (f.endsWith('.test.ts') && !f.split('/').includes('node_modules')) found.push(join(p, f))
+  }
+  return found.sort()
+}
 const args = process.argv.slice(2)
-const files = args.length ? args : ['packages', 'services', 'test']
+const files = testFiles(args.length ? args : ['packages', 'services', 'test'])
+if (files.length === 0) {
+  process.stdout.write('no test files found\n0 passed, 1 failed\n')
+  process.exit(1)
+}
 
 let server: PostgresServer | undefined
 if (!process.env.POSTGRES_URL) {
@@ -20,7 +38,7 @@ if (!process.env.POSTGRES_URL) {
 }
 
 const tapBin = join(REPO_ROOT, 'node_modules', '.bin', 'tap')
-const child = spawn(tapBin, ['--reporter=terse', ...files], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: process.env })
+const child = spawn(tapBin, ['--reporter=tap', ...files], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: process.env })
 let out = ''
 child.stdout.on('data', (d: Buffer) => {
   out += d.toString()
@@ -29,12 +47,10 @@ child.stdout.on('data', (d: Buffer) => {
 const code: number = await new Promise((r) => child.on('exit', (c) => r(c ?? 1)))
 await server?.stop().catch(() => {})
 
-// tap's summary: "Asserts:  29 pass  0 fail  29 of 29 complete" (the last one printed is final).
-const plain = out.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '')
-const matches = [...plain.matchAll(/Asserts:\s+(\d+) pass\s+(\d+) fail/g)]
-const last = matches.at(-1)
-const passed = last ? Number(last[1]) : 0
-let failed = last ? Number(last[2]) : 0
-if (code !== 0 && failed === 0) failed = 1 // a crash or a failing file without a failed assertion still fails
+// tap's closing comment: "# { total: 29, pass: 28, fail: 1 }" (asserts).
+const summary = [...out.matchAll(/^# \{ total: (\d+), pass: (\d+)(?:, fail: (\d+))?/gm)].at(-1)
+const passed = summary ? Number(summary[2]) : 0
+let failed = summary ? Number(summary[3] ?? 0) : 0
+if (code !== 0 && failed === 0) failed = 1 // a crashed file or a timeout still fails the run
 process.stdout.write(`\n${passed} passed, ${failed} failed\n`)
 process.exit(code === 0 && failed === 0 ? 0 : 1)

@@ -106,7 +106,9 @@ export async function startService(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
-  const log = opts.logFile ? (mkdirSync(dirname(opts.logFile), { recursive: true }), createWriteStream(opts.logFile, { flags: 'a' })) : undefined
+  const log = opts.logFile
+    ? (mkdirSync(dirname(opts.logFile), { recursive: true }), createWriteStream(opts.logFile, { flags: 'a' }))
+    : undefined
   const onData = (d: Buffer) => {
     const s = d.toString()
     if (out.length < 2_000_000) out += s

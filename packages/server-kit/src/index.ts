@@ -24,13 +24,7 @@ export const REDACT_PATHS = [
   '*.sign',
 ]
 
-export function createApp(opts: {
-  name: string
-  sql?: Sql
-  logLevel?: string
-  bodyLimit?: number
-  fastify?: FastifyServerOptions
-}) {
+export function createApp(opts: { name: string; sql?: Sql; logLevel?: string; bodyLimit?: number; fastify?: FastifyServerOptions }) {
   const app = Fastify({
     logger: {
       level: opts.logLevel ?? process.env.LOG_LEVEL ?? 'info',

@@ -15,7 +15,12 @@ export function createServiceClient(opts: { baseUrl: string; key: ServiceKey; ti
     bodyTimeout: opts.timeoutMs ?? 10_000,
     connectTimeout: Math.min(opts.timeoutMs ?? 10_000, 5_000),
   })
-  async function call<T>(method: 'GET' | 'POST', path: string, payload?: unknown, extraHeaders: Record<string, string> = {}): Promise<ServiceResponse<T>> {
+  async function call<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    payload?: unknown,
+    extraHeaders: Record<string, string> = {},
+  ): Promise<ServiceResponse<T>> {
     const body = payload === undefined ? '' : JSON.stringify(payload)
     const headers: Record<string, string> = {
       ...extraHeaders,

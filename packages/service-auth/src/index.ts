@@ -64,13 +64,7 @@ export function signServiceRequest(opts: {
   }
 }
 
-export type ServiceAuthFailure =
-  | 'MISSING_HEADERS'
-  | 'UNKNOWN_KEY'
-  | 'BAD_TIMESTAMP'
-  | 'EXPIRED'
-  | 'BAD_SIGNATURE'
-  | 'REPLAYED_NONCE'
+export type ServiceAuthFailure = 'MISSING_HEADERS' | 'UNKNOWN_KEY' | 'BAD_TIMESTAMP' | 'EXPIRED' | 'BAD_SIGNATURE' | 'REPLAYED_NONCE'
 
 export type ServiceAuthResult = { ok: true; keyId: string } | { ok: false; reason: ServiceAuthFailure }
 

@@ -1,0 +1,72 @@
+import { createApp } from '@paysys/server-kit'
+import { AppError } from '@paysys/contracts'
+import type { Sql } from '@paysys/db'
+import type { MainConfig } from './config.ts'
+import { authPlugin } from './auth.ts'
+import { createCatalogRepo, type CatalogRepo } from './catalog.ts'
+import { createOrdersRepo, type OrdersRepo } from './orders/repo.ts'
+import { createPayClient, type PayClient } from './pay-client.ts'
+import { createPaymentsService, type PaymentsService } from './payments.ts'
+import { createUsersRepo, type UsersRepo } from './users.ts'
+import { authRoutes } from './routes/auth.ts'
+import { creditsRoutes } from './routes/credits.ts'
+import { ordersRoutes } from './routes/orders.ts'
+
+export interface MainDeps {
+  config: Readonly<MainConfig>
+  sql: Sql
+  users: UsersRepo
+  catalog: CatalogRepo
+  orders: OrdersRepo
+  pay: PayClient
+  payments: PaymentsService
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    deps: MainDeps
+  }
+  interface FastifyRequest {
+    rawBody?: string
+  }
+}
+
+export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides: { pay?: PayClient } = {}) {
+  const app = createApp({ name: 'main', sql, logLevel: config.logLevel })
+
+  // Keep the raw JSON text: signed service calls are verified over the exact bytes.
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = body as string
+    req.rawBody = text
+    if (text === '') return done(null, undefined)
+    try {
+      done(null, JSON.parse(text))
+    } catch {
+      done(new AppError(400, 'INVALID_PARAMS', '请求体不是合法的 JSON'), undefined)
+    }
+  })
+
+  const users = createUsersRepo(sql)
+  const orders = createOrdersRepo(sql)
+  const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
+  app.decorate('deps', {
+    config,
+    sql,
+    users,
+    catalog: createCatalogRepo(sql),
+    orders,
+    pay,
+    payments: createPaymentsService({ orders, pay, log: app.log }),
+  })
+  app.addHook('onClose', async () => {
+    if (!overrides.pay) await pay.close_()
+  })
+
+  await app.register(authPlugin, { secret: config.jwtSecret, expiresIn: config.jwtExpiresIn })
+  await app.register(authRoutes)
+  await app.register(creditsRoutes)
+  await app.register(ordersRoutes)
+  return app
+}
+export type App = Awaited<ReturnType<typeof buildApp>>

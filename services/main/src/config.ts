@@ -1,0 +1,58 @@
+import { createEnvReader } from '@paysys/config'
+import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
+import { randomBytes } from 'node:crypto'
+
+export interface MainConfig {
+  port: number
+  host: string
+  databaseUrl: string
+  production: boolean
+  jwtSecret: string
+  jwtExpiresIn: string
+  payUrl: string
+  payTimeoutMs: number
+  serviceKeys: ServiceKey[]
+  frontendUrl: string
+  orderExpireMinutes: number
+  logLevel: string
+  /** First admin, created (or promoted) at start-up when both are given. */
+  adminEmail?: string
+  adminPassword?: string
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<MainConfig> {
+  const r = createEnvReader(env)
+  const production = env.NODE_ENV === 'production'
+  let jwtSecret = r.secret('JWT_SECRET')
+  if (!jwtSecret) {
+    if (production) r.problems.push('JWT_SECRET (or JWT_SECRET_FILE) is required when NODE_ENV=production')
+    // Development without a secret: tokens are valid for this process only.
+    jwtSecret = randomBytes(32).toString('base64url')
+  } else if (jwtSecret.length < 32) {
+    r.problems.push('JWT_SECRET must be at least 32 characters')
+  }
+  let serviceKeys: ServiceKey[] = []
+  try {
+    serviceKeys = parseServiceKeys(r.secret('SERVICE_KEYS', { required: true }) ?? '')
+  } catch (err) {
+    if (r.secret('SERVICE_KEYS')) r.problems.push(`SERVICE_KEYS: ${(err as Error).message}`)
+  }
+  const adminEmail = r.optional('ADMIN_EMAIL')
+  const adminPassword = r.secret('ADMIN_PASSWORD')
+  if ((adminEmail === undefined) !== (adminPassword === undefined)) r.problems.push('set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither')
+  return r.done({
+    port: r.int('PORT', 8080, 0, 65535),
+    host: r.string('HOST', '0.0.0.0'),
+    databaseUrl: r.string('DATABASE_URL'),
+    production,
+    jwtSecret,
+    jwtExpiresIn: r.string('JWT_EXPIRES_IN', '7d'),
+    payUrl: r.url('PAY_URL', 'http://127.0.0.1:8081'),
+    payTimeoutMs: r.int('PAY_TIMEOUT_MS', 10_000, 100, 120_000),
+    serviceKeys,
+    frontendUrl: r.url('FRONTEND_URL', 'http://localhost:3000'),
+    orderExpireMinutes: r.int('ORDER_EXPIRE_MINUTES', 30, 1, 24 * 60),
+    logLevel: r.string('LOG_LEVEL', 'info'),
+    ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
+  })
+}

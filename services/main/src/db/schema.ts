@@ -1,0 +1,169 @@
+/**
+ * Main service tables. Money columns are integer fen (bigint). Every state transition that
+ * matters is a guarded UPDATE … WHERE status = … inside one transaction (see orders/repo.ts).
+ */
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  serial,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core'
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+
+export const users = pgTable(
+  'users',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    email: text('email').notNull(),
+    /** null for a guest account created by guest checkout; set when the owner registers (claims it). */
+    passwordHash: text('password_hash'),
+    name: text('name').notNull().default(''),
+    role: text('role').notNull().default('user'),
+    wechatOpenid: text('wechat_openid'),
+    creditBalance: bigint('credit_balance', { mode: 'number' }).notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('users_email_key').on(t.email),
+    check('users_balance_nonnegative', sql`${t.creditBalance} >= 0`),
+    check('users_role_valid', sql`${t.role} in ('user','admin')`),
+  ],
+)
+
+export const products = pgTable(
+  'products',
+  {
+    id: serial('id').primaryKey(),
+    kind: text('kind').notNull(),
+    packageCode: text('package_code'),
+    name: text('name').notNull(),
+    description: text('description').notNull().default(''),
+    credits: integer('credits').notNull().default(0),
+    priceFen: bigint('price_fen', { mode: 'number' }).notNull(),
+    originalPriceFen: bigint('original_price_fen', { mode: 'number' }).notNull(),
+    packageType: text('package_type').notNull().default('STANDARD'),
+    features: jsonb('features').$type<string[]>().notNull().default([]),
+    recommendedFor: text('recommended_for'),
+    isPopular: boolean('is_popular').notNull().default(false),
+    isActive: boolean('is_active').notNull().default(true),
+    displayOrder: integer('display_order').notNull().default(0),
+    /** CUSTOM packages: allowed credit range and price per credit in fen. */
+    minCredits: integer('min_credits'),
+    maxCredits: integer('max_credits'),
+    unitPriceFen: bigint('unit_price_fen', { mode: 'number' }),
+    imageUrl: text('image_url'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('products_package_code_key').on(t.packageCode),
+    check('products_kind_valid', sql`${t.kind} in ('credits','goods')`),
+    check('products_price_nonnegative', sql`${t.priceFen} >= 0`),
+  ],
+)
+
+export const orders = pgTable(
+  'orders',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    orderNo: text('order_no').notNull(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    productId: integer('product_id')
+      .notNull()
+      .references(() => products.id),
+    kind: text('kind').notNull(),
+    packageCode: text('package_code'),
+    productName: text('product_name').notNull(),
+    credits: integer('credits').notNull().default(0),
+    quantity: integer('quantity').notNull().default(1),
+    amountFen: bigint('amount_fen', { mode: 'number' }).notNull(),
+    status: text('status').notNull().default('PENDING_PAYMENT'),
+    paymentMethod: text('payment_method'),
+    paymentChannel: text('payment_channel'),
+    paymentId: text('payment_id'),
+    tradeNo: text('trade_no'),
+    paidAmountFen: bigint('paid_amount_fen', { mode: 'number' }),
+    paidAt: timestamp('paid_at', { withTimezone: true }),
+    expireAt: timestamp('expire_at', { withTimezone: true }).notNull(),
+    creditsGranted: boolean('credits_granted').notNull().default(false),
+    latePayment: boolean('late_payment').notNull().default(false),
+    customerEmail: text('customer_email').notNull(),
+    customerName: text('customer_name').notNull().default(''),
+    clientInfo: jsonb('client_info'),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('orders_order_no_key').on(t.orderNo),
+    index('orders_user_created_idx').on(t.userId, t.createdAt),
+    index('orders_status_expire_idx').on(t.status, t.expireAt),
+    check(
+      'orders_status_valid',
+      sql`${t.status} in ('PENDING_PAYMENT','PAID','CANCELLED','EXPIRED','FAILED','PARTIALLY_REFUNDED','REFUNDED')`,
+    ),
+    check('orders_amount_positive', sql`${t.amountFen} > 0`),
+  ],
+)
+
+export const creditLedger = pgTable(
+  'credit_ledger',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    type: text('type').notNull(),
+    delta: bigint('delta', { mode: 'number' }).notNull(),
+    balanceAfter: bigint('balance_after', { mode: 'number' }).notNull(),
+    description: text('description').notNull().default(''),
+    orderId: bigint('order_id', { mode: 'number' }).references(() => orders.id),
+    idempotencyKey: text('idempotency_key'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    index('credit_ledger_user_idx').on(t.userId, t.id),
+    // Belt and braces for exactly-once: one PURCHASE row per order, whatever races.
+    uniqueIndex('credit_ledger_purchase_once')
+      .on(t.orderId)
+      .where(sql`${t.type} = 'PURCHASE'`),
+    uniqueIndex('credit_ledger_idempotency_key').on(t.userId, t.idempotencyKey),
+    check('credit_ledger_type_valid', sql`${t.type} in ('PURCHASE','CONSUME','REFUND','ADJUST')`),
+    check('credit_ledger_balance_nonnegative', sql`${t.balanceAfter} >= 0`),
+  ],
+)
+
+/** Events from pay already processed (idempotency by event id). */
+export const processedEvents = pgTable('processed_events', {
+  eventId: text('event_id').primaryKey(),
+  orderNo: text('order_no').notNull(),
+  type: text('type').notNull(),
+  outcome: text('outcome').notNull(),
+  receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+})
+
+/** Nonces of signed service calls, each accepted once within the ±300 s window. */
+export const serviceNonces = pgTable(
+  'service_nonces',
+  {
+    keyId: text('key_id').notNull(),
+    nonce: text('nonce').notNull(),
+    seenAt: timestamp('seen_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.nonce] }), index('service_nonces_seen_idx').on(t.seenAt)],
+)

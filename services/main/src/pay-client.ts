@@ -1,0 +1,50 @@
+/** main → pay over signed HTTP. Pay being down is a 503 for the caller, never a crash. */
+import {
+  AppError,
+  type CreatePaymentRequest,
+  type CreatePaymentResponse,
+  type Envelope,
+  type ErrorCode,
+  type PaymentStatusResponse,
+} from '@paysys/contracts'
+import { createServiceClient, type ServiceKey, type ServiceResponse } from '@paysys/service-auth'
+
+export interface PayClient {
+  create(req: CreatePaymentRequest, requestId?: string): Promise<CreatePaymentResponse>
+  status(orderNo: string, requestId?: string): Promise<PaymentStatusResponse>
+  close(orderNo: string, requestId?: string): Promise<{ orderNo: string; status: string }>
+  close_(): Promise<void>
+}
+
+export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeoutMs: number }): PayClient {
+  const client = createServiceClient(opts)
+  async function unwrap<T>(call: Promise<ServiceResponse<Envelope<T>>>): Promise<T> {
+    let res: ServiceResponse<Envelope<T>>
+    try {
+      res = await call
+    } catch (err) {
+      throw new AppError(503, 'PAY_SERVICE_UNAVAILABLE', `支付服务不可用: ${(err as Error).message}`)
+    }
+    const body = res.body
+    if (res.status >= 200 && res.status < 300 && body && typeof body === 'object') return body.data
+    const message = body && typeof body === 'object' && typeof body.message === 'string' ? body.message : `pay answered ${res.status}`
+    const code: ErrorCode = body && typeof body === 'object' && body.error ? body.error : 'PROVIDER_ERROR'
+    if (res.status >= 500 || res.status === 401) {
+      // 401 means our signing is misconfigured: an operator problem, not the user's.
+      throw new AppError(
+        res.status === 503 ? 503 : 502,
+        res.status === 503 ? 'PAY_SERVICE_UNAVAILABLE' : code === 'SERVICE_AUTH_FAILED' ? 'PROVIDER_ERROR' : code,
+        message,
+      )
+    }
+    throw new AppError(res.status, code, message)
+  }
+  const h = (requestId?: string): Record<string, string> => (requestId ? { 'x-request-id': requestId } : {})
+  return {
+    create: (req, rid) => unwrap(client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', req, h(rid))),
+    status: (orderNo, rid) => unwrap(client.get<Envelope<PaymentStatusResponse>>(`/api/pay/status/${encodeURIComponent(orderNo)}`, h(rid))),
+    close: (orderNo, rid) =>
+      unwrap(client.post<Envelope<{ orderNo: string; status: string }>>(`/api/pay/close/${encodeURIComponent(orderNo)}`, {}, h(rid))),
+    close_: () => client.close(),
+  }
+}

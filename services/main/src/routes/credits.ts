@@ -1,0 +1,154 @@
+import { Type } from 'typebox'
+import { AppError, ok } from '@paysys/contracts'
+import { fenToYuanNumber } from '@paysys/money'
+import type { App } from '../app.ts'
+import { currentUser } from '../auth.ts'
+import { presentPackage } from '../catalog.ts'
+import { newOrderNo } from '../orders/order-no.ts'
+import { normaliseMethod, resolveChannel } from '../payments.ts'
+import { EMAIL_RE } from '../users.ts'
+
+const PackageCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
+const Paging = Type.Object({
+  page: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  skip: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+})
+
+/** `page`/`size` (0-based), or seed 001's `skip`/`limit`. */
+export function paging(q: { page?: number; size?: number; skip?: number; limit?: number }) {
+  const size = q.size ?? q.limit ?? 10
+  const offset = q.skip ?? (q.page ?? 0) * size
+  return { size, offset, page: Math.floor(offset / size) }
+}
+
+export function pageOf<T>(content: T[], total: number, p: { size: number; page: number }) {
+  return { content, totalElements: total, totalPages: Math.ceil(total / p.size), page: p.page, size: p.size }
+}
+
+export async function creditsRoutes(app: App) {
+  const { catalog, users, orders, payments, sql, config } = app.deps
+
+  app.get('/api/credits/packages', async () => {
+    const list = await catalog.listActivePackages()
+    return ok(list.map(presentPackage), '获取积分套餐成功')
+  })
+
+  app.get('/api/credits/packages/:packageCode', { schema: { params: Type.Object({ packageCode: PackageCode }) } }, async (req) => {
+    const p = await catalog.findPackage(req.params.packageCode)
+    if (!p || !p.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${req.params.packageCode}`)
+    return ok(presentPackage(p), '获取套餐详情成功')
+  })
+
+  app.post(
+    '/api/credits/purchase',
+    {
+      preHandler: app.optionalUser,
+      schema: {
+        body: Type.Object({
+          packageCode: PackageCode,
+          paymentMethod: Type.String({ minLength: 1, maxLength: 32 }),
+          customerEmail: Type.Optional(Type.String({ maxLength: 254 })),
+          customerName: Type.Optional(Type.String({ maxLength: 64 })),
+          customCredits: Type.Optional(Type.Union([Type.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000 }), Type.Null()])),
+          channel: Type.Optional(Type.String({ maxLength: 16 })),
+          device: Type.Optional(Type.String({ maxLength: 16 })),
+          clientInfo: Type.Optional(
+            Type.Object({
+              userAgent: Type.Optional(Type.String({ maxLength: 512 })),
+              ipAddress: Type.Optional(Type.String({ maxLength: 64 })),
+              deviceType: Type.Optional(Type.String({ maxLength: 32 })),
+            }),
+          ),
+        }),
+      },
+    },
+    async (req) => {
+      const b = req.body
+      // Validate everything before anything is written.
+      const method = normaliseMethod(b.paymentMethod)
+      const channel = resolveChannel(method, b.channel, b.device)
+      const pkg = await catalog.findPackage(b.packageCode)
+      if (!pkg || !pkg.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${b.packageCode}`)
+      let credits = pkg.credits
+      let amountFen = pkg.priceFen
+      if (pkg.packageType === 'CUSTOM') {
+        const n = b.customCredits
+        const min = pkg.minCredits ?? 100
+        const max = pkg.maxCredits ?? 10000
+        if (n === undefined || n === null) throw new AppError(400, 'INVALID_PARAMS', '自定义积分套餐需要 customCredits')
+        if (n < min || n > max) throw new AppError(422, 'CUSTOM_CREDITS_OUT_OF_RANGE', `自定义积分数量无效，必须在${min}-${max}之间`)
+        credits = n
+        amountFen = n * (pkg.unitPriceFen ?? 5)
+      }
+      const authUser = currentUser(req)
+      let user
+      if (authUser) {
+        user = await users.findById(authUser.id)
+        if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+      } else {
+        const email = b.customerEmail?.trim()
+        if (!email) throw new AppError(400, 'INVALID_PARAMS', '未登录时 customerEmail 为必填')
+        if (!EMAIL_RE.test(email)) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
+        user = await users.findOrCreateGuest(email, b.customerName?.trim() ?? '')
+      }
+      const order = await orders.create({
+        orderNo: newOrderNo(),
+        userId: user.id,
+        productId: pkg.id,
+        kind: 'credits',
+        packageCode: pkg.packageCode,
+        productName: pkg.packageType === 'CUSTOM' ? `${pkg.name} ${credits}积分` : pkg.name,
+        credits,
+        quantity: 1,
+        amountFen,
+        expireAt: new Date(Date.now() + config.orderExpireMinutes * 60_000),
+        customerEmail: user.email,
+        customerName: b.customerName?.trim() || user.name,
+        paymentMethod: method,
+        clientInfo: b.clientInfo,
+      })
+      const paymentInfo = await payments.start(order, method, channel, { device: b.device, clientIp: req.ip, requestId: req.id })
+      return ok(
+        {
+          orderId: order.orderNo,
+          id: order.id,
+          orderNo: order.orderNo,
+          packageInfo: { packageCode: pkg.packageCode, packageName: pkg.name, credits, price: fenToYuanNumber(amountFen) },
+          customerInfo: { email: order.customerEmail, name: order.customerName },
+          paymentInfo,
+          orderStatus: order.status,
+          createdAt: order.createdAt.toISOString(),
+          expireAt: order.expireAt.toISOString(),
+        },
+        '订单创建成功',
+      )
+    },
+  )
+
+  app.get('/api/credits/balance', { preHandler: app.requireUser }, async (req) => {
+    const user = await users.findById(req.user.id)
+    if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+    return ok({ balance: user.creditBalance })
+  })
+
+  app.get('/api/credits/ledger', { preHandler: app.requireUser, schema: { querystring: Paging } }, async (req) => {
+    const p = paging(req.query)
+    const [rows, count] = await Promise.all([
+      sql<
+        { id: number; type: string; delta: number; balanceAfter: number; description: string; orderId: number | null; createdAt: Date }[]
+      >`
+        select id, type, delta, balance_after as "balanceAfter", description, order_id as "orderId", created_at as "createdAt"
+        from credit_ledger where user_id = ${req.user.id} order by id desc limit ${p.size} offset ${p.offset}`,
+      sql<{ n: number }[]>`select count(*)::int as n from credit_ledger where user_id = ${req.user.id}`,
+    ])
+    return ok(
+      pageOf(
+        rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
+        count[0]!.n,
+        p,
+      ),
+    )
+  })
+}

@@ -1,0 +1,284 @@
+import t from 'tap'
+import { randomUUID } from 'node:crypto'
+import { newOrderNo } from '../src/orders/order-no.ts'
+import { signedHeaders, startMain, SERVICE_KEY } from './helpers.ts'
+
+const main = await startMain()
+t.teardown(() => main.close())
+const { app, sql } = main
+
+async function register(email: string, password = 'password123') {
+  const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email, password, name: email.split('@')[0] } })
+  return { res, token: res.json().data?.token as string, userId: res.json().data?.user?.id as number }
+}
+const auth = (token: string) => ({ authorization: `Bearer ${token}` })
+async function counts() {
+  const [r] = await sql`select (select count(*)::int from orders) as orders, (select count(*)::int from users) as users,
+    (select count(*)::int from credit_ledger) as ledger, (select coalesce(sum(credit_balance),0)::int from users) as balance`
+  return r
+}
+async function insertOrder(userId: number, amountFen = 2500, credits = 500) {
+  const [p] = await sql`select id from products where package_code = 'CREDITS_500'`
+  const [o] =
+    await sql`insert into orders (order_no, user_id, product_id, kind, package_code, product_name, credits, amount_fen, expire_at, customer_email)
+    values (${newOrderNo()}, ${userId}, ${p!.id}, 'credits', 'CREDITS_500', '标准套餐', ${credits}, ${amountFen}, now() + interval '30 minutes', 'x@example.com')
+    returning id, order_no as "orderNo"`
+  return o as { id: number; orderNo: string }
+}
+
+t.test('packages answer seed 000 exactly', async (t) => {
+  const res = await app.inject('/api/credits/packages')
+  t.equal(res.statusCode, 200)
+  const body = res.json()
+  t.equal(body.code, 200)
+  t.equal(body.message, '获取积分套餐成功')
+  t.type(body.timestamp, 'number')
+  t.same(
+    body.data.map((p: { packageCode: string }) => p.packageCode),
+    ['CREDITS_200', 'CREDITS_500', 'CREDITS_1000', 'CREDITS_CUSTOM'],
+  )
+  t.match(body.data[1], {
+    id: 2,
+    packageCode: 'CREDITS_500',
+    packageName: '标准套餐',
+    packageDescription: '最受欢迎的选择',
+    credits: 500,
+    originalPrice: 25,
+    currentPrice: 25,
+    discount: 0,
+    packageType: 'STANDARD',
+    isActive: true,
+    displayOrder: 2,
+    features: ['500积分', '适用于所有AI服务', '永不过期', '性价比最高'],
+    costPerCredit: 0.05,
+    recommendedFor: '中度使用用户',
+    isPopular: true,
+  })
+  t.equal(body.data[2].costPerCredit, 0.049)
+  t.match(body.data[3], { packageType: 'CUSTOM', minCredits: 100, maxCredits: 10000, costPerCredit: 0.05, currentPrice: 0 })
+  const one = await app.inject('/api/credits/packages/CREDITS_1000')
+  t.equal(one.json().data.currentPrice, 49)
+  const missing = await app.inject('/api/credits/packages/NOPE')
+  t.equal(missing.statusCode, 404)
+  t.equal(missing.json().error, 'PACKAGE_NOT_FOUND')
+  t.equal((await app.inject('/api/credits/packages/%27%3B%20drop')).statusCode, 400)
+})
+
+t.test('register, login and tokens', async (t) => {
+  const { res, token } = await register('alice@example.com')
+  t.equal(res.statusCode, 200)
+  t.ok(token)
+  t.equal(res.json().data.user.email, 'alice@example.com')
+  t.notOk(JSON.stringify(res.json()).includes('password'), 'no password hash in the answer')
+  const dup = await register('ALICE@example.com')
+  t.equal(dup.res.statusCode, 409)
+  t.equal(dup.res.json().error, 'EMAIL_TAKEN')
+  const bad = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { email: 'alice@example.com', password: 'wrong-password' },
+  })
+  t.equal(bad.statusCode, 401)
+  t.equal(bad.json().error, 'INVALID_CREDENTIALS')
+  const good = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: { email: 'alice@example.com', password: 'password123' },
+  })
+  t.equal(good.statusCode, 200)
+  const me = await app.inject({ url: '/api/users/me', headers: auth(good.json().data.token) })
+  t.equal(me.json().data.creditBalance, 0)
+  t.equal((await app.inject('/api/credits/balance')).statusCode, 401)
+  t.equal((await app.inject({ url: '/api/credits/balance', headers: auth('garbage') })).json().error, 'UNAUTHORIZED')
+  // alg:none token is refused
+  const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"sub":"1","email":"a","role":"admin"}').toString('base64url')}.`
+  t.equal((await app.inject({ url: '/api/credits/balance', headers: auth(none) })).statusCode, 401)
+  for (const payload of [{}, { email: 'not-an-email', password: 'password123' }, { email: 'a@b.co', password: 'short' }, 'nonsense']) {
+    const r = await app.inject({
+      method: 'POST',
+      url: '/api/auth/register',
+      payload: payload as object,
+      headers: { 'content-type': 'application/json' },
+    })
+    t.equal(r.statusCode, 400, `register rejects ${JSON.stringify(payload)}`)
+  }
+})
+
+t.test('purchase validates everything before writing anything', async (t) => {
+  const { token } = await register('bob@example.com')
+  const before = await counts()
+  const cases: [object, number, string][] = [
+    [{ packageCode: 'CREDITS_CUSTOM', paymentMethod: 'ALIPAY', customCredits: 99 }, 422, 'CUSTOM_CREDITS_OUT_OF_RANGE'],
+    [{ packageCode: 'CREDITS_CUSTOM', paymentMethod: 'ALIPAY', customCredits: 10001 }, 422, 'CUSTOM_CREDITS_OUT_OF_RANGE'],
+    [{ packageCode: 'CREDITS_CUSTOM', paymentMethod: 'ALIPAY', customCredits: 150.5 }, 400, 'INVALID_PARAMS'],
+    [{ packageCode: 'CREDITS_CUSTOM', paymentMethod: 'ALIPAY' }, 400, 'INVALID_PARAMS'],
+    [{ packageCode: 'CREDITS_404', paymentMethod: 'ALIPAY' }, 404, 'PACKAGE_NOT_FOUND'],
+    [{ packageCode: 'CREDITS_500', paymentMethod: 'DOGECOIN' }, 400, 'INVALID_PARAMS'],
+    [{ packageCode: 'CREDITS_500', paymentMethod: 'WECHAT_PAY' }, 422, 'PAYMENT_METHOD_DISABLED'],
+    [{ packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'telepathy' }, 400, 'INVALID_PARAMS'],
+    [{ packageCode: 'CREDITS_500' }, 400, 'INVALID_PARAMS'],
+  ]
+  for (const [payload, status, error] of cases) {
+    const res = await app.inject({ method: 'POST', url: '/api/credits/purchase', payload, headers: auth(token) })
+    t.equal(res.statusCode, status, JSON.stringify(payload))
+    t.equal(res.json().error, error)
+  }
+  const guestNoEmail = await app.inject({
+    method: 'POST',
+    url: '/api/credits/purchase',
+    payload: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY' },
+  })
+  t.equal(guestNoEmail.statusCode, 400)
+  const badToken = await app.inject({
+    method: 'POST',
+    url: '/api/credits/purchase',
+    headers: auth('x.y.z'),
+    payload: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY' },
+  })
+  t.equal(badToken.statusCode, 401)
+  t.same(await counts(), before, 'no bad input left a trace')
+})
+
+t.test('pay down: purchase is a 503, payment-status answers the local state', async (t) => {
+  const { token } = await register('carol@example.com')
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/credits/purchase',
+    headers: auth(token),
+    payload: { packageCode: 'CREDITS_200', paymentMethod: 'alipay' },
+  })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().error, 'PAY_SERVICE_UNAVAILABLE')
+  const [order] = await sql`select id, payment_id from orders where customer_email = 'carol@example.com'`
+  t.ok(order, 'the order exists and can be paid again later')
+  await sql`update orders set payment_id = 'p1' where id = ${order!.id}`
+  const st = await app.inject({ url: `/api/orders/${order!.id}/payment-status`, headers: auth(token) })
+  t.equal(st.statusCode, 200)
+  t.match(st.json().data, { status: 'PENDING', paid: false })
+})
+
+t.test('callback from pay: signed, idempotent, grants once', async (t) => {
+  const { token, userId } = await register('dave@example.com')
+  const order = await insertOrder(userId)
+  const event = (eventId = randomUUID()) => ({
+    eventId,
+    type: 'PAYMENT_SUCCEEDED',
+    orderId: order.id,
+    orderNo: order.orderNo,
+    amount: 2500,
+    provider: 'ALIPAY',
+    channel: 'page',
+    tradeNo: '2026112222001',
+    paidAt: new Date().toISOString(),
+  })
+  const send = (body: object, headers?: Record<string, string>) => {
+    const text = JSON.stringify(body)
+    return app.inject({
+      method: 'POST',
+      url: '/api/orders/callback',
+      payload: text,
+      headers: headers ?? signedHeaders('POST', '/api/orders/callback', text),
+    })
+  }
+  // rejections
+  const e1 = event()
+  const text = JSON.stringify(e1)
+  t.equal((await send(e1, { 'content-type': 'application/json' })).statusCode, 401, 'unsigned')
+  t.equal(
+    (await send(e1, signedHeaders('POST', '/api/orders/callback', text, { id: SERVICE_KEY.id, secret: 'another-secret-0123456789' })))
+      .statusCode,
+    401,
+    'wrong key',
+  )
+  t.equal(
+    (await send(e1, signedHeaders('POST', '/api/orders/callback', text, SERVICE_KEY, Date.now() - 301_000))).statusCode,
+    401,
+    'expired',
+  )
+  const tampered = signedHeaders('POST', '/api/orders/callback', text)
+  t.equal((await send({ ...e1, amount: 1 }, tampered)).statusCode, 401, 'body changed after signing')
+  t.equal((await app.inject({ url: '/api/credits/balance', headers: auth(token) })).json().data.balance, 0)
+  const mismatch = await send(event(), undefined)
+  t.equal(mismatch.statusCode, 200)
+  // wrong amount for another order
+  const other = await insertOrder(userId)
+  const wrongAmount = await send({ ...event(), orderId: other.id, orderNo: other.orderNo, amount: 1 })
+  t.equal(wrongAmount.statusCode, 409)
+  t.equal(wrongAmount.json().error, 'AMOUNT_MISMATCH')
+  // replay of a valid request (same nonce) is refused
+  const ev = event()
+  const evText = JSON.stringify(ev)
+  const h = signedHeaders('POST', '/api/orders/callback', evText)
+  t.equal((await send(ev, h)).statusCode, 200)
+  t.equal((await send(ev, h)).statusCode, 401, 'replayed nonce')
+  // 10 concurrent distinct events for the same order: one grant
+  const results = await Promise.all(Array.from({ length: 10 }, () => send(event())))
+  t.ok(results.every((r) => r.statusCode === 200))
+  const balance = (await app.inject({ url: '/api/credits/balance', headers: auth(token) })).json().data.balance
+  t.equal(balance, 500)
+  const ledger = (await app.inject({ url: '/api/credits/ledger', headers: auth(token) })).json().data
+  t.equal(ledger.totalElements, 1)
+  t.match(ledger.content[0], { type: 'PURCHASE', delta: 500, balanceAfter: 500, orderId: order.id })
+  const detail = (await app.inject({ url: `/api/orders/${order.id}`, headers: auth(token) })).json().data
+  t.match(detail, { status: 'PAID', creditsGranted: true, latePayment: false, payAmount: 25 })
+  // another user cannot read it
+  const eve = await register('eve@example.com')
+  const stolen = await app.inject({ url: `/api/orders/${order.id}`, headers: auth(eve.token) })
+  t.equal(stolen.statusCode, 403)
+  t.equal((await app.inject({ url: `/api/orders/${order.orderNo}/payment-status`, headers: auth(eve.token) })).statusCode, 403)
+  t.equal((await app.inject({ url: `/api/payment-orders/${order.id}/status`, headers: auth(eve.token) })).statusCode, 403)
+  t.equal((await app.inject({ url: `/api/payment-orders/${order.id}/status` })).statusCode, 401)
+  const pub = await app.inject({ url: `/api/payment-orders/${order.orderNo}/status` })
+  t.match(pub.json().data, { orderId: order.orderNo, status: 'PAID', amount: 25, creditsGranted: true, creditsAmount: 500 })
+})
+
+t.test('a payment for a cancelled order is not lost', async (t) => {
+  const { token, userId } = await register('frank@example.com')
+  const order = await insertOrder(userId, 1000, 200)
+  await sql`update orders set status = 'CANCELLED' where id = ${order.id}`
+  const e = {
+    eventId: randomUUID(),
+    type: 'PAYMENT_SUCCEEDED',
+    orderId: order.id,
+    orderNo: order.orderNo,
+    amount: 1000,
+    provider: 'ALIPAY',
+    channel: 'qr',
+    tradeNo: 'T1',
+    paidAt: new Date().toISOString(),
+  }
+  const text = JSON.stringify(e)
+  const res = await app.inject({
+    method: 'POST',
+    url: '/api/orders/callback',
+    payload: text,
+    headers: signedHeaders('POST', '/api/orders/callback', text),
+  })
+  t.equal(res.statusCode, 200)
+  const detail = (await app.inject({ url: `/api/orders/${order.id}`, headers: auth(token) })).json().data
+  t.match(detail, { status: 'PAID', latePayment: true, creditsGranted: true })
+  t.equal((await app.inject({ url: '/api/credits/balance', headers: auth(token) })).json().data.balance, 200)
+})
+
+t.test('bad ids and unknown routes are clean 4xx', async (t) => {
+  const { token } = await register('gina@example.com')
+  t.equal((await app.inject({ url: '/api/orders/abc', headers: auth(token) })).statusCode, 400)
+  t.equal((await app.inject({ url: '/api/orders/999999', headers: auth(token) })).statusCode, 404)
+  t.equal((await app.inject({ url: '/api/orders/99999999999999999999', headers: auth(token) })).statusCode, 400)
+  t.equal((await app.inject({ url: '/api/nothing' })).statusCode, 404)
+  const huge = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: JSON.stringify({ email: 'a'.repeat(200_000) }),
+    headers: { 'content-type': 'application/json' },
+  })
+  t.equal(huge.statusCode, 413)
+  const broken = await app.inject({
+    method: 'POST',
+    url: '/api/auth/login',
+    payload: '{"email":',
+    headers: { 'content-type': 'application/json' },
+  })
+  t.equal(broken.statusCode, 400)
+  t.notOk(broken.body.includes('at '), 'no stack trace')
+})

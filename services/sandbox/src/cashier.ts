@@ -1,0 +1,95 @@
+/**
+ * The cashier (收银台): one page per payment, whatever the provider, with exactly one 支付 and one
+ * 取消 button; and the simulated scanner `GET /scan?code=`.
+ *
+ * Providers plug in through `CashierProvider`: payment ids carry the provider's prefix (`ali_…`),
+ * and each provider can resolve QR contents it issued (Alipay `qr_code`; WeChat `code_url` and Epay
+ * `qrcode` later) to a payment id.
+ */
+import type { FastifyInstance } from 'fastify'
+import { layout, messagePage, sendHtml } from './html.ts'
+import { escapeHtml } from './util.ts'
+
+export interface CashierView {
+  paymentId: string
+  /** Shown in the header, e.g. 支付宝. */
+  providerName: string
+  subject: string
+  /** Yuan, "25.00". */
+  amount: string
+  outTradeNo: string
+  state: 'PENDING' | 'PAID' | 'CLOSED'
+}
+
+export type CashierOutcome =
+  | { kind: 'redirect'; url: string }
+  | { kind: 'page'; status: number; title: string; message: string; error?: boolean; rows?: [string, string][] }
+
+export interface CashierProvider {
+  /** Payment id prefix, e.g. `ali_`. */
+  prefix: string
+  view(paymentId: string): Promise<CashierView | null>
+  /** The buyer clicked 支付. */
+  pay(paymentId: string): Promise<CashierOutcome>
+  /** The buyer clicked 取消. */
+  cancel(paymentId: string): Promise<CashierOutcome>
+  /** The payment id a scanned QR content belongs to, or null. */
+  resolveQr(code: string): Promise<string | null>
+}
+
+const STATE_TEXT: Record<CashierView['state'], string> = { PENDING: '待支付', PAID: '已支付', CLOSED: '交易已关闭' }
+
+export function cashierPage(v: CashierView): string {
+  const id = encodeURIComponent(v.paymentId)
+  const disabled = v.state === 'PENDING' ? '' : ' disabled'
+  return layout(
+    `${v.providerName} 收银台`,
+    `<h1>${escapeHtml(v.providerName)} 收银台</h1>
+<div class="meta">
+<div>商品：<span id="subject">${escapeHtml(v.subject)}</span></div>
+<div>订单号：${escapeHtml(v.outTradeNo)}</div>
+<div>状态：<span id="state">${STATE_TEXT[v.state]}</span></div>
+</div>
+<div class="amount">¥<span id="amount">${escapeHtml(v.amount)}</span></div>
+<div class="actions">
+<form method="post" action="/cashier/${id}/pay"><button type="submit" class="primary"${disabled}>支付</button></form>
+<form method="post" action="/cashier/${id}/cancel"><button type="submit" class="secondary"${disabled}>取消</button></form>
+</div>`,
+  )
+}
+
+export function registerCashier(app: FastifyInstance, providers: CashierProvider[]) {
+  const providerOf = (id: string) =>
+    /^[a-z]{2,8}_[a-z0-9]{8,64}$/.test(id) ? (providers.find((p) => id.startsWith(p.prefix)) ?? null) : null
+  const notFound = () => messagePage('支付单不存在', '找不到这笔支付，请返回商户重新发起。', { error: true })
+
+  app.get<{ Params: { id: string } }>('/cashier/:id', async (req, reply) => {
+    const p = providerOf(req.params.id)
+    const view = p && (await p.view(req.params.id))
+    if (!view) return sendHtml(reply, 404, notFound())
+    return sendHtml(reply, 200, cashierPage(view))
+  })
+
+  for (const action of ['pay', 'cancel'] as const) {
+    app.post<{ Params: { id: string } }>(`/cashier/:id/${action}`, async (req, reply) => {
+      const p = providerOf(req.params.id)
+      if (!p) return sendHtml(reply, 404, notFound())
+      const outcome = action === 'pay' ? await p.pay(req.params.id) : await p.cancel(req.params.id)
+      if (outcome.kind === 'redirect') return reply.redirect(outcome.url, 302)
+      return sendHtml(reply, outcome.status, messagePage(outcome.title, outcome.message, outcome))
+    })
+  }
+
+  /** Simulated scanning: `code` is the QR content (URL-encoded); opens that payment's cashier. */
+  app.get<{ Querystring: { code?: unknown } }>('/scan', async (req, reply) => {
+    const code = req.query.code
+    if (typeof code !== 'string' || code.length === 0 || code.length > 2048) {
+      return sendHtml(reply, 400, messagePage('无法识别', '请提供二维码内容：/scan?code=…', { error: true }))
+    }
+    for (const p of providers) {
+      const id = await p.resolveQr(code)
+      if (id) return reply.redirect(`/cashier/${encodeURIComponent(id)}`, 302)
+    }
+    return sendHtml(reply, 404, messagePage('二维码无效', '无法识别的二维码，或二维码不属于本沙箱。', { error: true }))
+  })
+}

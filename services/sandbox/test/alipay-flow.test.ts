@@ -31,7 +31,12 @@ const sdk: AlipaySdk = sb.sdk
 function pageForm(outTradeNo: string, amount: string, notifyPath: string, returnUrl = 'http://localhost:3000/api/pay/return?from=alipay') {
   return parseForm(
     sdk.pageExecute('alipay.trade.page.pay', 'POST', {
-      bizContent: { out_trade_no: outTradeNo, total_amount: amount, subject: '积分充值 100 个 & more', product_code: 'FAST_INSTANT_TRADE_PAY' },
+      bizContent: {
+        out_trade_no: outTradeNo,
+        total_amount: amount,
+        subject: '积分充值 100 个 & more',
+        product_code: 'FAST_INSTANT_TRADE_PAY',
+      },
       notifyUrl: rx.url(notifyPath),
       returnUrl,
     }),
@@ -64,7 +69,14 @@ t.test('page.pay: form → cashier → pay → signed return, and a notify retri
   t.notMatch(page, /<button[^>]*disabled/)
 
   const trade = (await controlJson(sb.base, 'GET', `/control/alipay/trades/${no}`)).json
-  t.match(trade, { outTradeNo: no, status: 'WAIT_BUYER_PAY', totalAmount: '9.90', totalAmountFen: 990, notifyUrl: rx.url(path), paymentId: cashier.split('/')[2] })
+  t.match(trade, {
+    outTradeNo: no,
+    status: 'WAIT_BUYER_PAY',
+    totalAmount: '9.90',
+    totalAmountFen: 990,
+    notifyUrl: rx.url(path),
+    paymentId: cashier.split('/')[2],
+  })
   t.equal(trade.returnUrl, 'http://localhost:3000/api/pay/return?from=alipay')
 
   // The same form again (browser back + resubmit) reuses the trade.
@@ -77,7 +89,15 @@ t.test('page.pay: form → cashier → pay → signed return, and a notify retri
   const ret = Object.fromEntries(back.searchParams)
   t.equal(ret.from, 'alipay', 'return_url’s own query is kept')
   delete ret.from
-  t.match(ret, { method: 'alipay.trade.page.pay.return', out_trade_no: no, total_amount: '9.90', app_id: sb.keys.alipay.appId, charset: 'utf-8', version: '1.0', sign_type: 'RSA2' })
+  t.match(ret, {
+    method: 'alipay.trade.page.pay.return',
+    out_trade_no: no,
+    total_amount: '9.90',
+    app_id: sb.keys.alipay.appId,
+    charset: 'utf-8',
+    version: '1.0',
+    sign_type: 'RSA2',
+  })
   t.match(ret.trade_no, /^\d{8}22001\d{15}$/)
   t.match(ret.seller_id, /^2088\d{12}$/)
   t.ok(sdk.checkNotifySignV2(ret), 'the return parameters pass checkNotifySignV2')
@@ -224,7 +244,10 @@ t.test('QR: /scan?code= and the QR URL open the cashier; paying without return_u
 t.test('control notify: duplicates, tampering, wrong key, forged raw notifies', async (t) => {
   const no = uniq('N')
   const path = `/notify/${no}`
-  await sdk.exec('alipay.trade.precreate', { notifyUrl: rx.url(path), bizContent: { out_trade_no: no, total_amount: '25.00', subject: 'n' } })
+  await sdk.exec('alipay.trade.precreate', {
+    notifyUrl: rx.url(path),
+    bizContent: { out_trade_no: no, total_amount: '25.00', subject: 'n' },
+  })
   await controlJson(sb.base, 'POST', `/control/alipay/trades/${no}/pay`, { notify: false })
 
   const dup = await controlJson(sb.base, 'POST', `/control/alipay/trades/${no}/notify`, { times: 3 })
@@ -262,13 +285,23 @@ t.test('control notify: duplicates, tampering, wrong key, forged raw notifies', 
   const forgedPath = `/notify/forged-${no}`
   const raw = await controlJson(sb.base, 'POST', '/control/alipay/notify-raw', {
     notifyUrl: rx.url(forgedPath),
-    params: { notify_type: 'trade_status_sync', out_trade_no: 'NEVER', trade_status: 'TRADE_SUCCESS', total_amount: '1.00', app_id: sb.keys.alipay.appId },
+    params: {
+      notify_type: 'trade_status_sync',
+      out_trade_no: 'NEVER',
+      trade_status: 'TRADE_SUCCESS',
+      total_amount: '1.00',
+      app_id: sb.keys.alipay.appId,
+    },
   })
   t.match(raw.json, { status: 200, body: 'success' })
   const fr = rx.received(forgedPath)[0]!
   t.equal(fr.params.out_trade_no, 'NEVER')
   t.ok(sdk.checkNotifySignV2(fr.params), 'raw params signed with the platform key')
-  await controlJson(sb.base, 'POST', '/control/alipay/notify-raw', { notifyUrl: rx.url(forgedPath), params: { out_trade_no: 'NEVER' }, wrongKey: true })
+  await controlJson(sb.base, 'POST', '/control/alipay/notify-raw', {
+    notifyUrl: rx.url(forgedPath),
+    params: { out_trade_no: 'NEVER' },
+    wrongKey: true,
+  })
   t.notOk(sdk.checkNotifySignV2(rx.received(forgedPath)[1]!.params))
 
   const log = (await controlJson(sb.base, 'GET', `/control/alipay/notifications?outTradeNo=${no}`)).json
@@ -305,7 +338,11 @@ t.test('control API: bad input is a 4xx, never a 500', async (t) => {
     t.equal(r.status, status, `${method} ${path} ${JSON.stringify(body) ?? ''} → ${status}`)
     if (status >= 400) t.match(r.json, { code: status, error: String }, 'error envelope')
   }
-  const broken = await fetch(`${sb.base}/control/alipay/trades/${no}/pay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' })
+  const broken = await fetch(`${sb.base}/control/alipay/trades/${no}/pay`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: '{',
+  })
   t.equal(broken.status, 400)
   // A notify to a dead URL is recorded with the error, not a 500.
   const dead = await controlJson(sb.base, 'POST', `/control/alipay/trades/${no}/notify`, { notifyUrl: 'http://127.0.0.1:1/dead' })
@@ -324,7 +361,10 @@ t.test('control API: bad input is a 4xx, never a 500', async (t) => {
 t.test('durable delivery: pending notifies survive a restart; the schedule ends after 8 attempts', async (t) => {
   const no = uniq('D')
   const path = `/notify/${no}`
-  await sdk.exec('alipay.trade.precreate', { notifyUrl: rx.url(path), bizContent: { out_trade_no: no, total_amount: '2.00', subject: 'd' } })
+  await sdk.exec('alipay.trade.precreate', {
+    notifyUrl: rx.url(path),
+    bizContent: { out_trade_no: no, total_amount: '2.00', subject: 'd' },
+  })
   const paid = await controlJson(sb.base, 'POST', `/control/alipay/trades/${no}/pay`, { notifyDelayMs: 400 })
   t.equal(paid.json.notifyScheduled, true)
   await sb.stopApp() // the sandbox goes away before the notify was due

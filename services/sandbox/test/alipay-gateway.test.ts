@@ -19,7 +19,14 @@ const uniq = (p: string) => `${p}${Date.now().toString(36)}${Math.random().toStr
 
 /** Signs raw gateway params the way a merchant would (for requests alipay-sdk cannot produce). */
 function signedParams(params: Record<string, string>, privateKey = sb.keys.alipay.merchantPrivateKey): Record<string, string> {
-  const all = { app_id: sb.keys.alipay.appId, charset: 'utf-8', sign_type: 'RSA2', timestamp: '2026-01-01 12:00:00', version: '1.0', ...params }
+  const all = {
+    app_id: sb.keys.alipay.appId,
+    charset: 'utf-8',
+    sign_type: 'RSA2',
+    timestamp: '2026-01-01 12:00:00',
+    version: '1.0',
+    ...params,
+  }
   const content = Object.keys(all)
     .sort()
     .map((k) => `${k}=${all[k as keyof typeof all]}`)
@@ -48,9 +55,17 @@ t.test('precreate, query, pay, query: signed answers accepted by alipay-sdk with
   t.equal(pre.outTradeNo, outTradeNo)
   t.match(pre.qrCode, new RegExp(`^${sb.publicUrl}/qr/alipay/[a-z0-9]{24}$`))
 
-  const again = await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: outTradeNo, total_amount: '25', subject: 'x' } }, { validateSign: true })
+  const again = await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: outTradeNo, total_amount: '25', subject: 'x' } },
+    { validateSign: true },
+  )
   t.equal(again.qrCode, pre.qrCode, 'same out_trade_no + same amount reuses the trade and its QR code')
-  const other = await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: outTradeNo, total_amount: '25.01', subject: 'x' } }, { validateSign: true })
+  const other = await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: outTradeNo, total_amount: '25.01', subject: 'x' } },
+    { validateSign: true },
+  )
   t.equal(other.code, '40004')
   t.equal(other.subCode, 'ACQ.CONTEXT_INCONSISTENT', 'same out_trade_no with another amount is refused')
 
@@ -78,7 +93,11 @@ t.test('precreate, query, pay, query: signed answers accepted by alipay-sdk with
   t.equal(paidAgain.status, 200)
   t.equal(paidAgain.json.alreadyPaid, true, 'paying twice is idempotent')
 
-  const pre2 = await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: outTradeNo, total_amount: '25.00', subject: 'x' } }, { validateSign: true })
+  const pre2 = await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: outTradeNo, total_amount: '25.00', subject: 'x' } },
+    { validateSign: true },
+  )
   t.equal(pre2.subCode, 'ACQ.TRADE_HAS_SUCCESS', 'a paid out_trade_no cannot be started again')
 
   const none = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: uniq('NONE') } }, { validateSign: true })
@@ -89,7 +108,11 @@ t.test('precreate, query, pay, query: signed answers accepted by alipay-sdk with
 
 t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERROR; a closed trade cannot be paid', async (t) => {
   const a = uniq('C')
-  await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: a, total_amount: '1.00', subject: 'c' } }, { validateSign: true })
+  await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: a, total_amount: '1.00', subject: 'c' } },
+    { validateSign: true },
+  )
   const closed = await sb.sdk.exec('alipay.trade.close', { bizContent: { out_trade_no: a } }, { validateSign: true })
   t.equal(closed.code, '10000')
   t.equal(closed.outTradeNo, a)
@@ -100,11 +123,19 @@ t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERRO
   t.equal(twice.subCode, 'ACQ.TRADE_STATUS_ERROR')
   const pay = await controlJson(sb.base, 'POST', `/control/alipay/trades/${a}/pay`, {})
   t.equal(pay.status, 409, 'control pay of a closed trade is refused')
-  const reopen = await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: a, total_amount: '1.00', subject: 'c' } }, { validateSign: true })
+  const reopen = await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: a, total_amount: '1.00', subject: 'c' } },
+    { validateSign: true },
+  )
   t.equal(reopen.subCode, 'ACQ.TRADE_HAS_CLOSE')
 
   const b = uniq('C')
-  await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: b, total_amount: '1.00', subject: 'c' } }, { validateSign: true })
+  await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: b, total_amount: '1.00', subject: 'c' } },
+    { validateSign: true },
+  )
   await controlJson(sb.base, 'POST', `/control/alipay/trades/${b}/pay`, { notify: false })
   const closePaid = await sb.sdk.exec('alipay.trade.close', { bizContent: { out_trade_no: b } }, { validateSign: true })
   t.equal(closePaid.code, '40004')
@@ -117,40 +148,80 @@ t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERRO
 
 t.test('refund: partial then full, never above paid − refunded, idempotent per out_request_no', async (t) => {
   const no = uniq('R')
-  await sb.sdk.exec('alipay.trade.precreate', { bizContent: { out_trade_no: no, total_amount: '25.00', subject: 'r' } }, { validateSign: true })
-  const early = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '1.00', out_request_no: 'R0' } }, { validateSign: true })
+  await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: no, total_amount: '25.00', subject: 'r' } },
+    { validateSign: true },
+  )
+  const early = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '1.00', out_request_no: 'R0' } },
+    { validateSign: true },
+  )
   t.equal(early.subCode, 'ACQ.TRADE_STATUS_ERROR', 'an unpaid trade cannot be refunded')
   await controlJson(sb.base, 'POST', `/control/alipay/trades/${no}/pay`, { notify: false })
 
-  const r1 = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '10.00', out_request_no: 'R1' } }, { validateSign: true })
+  const r1 = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '10.00', out_request_no: 'R1' } },
+    { validateSign: true },
+  )
   t.equal(r1.code, '10000')
   t.equal(r1.refundFee, '10.00')
   t.equal(r1.fundChange, 'Y')
   t.match(r1.gmtRefundPay, /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
-  const replay = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '10.00', out_request_no: 'R1' } }, { validateSign: true })
+  const replay = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '10.00', out_request_no: 'R1' } },
+    { validateSign: true },
+  )
   t.equal(replay.code, '10000')
   t.equal(replay.fundChange, 'N', 'the same out_request_no again changes no funds')
   t.equal(replay.refundFee, '10.00')
-  const discordant = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '11.00', out_request_no: 'R1' } }, { validateSign: true })
+  const discordant = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '11.00', out_request_no: 'R1' } },
+    { validateSign: true },
+  )
   t.equal(discordant.subCode, 'ACQ.DISCORDANT_REPEAT_REQUEST')
-  const tooMuch = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '15.01', out_request_no: 'R2' } }, { validateSign: true })
+  const tooMuch = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '15.01', out_request_no: 'R2' } },
+    { validateSign: true },
+  )
   t.equal(tooMuch.code, '40004')
   t.equal(tooMuch.subCode, 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', 'more than paid − refunded is refused')
-  const r2 = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '15.00', out_request_no: 'R2' } }, { validateSign: true })
+  const r2 = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '15.00', out_request_no: 'R2' } },
+    { validateSign: true },
+  )
   t.equal(r2.code, '10000')
   t.equal(r2.refundFee, '25.00', 'refund_fee is the cumulative refunded amount')
   const q = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: no } }, { validateSign: true })
   t.equal(q.tradeStatus, 'TRADE_CLOSED', 'a fully refunded trade is closed')
-  const r3 = await sb.sdk.exec('alipay.trade.refund', { bizContent: { out_trade_no: no, refund_amount: '0.01', out_request_no: 'R3' } }, { validateSign: true })
+  const r3 = await sb.sdk.exec(
+    'alipay.trade.refund',
+    { bizContent: { out_trade_no: no, refund_amount: '0.01', out_request_no: 'R3' } },
+    { validateSign: true },
+  )
   t.equal(r3.code, '40004', 'a third refund after the full amount is refused')
   t.equal(r3.subCode, 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL')
 
-  const rq = await sb.sdk.exec('alipay.trade.fastpay.refund.query', { bizContent: { out_trade_no: no, out_request_no: 'R1' } }, { validateSign: true })
+  const rq = await sb.sdk.exec(
+    'alipay.trade.fastpay.refund.query',
+    { bizContent: { out_trade_no: no, out_request_no: 'R1' } },
+    { validateSign: true },
+  )
   t.equal(rq.code, '10000')
   t.equal(rq.refundAmount, '10.00')
   t.equal(rq.totalAmount, '25.00')
   t.equal(rq.refundStatus, 'REFUND_SUCCESS')
-  const rqNone = await sb.sdk.exec('alipay.trade.fastpay.refund.query', { bizContent: { out_trade_no: no, out_request_no: 'R9' } }, { validateSign: true })
+  const rqNone = await sb.sdk.exec(
+    'alipay.trade.fastpay.refund.query',
+    { bizContent: { out_trade_no: no, out_request_no: 'R9' } },
+    { validateSign: true },
+  )
   t.equal(rqNone.code, '10000')
   t.notOk(rqNone.refundStatus, 'an unknown refund request answers without refund fields')
   t.notOk(rqNone.refundAmount)
@@ -166,7 +237,11 @@ t.test('signatures: a wrong merchant key is refused; a wrong platform key makes 
   })
   const forger = sdkFor(sb.port, sb.keys.alipay, { privateKey: other.privateKey })
   const no = uniq('S')
-  const res = await forger.exec('alipay.trade.precreate', { bizContent: { out_trade_no: no, total_amount: '1.00', subject: 's' } }, { validateSign: true })
+  const res = await forger.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: no, total_amount: '1.00', subject: 's' } },
+    { validateSign: true },
+  )
   t.equal(res.code, '40002')
   t.equal(res.msg, 'Invalid Arguments')
   t.equal(res.subCode, 'isv.invalid-signature')
@@ -223,21 +298,34 @@ t.test('bad input to the gateway never gives a 500', async (t) => {
   await expectSub(signedParams({ method: 'alipay.trade.query', timestamp: 'yesterday' }), 'isv.invalid-timestamp')
   await expectSub(signedParams({ method: 'alipay.trade.query', biz_content: '{not json' }), 'ACQ.INVALID_PARAMETER')
   await expectSub(signedParams({ method: 'alipay.trade.query', biz_content: '[1,2]' }), 'ACQ.INVALID_PARAMETER')
-  await expectSub(signedParams({ method: 'alipay.trade.query', biz_content: '{}' }), 'ACQ.INVALID_PARAMETER', 'query needs a trade reference')
+  await expectSub(
+    signedParams({ method: 'alipay.trade.query', biz_content: '{}' }),
+    'ACQ.INVALID_PARAMETER',
+    'query needs a trade reference',
+  )
   await expectSub({ ...signedParams({ method: 'alipay.trade.query' }), sign: '%%%not base64' }, 'isv.invalid-signature')
   for (const amount of ['-1', '0', '0.00', '1.234', 'abc', '1e3', '100000000.01', '']) {
     await expectSub(
-      signedParams({ method: 'alipay.trade.precreate', biz_content: JSON.stringify({ out_trade_no: uniq('B'), total_amount: amount, subject: 's' }) }),
+      signedParams({
+        method: 'alipay.trade.precreate',
+        biz_content: JSON.stringify({ out_trade_no: uniq('B'), total_amount: amount, subject: 's' }),
+      }),
       'ACQ.INVALID_PARAMETER',
       `amount ${JSON.stringify(amount)} refused`,
     )
   }
   await expectSub(
-    signedParams({ method: 'alipay.trade.precreate', biz_content: JSON.stringify({ out_trade_no: 'bad no!', total_amount: '1', subject: 's' }) }),
+    signedParams({
+      method: 'alipay.trade.precreate',
+      biz_content: JSON.stringify({ out_trade_no: 'bad no!', total_amount: '1', subject: 's' }),
+    }),
     'ACQ.INVALID_PARAMETER',
   )
   await expectSub(
-    signedParams({ method: 'alipay.trade.precreate', biz_content: JSON.stringify({ out_trade_no: uniq('B'), total_amount: '1', subject: { a: 1 } }) }),
+    signedParams({
+      method: 'alipay.trade.precreate',
+      biz_content: JSON.stringify({ out_trade_no: uniq('B'), total_amount: '1', subject: { a: 1 } }),
+    }),
     'ACQ.INVALID_PARAMETER',
   )
   await expectSub(
@@ -300,9 +388,19 @@ t.test('expiry: an unpaid trade past time_expire is closed and cannot be paid', 
   t.equal(parseExpiry({ timeout_express: '90m' }, now)?.getTime(), now + 90 * 60_000)
   t.equal(parseExpiry({ timeout_express: '2h' }, now)?.getTime(), now + 2 * 3600_000)
   t.equal(parseExpiry({ timeout_express: '1c' }, now)?.toISOString(), '2026-01-01T16:00:00.000Z', '1c = end of the China day')
-  t.equal(parseExpiry({ time_expire: '2026-01-01 12:30:00', timeout_express: '1d' }, now)?.toISOString(), '2026-01-01T04:30:00.000Z', 'time_expire wins')
+  t.equal(
+    parseExpiry({ time_expire: '2026-01-01 12:30:00', timeout_express: '1d' }, now)?.toISOString(),
+    '2026-01-01T04:30:00.000Z',
+    'time_expire wins',
+  )
   t.equal(parseExpiry({}, now), null)
-  for (const bad of [{ timeout_express: '16d' }, { timeout_express: '0m' }, { timeout_express: '5x' }, { time_expire: '2026-13-01 00:00:00' }, { time_expire: 'soon' }]) {
+  for (const bad of [
+    { timeout_express: '16d' },
+    { timeout_express: '0m' },
+    { timeout_express: '5x' },
+    { time_expire: '2026-13-01 00:00:00' },
+    { time_expire: 'soon' },
+  ]) {
     t.throws(() => parseExpiry(bad, now), { message: /^ACQ\.INVALID_PARAMETER/ }, JSON.stringify(bad))
   }
 })
@@ -325,7 +423,10 @@ t.test('config: refuses production, partial provider config and bad keys', async
   t.equal(cfg.publicUrl, 'http://localhost:8090')
   t.equal(cfg.timeFactor, 0.01)
   t.ok(Object.isFrozen(cfg))
-  t.throws(() => loadConfig({ ...good, NODE_ENV: 'production' }), { name: 'ConfigError', message: /refuses to run with NODE_ENV=production/ })
+  t.throws(() => loadConfig({ ...good, NODE_ENV: 'production' }), {
+    name: 'ConfigError',
+    message: /refuses to run with NODE_ENV=production/,
+  })
   t.throws(() => loadConfig({ ...good, NODE_ENV: 'production' }), ConfigError)
   t.throws(() => loadConfig({ ...good, SANDBOX_ALIPAY_APP_ID: undefined }), /set all of/)
   t.throws(() => loadConfig({ ...good, SANDBOX_ALIPAY_PLATFORM_PRIVATE_KEY: 'nope' }), /PLATFORM_PRIVATE_KEY/)
@@ -334,11 +435,19 @@ t.test('config: refuses production, partial provider config and bad keys', async
   t.equal(loadConfig({ DATABASE_URL: 'postgres://x@h/d' }).alipay, null, 'no provider configured: disabled')
 
   const port = await freePort()
-  const real = await startService('sandbox', { ...good, PORT: String(port), DATABASE_URL: sb.dbUrl, LOG_LEVEL: 'warn' }, { timeoutMs: 30_000 })
+  const real = await startService(
+    'sandbox',
+    { ...good, PORT: String(port), DATABASE_URL: sb.dbUrl, LOG_LEVEL: 'warn' },
+    { timeoutMs: 30_000 },
+  )
   try {
     const ready = await fetch(`${real.url}/readyz`)
     t.equal(ready.status, 200, 'the real entry point migrates, listens and is ready')
-    const q = await sdkFor(port, sb.keys.alipay).exec('alipay.trade.query', { bizContent: { out_trade_no: 'NONE1' } }, { validateSign: true })
+    const q = await sdkFor(port, sb.keys.alipay).exec(
+      'alipay.trade.query',
+      { bizContent: { out_trade_no: 'NONE1' } },
+      { validateSign: true },
+    )
     t.equal(q.subCode, 'ACQ.TRADE_NOT_EXIST')
   } finally {
     await real.stop()

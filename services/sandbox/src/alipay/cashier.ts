@@ -57,7 +57,14 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
         ['金额', `¥${fenToYuan(r.trade.total_amount)}`],
       ]
       if (r.outcome === 'closed') {
-        return { kind: 'page', status: 409, title: '交易已关闭', message: '该交易已关闭，无法支付，请返回商户重新下单。', error: true, rows }
+        return {
+          kind: 'page',
+          status: 409,
+          title: '交易已关闭',
+          message: '该交易已关闭，无法支付，请返回商户重新下单。',
+          error: true,
+          rows,
+        }
       }
       const url = returnUrlOf(ctx, r.trade)
       if (url) return { kind: 'redirect', url }

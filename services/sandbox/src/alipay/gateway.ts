@@ -80,10 +80,7 @@ export function checkCommon(params: Params, ctx: AlipayContext): ErrorNode | nul
   if (params.version !== '1.0') return invalid('isv.invalid-parameter', '无效的版本号')
   if (!verifyRequest(params, ctx.keys.merchantPublic)) {
     const content = signContent(params, ['sign'], { dropEmpty: true })
-    return invalid(
-      'isv.invalid-signature',
-      `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`,
-    )
+    return invalid('isv.invalid-signature', `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`)
   }
   return null
 }
@@ -101,7 +98,8 @@ export function parseBizContent(params: Params): Record<string, unknown> | Error
   return { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.INVALID_PARAMETER', sub_msg: '参数无效: biz_content 不是 JSON 对象' }
 }
 
-const isErrorNode = (v: unknown): v is ErrorNode => typeof v === 'object' && v !== null && typeof (v as ErrorNode).sub_code === 'string' && 'code' in v
+const isErrorNode = (v: unknown): v is ErrorNode =>
+  typeof v === 'object' && v !== null && typeof (v as ErrorNode).sub_code === 'string' && 'code' in v
 
 export function responseKey(method: string | undefined): string {
   return method && Object.hasOwn(API_METHODS, method) ? `${method.replace(/\./g, '_')}_response` : 'error_response'

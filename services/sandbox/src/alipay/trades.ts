@@ -159,10 +159,7 @@ export async function findTradeByQr(sql: Sql, ref: { code?: string; token?: stri
   return null
 }
 
-export type PayResult =
-  | { outcome: 'paid'; trade: Trade }
-  | { outcome: 'already-paid'; trade: Trade }
-  | { outcome: 'closed'; trade: Trade }
+export type PayResult = { outcome: 'paid'; trade: Trade } | { outcome: 'already-paid'; trade: Trade } | { outcome: 'closed'; trade: Trade }
 
 /**
  * Marks the trade paid (once). `afterPaid` runs inside the same transaction only when this call

@@ -11,6 +11,7 @@ import { createUsersRepo, type UsersRepo } from './users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { creditsRoutes } from './routes/credits.ts'
 import { ordersRoutes } from './routes/orders.ts'
+import { paymentMethodsRoutes } from './routes/payment-methods.ts'
 
 export interface MainDeps {
   config: Readonly<MainConfig>
@@ -67,6 +68,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(authRoutes)
   await app.register(creditsRoutes)
   await app.register(ordersRoutes)
+  await app.register(paymentMethodsRoutes)
   return app
 }
 export type App = Awaited<ReturnType<typeof buildApp>>

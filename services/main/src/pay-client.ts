@@ -13,6 +13,7 @@ export interface PayClient {
   create(req: CreatePaymentRequest, requestId?: string): Promise<CreatePaymentResponse>
   status(orderNo: string, requestId?: string): Promise<PaymentStatusResponse>
   close(orderNo: string, requestId?: string): Promise<{ orderNo: string; status: string }>
+  methods(requestId?: string): Promise<{ method: string; channels: string[] }[]>
   close_(): Promise<void>
 }
 
@@ -45,6 +46,7 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     status: (orderNo, rid) => unwrap(client.get<Envelope<PaymentStatusResponse>>(`/api/pay/status/${encodeURIComponent(orderNo)}`, h(rid))),
     close: (orderNo, rid) =>
       unwrap(client.post<Envelope<{ orderNo: string; status: string }>>(`/api/pay/close/${encodeURIComponent(orderNo)}`, {}, h(rid))),
+    methods: (rid) => unwrap(client.get<Envelope<{ method: string; channels: string[] }[]>>('/api/pay/methods', h(rid))),
     close_: () => client.close(),
   }
 }

@@ -22,10 +22,20 @@ const METHOD_ALIASES: Record<string, Method> = {
   credits: 'CREDITS',
 }
 export const DEVICES = ['pc', 'mobile', 'wechat', 'alipay', 'qq'] as const
-const ALIPAY_CHANNELS = ['page', 'wap', 'qr'] as const
 
-/** Methods this build of main can route to pay. The others answer 422 until their adapters land. */
-const SUPPORTED: readonly Method[] = ['ALIPAY']
+/** Channels per method (SPEC §4). BANK_CARD is Epay's `bank` type; CREDITS pays from the balance. */
+export const CHANNELS: Record<Method, readonly string[]> = {
+  ALIPAY: ['page', 'wap', 'qr'],
+  WECHAT_PAY: ['native', 'jsapi', 'h5'],
+  EPAY: ['alipay', 'wxpay', 'qqpay', 'bank'],
+  BANK_CARD: ['bank'],
+  CREDITS: ['balance'],
+}
+
+/** The provider (in pay) behind a method. */
+export function providerOf(method: Method): string {
+  return method === 'BANK_CARD' ? 'EPAY' : method
+}
 
 export function normaliseMethod(input: string): Method {
   const upper = input.toUpperCase()
@@ -35,16 +45,42 @@ export function normaliseMethod(input: string): Method {
   throw new AppError(400, 'INVALID_PARAMS', `不支持的支付方式: ${input}`)
 }
 
-/** Picks the channel from an explicit channel, else from the device (seed 002). */
+/** The default channel for a device (seed 002): pc → page/native, mobile → wap/h5, WeChat browser → jsapi. */
+function channelForDevice(method: Method, device: string | undefined): string {
+  switch (method) {
+    case 'ALIPAY':
+      return device === 'mobile' || device === 'alipay' ? 'wap' : device === 'wechat' || device === 'qq' ? 'qr' : 'page'
+    case 'WECHAT_PAY':
+      return device === 'wechat' ? 'jsapi' : device === 'mobile' ? 'h5' : 'native'
+    case 'EPAY':
+      return device === 'wechat' ? 'wxpay' : device === 'qq' ? 'qqpay' : 'alipay'
+    case 'BANK_CARD':
+      return 'bank'
+    case 'CREDITS':
+      return 'balance'
+  }
+}
+
+/** Picks the channel from an explicit channel, else from the device. Pure validation; see `ensureEnabled`. */
 export function resolveChannel(method: Method, channel: string | undefined, device: string | undefined): string {
-  if (!SUPPORTED.includes(method)) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${method}`)
-  if (device !== undefined && !(DEVICES as readonly string[]).includes(device))
-    throw new AppError(400, 'INVALID_PARAMS', `无效的设备类型: ${device}`)
+  if (device !== undefined && !(DEVICES as readonly string[]).includes(device)) throw new AppError(400, 'INVALID_PARAMS', `无效的设备类型: ${device}`)
   if (channel !== undefined) {
-    if (!(ALIPAY_CHANNELS as readonly string[]).includes(channel)) throw new AppError(400, 'INVALID_PARAMS', `无效的支付渠道: ${channel}`)
+    if (!CHANNELS[method].includes(channel)) throw new AppError(400, 'INVALID_PARAMS', `无效的支付渠道: ${channel}（${method} 支持 ${CHANNELS[method].join('/')}）`)
     return channel
   }
-  return device === 'mobile' || device === 'alipay' ? 'wap' : 'page'
+  return channelForDevice(method, device)
+}
+
+/** Display data for `GET /api/payment-methods` (seed 004). */
+export const METHOD_INFO: Record<Exclude<Method, 'CREDITS'>, { name: string; icon: string; description: string }> = {
+  ALIPAY: { name: '支付宝', icon: '/icons/alipay.svg', description: '支付宝扫码或网页支付' },
+  WECHAT_PAY: { name: '微信支付', icon: '/icons/wechat.svg', description: '微信扫码、公众号或H5支付' },
+  EPAY: { name: '易支付', icon: '/icons/epay.svg', description: '聚合支付（支付宝/微信/QQ钱包）' },
+  BANK_CARD: { name: '银行卡', icon: '/icons/bank.svg', description: '通过易支付的网银通道' },
+}
+export const CHANNEL_NAMES: Record<string, string> = {
+  page: '电脑网站支付', wap: '手机网站支付', qr: '扫码支付', native: '扫码支付', jsapi: '微信内支付', h5: 'H5支付',
+  alipay: '支付宝', wxpay: '微信支付', qqpay: 'QQ钱包', bank: '网银支付', balance: '积分余额',
 }
 
 export interface PaymentInfo {
@@ -96,25 +132,62 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
     }
   }
 
+  // The enabled providers, as pay reports them; cached briefly, and the last answer is kept
+  // for when pay is briefly unreachable.
+  let enabled: { at: number; list: { method: string; channels: string[] }[] } | undefined
+  async function enabledProviders(requestId?: string) {
+    if (enabled && Date.now() - enabled.at < 10_000) return enabled.list
+    try {
+      const list = (await pay.methods(requestId)).map((m) => ({ ...m, method: m.method === 'WECHAT' ? 'WECHAT_PAY' : m.method }))
+      enabled = { at: Date.now(), list }
+      return list
+    } catch (err) {
+      if (enabled) return enabled.list
+      throw err
+    }
+  }
+
   return {
+    /** `GET /api/payment-methods`: every enabled method with its channels (seed 004). */
+    async listMethods(requestId?: string) {
+      const list = await enabledProviders(requestId)
+      const has = (p: string, ch?: string) => list.some((m) => m.method === p && (!ch || m.channels.includes(ch)))
+      const methods = (Object.keys(METHOD_INFO) as (keyof typeof METHOD_INFO)[]).filter((m) => (m === 'BANK_CARD' ? has('EPAY', 'bank') : has(m)))
+      return methods.map((m) => {
+        const provider = list.find((p) => p.method === providerOf(m))!
+        const channels = CHANNELS[m].filter((c) => provider.channels.includes(c))
+        return { code: m, method: m, ...METHOD_INFO[m], enabled: true, channels: channels.map((c) => ({ code: c, name: CHANNEL_NAMES[c] ?? c })) }
+      })
+    },
+
+    /** 422 PAYMENT_METHOD_DISABLED unless pay has the method's provider (and channel) configured. Call before writing anything. */
+    async ensureEnabled(method: Method, channel: string, requestId?: string): Promise<void> {
+      if (method === 'CREDITS') return
+      const list = await enabledProviders(requestId)
+      const provider = list.find((p) => p.method === providerOf(method))
+      if (!provider || !provider.channels.includes(channel)) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${method}${provider ? ` (${channel})` : ''}`)
+    },
+
     async start(
       order: OrderRow,
       method: Method,
       channel: string,
-      opts: { device?: string; clientIp?: string; requestId?: string },
+      opts: { device?: string; clientIp?: string; openid?: string; requestId?: string },
     ): Promise<PaymentInfo> {
       if (order.status !== 'PENDING_PAYMENT') throw new AppError(409, 'ORDER_NOT_PAYABLE', `订单状态为 ${order.status}，不能支付`)
       if (order.expireAt.getTime() <= Date.now()) throw new AppError(409, 'ORDER_NOT_PAYABLE', '订单已过期，请重新下单')
+      await this.ensureEnabled(method, channel, opts.requestId)
       const created = await pay.create(
         {
           orderId: order.id,
           orderNo: order.orderNo,
           amount: order.amountFen,
           subject: order.productName,
-          method,
+          method: providerOf(method),
           channel,
           ...(opts.device ? { device: opts.device } : {}),
           ...(opts.clientIp ? { clientIp: opts.clientIp } : {}),
+          ...(opts.openid ? { openid: opts.openid } : {}),
           expireAt: order.expireAt.toISOString(),
         },
         opts.requestId,

@@ -114,7 +114,8 @@ t.test('purchase validates everything before writing anything', async (t) => {
     [{ packageCode: 'CREDITS_CUSTOM', paymentMethod: 'ALIPAY' }, 400, 'INVALID_PARAMS'],
     [{ packageCode: 'CREDITS_404', paymentMethod: 'ALIPAY' }, 404, 'PACKAGE_NOT_FOUND'],
     [{ packageCode: 'CREDITS_500', paymentMethod: 'DOGECOIN' }, 400, 'INVALID_PARAMS'],
-    [{ packageCode: 'CREDITS_500', paymentMethod: 'WECHAT_PAY' }, 422, 'PAYMENT_METHOD_DISABLED'],
+    [{ packageCode: 'CREDITS_500', paymentMethod: 'WECHAT_PAY', channel: 'page' }, 400, 'INVALID_PARAMS'],
+    [{ packageCode: 'CREDITS_500', paymentMethod: 'WECHAT_PAY' }, 503, 'PAY_SERVICE_UNAVAILABLE'],
     [{ packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'telepathy' }, 400, 'INVALID_PARAMS'],
     [{ packageCode: 'CREDITS_500' }, 400, 'INVALID_PARAMS'],
   ]
@@ -149,9 +150,11 @@ t.test('pay down: purchase is a 503, payment-status answers the local state', as
   })
   t.equal(res.statusCode, 503)
   t.equal(res.json().error, 'PAY_SERVICE_UNAVAILABLE')
-  const [order] = await sql`select id, payment_id from orders where customer_email = 'carol@example.com'`
-  t.ok(order, 'the order exists and can be paid again later')
-  await sql`update orders set payment_id = 'p1' where id = ${order!.id}`
+  const [none] = await sql`select count(*)::int as n from orders where customer_email = 'carol@example.com'`
+  t.equal(none!.n, 0, 'pay down before anything was written: no order left behind')
+  const me = (await app.inject({ url: '/api/users/me', headers: auth(token) })).json().data
+  const order = await insertOrder(me.id, 1000, 200)
+  await sql`update orders set payment_id = 'p1' where id = ${order.id}`
   const st = await app.inject({ url: `/api/orders/${order!.id}/payment-status`, headers: auth(token) })
   t.equal(st.statusCode, 200)
   t.match(st.json().data, { status: 'PENDING', paid: false })

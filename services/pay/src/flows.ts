@@ -127,6 +127,11 @@ export function createPaymentFlows(deps: {
   return {
     recordProven,
 
+    /** The enabled providers and their channels (an unconfigured provider is absent). */
+    methods(): { method: string; channels: string[] }[] {
+      return Object.values(providers).map((p) => ({ method: p!.name, channels: [...p!.channels] }))
+    },
+
     async create(req: CreatePaymentRequest): Promise<CreatePaymentResponse> {
       const adapter = isProviderName(req.method) ? providers[req.method] : undefined
       if (!adapter) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${req.method}`)

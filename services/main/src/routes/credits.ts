@@ -53,6 +53,7 @@ export async function creditsRoutes(app: App) {
           customerName: Type.Optional(Type.String({ maxLength: 64 })),
           customCredits: Type.Optional(Type.Union([Type.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000 }), Type.Null()])),
           channel: Type.Optional(Type.String({ maxLength: 16 })),
+          openid: Type.Optional(Type.String({ maxLength: 128 })),
           device: Type.Optional(Type.String({ maxLength: 16 })),
           clientInfo: Type.Optional(
             Type.Object({
@@ -83,15 +84,19 @@ export async function creditsRoutes(app: App) {
         amountFen = n * (pkg.unitPriceFen ?? 5)
       }
       const authUser = currentUser(req)
+      const guestEmail = b.customerEmail?.trim()
+      if (!authUser) {
+        if (!guestEmail) throw new AppError(400, 'INVALID_PARAMS', '未登录时 customerEmail 为必填')
+        if (!EMAIL_RE.test(guestEmail)) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
+      }
+      // Last check before anything is written: is the method configured in pay?
+      await payments.ensureEnabled(method, channel, req.id)
       let user
       if (authUser) {
         user = await users.findById(authUser.id)
         if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
       } else {
-        const email = b.customerEmail?.trim()
-        if (!email) throw new AppError(400, 'INVALID_PARAMS', '未登录时 customerEmail 为必填')
-        if (!EMAIL_RE.test(email)) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
-        user = await users.findOrCreateGuest(email, b.customerName?.trim() ?? '')
+        user = await users.findOrCreateGuest(guestEmail!, b.customerName?.trim() ?? '')
       }
       const order = await orders.create({
         orderNo: newOrderNo(),
@@ -109,7 +114,12 @@ export async function creditsRoutes(app: App) {
         paymentMethod: method,
         clientInfo: b.clientInfo,
       })
-      const paymentInfo = await payments.start(order, method, channel, { device: b.device, clientIp: req.ip, requestId: req.id })
+      const paymentInfo = await payments.start(order, method, channel, {
+        device: b.device,
+        clientIp: req.ip,
+        openid: b.openid ?? user.wechatOpenid ?? undefined,
+        requestId: req.id,
+      })
       return ok(
         {
           orderId: order.orderNo,

@@ -44,8 +44,10 @@ export async function ordersRoutes(app: App) {
     app.post(url, { preHandler: app.requireUser, schema: { params: IdParams, body: PayBody } }, async (req) => {
       const method = normaliseMethod(req.body.method)
       const channel = resolveChannel(method, req.body.channel, req.body.device)
+      await payments.ensureEnabled(method, channel, req.id)
       const order = await owned(req, req.params.id)
-      const paymentInfo = await payments.start(order, method, channel, { device: req.body.device, clientIp: req.ip, requestId: req.id })
+      const openid = req.body.openid ?? (await app.deps.users.findById(req.user.id))?.wechatOpenid ?? undefined
+      const paymentInfo = await payments.start(order, method, channel, { device: req.body.device, clientIp: req.ip, openid, requestId: req.id })
       return ok({ orderId: order.id, orderNo: order.orderNo, paymentInfo }, '创建支付成功')
     })
   }

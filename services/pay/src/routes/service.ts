@@ -60,6 +60,8 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ flows: PaymentFlows; key
 
   app.post('/api/pay/create', { schema: { body: CreatePaymentRequest } }, async (req) => ok(await flows.create(req.body)))
 
+  app.get('/api/pay/methods', async () => ok(flows.methods()))
+
   app.get('/api/pay/status/:orderNo', { schema: { params: OrderNoParams } }, async (req) => ok(await flows.status(req.params.orderNo)))
 
   app.post('/api/pay/close/:orderNo', { schema: { params: OrderNoParams } }, async (req, reply) => {

@@ -1,0 +1,205 @@
+/**
+ * `pnpm bench`: loopback-only load tests of the real services, each next to a baseline that shows
+ * what this machine can do at best, printed as a table and written to bench-output/ (JSON + SVG).
+ * Bounded: every load phase has a fixed duration; the whole run takes about 3 minutes.
+ */
+import { spawn } from 'node:child_process'
+import { createSign, randomUUID } from 'node:crypto'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import postgres from 'postgres'
+import { freePort, REPO_ROOT, startEmbeddedPostgres, type PostgresServer } from '@paysys/devkit'
+import { http, startStack, until } from '../test/e2e/fixtures/stack.ts'
+
+const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+const outDir = join(REPO_ROOT, 'bench-output')
+mkdirSync(outDir, { recursive: true })
+
+let pg: PostgresServer | undefined
+if (!process.env.POSTGRES_URL) {
+  pg = await startEmbeddedPostgres({ dir: join(REPO_ROOT, '.data', `pg-bench-${process.pid}`), port: await freePort(), persistent: false })
+  process.env.POSTGRES_URL = pg.adminUrl
+}
+const quiet = { LOG_LEVEL: 'error' }
+const stack = await startStack({ extra: { main: quiet, pay: { ...quiet, OUTBOX_POLL_MS: '50' }, sandbox: quiet } })
+const baselinePort = await freePort()
+const baseline = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/baseline-server.ts')], {
+  cwd: join(REPO_ROOT, 'services/main'),
+  env: { ...process.env, PORT: String(baselinePort), DATABASE_URL: stack.env.main.DATABASE_URL },
+  stdio: 'inherit',
+})
+const base = `http://127.0.0.1:${baselinePort}`
+await until('baseline up', async () => (await http(`${base}/healthz`).catch(() => ({ status: 0 }))).status === 200, 30_000)
+
+interface Row {
+  scenario: string
+  rps: number
+  p50: number
+  p99: number
+  baseline: string
+  baselineRps: number
+  ratio: number
+  target: string
+  met: boolean
+  note?: string
+}
+const rows: Row[] = []
+
+async function load(opts: autocannon.Options): Promise<{ rps: number; p50: number; p99: number; non2xx: number; errors: number }> {
+  const r = await autocannon({ connections: 32, duration: DURATION, ...opts })
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors }
+}
+
+// A user, a paid CREDITS_500 order and its JWT.
+const email = `bench-${Date.now()}@example.com`
+const reg = await http(`${stack.main}/api/auth/register`, { body: { email, password: 'password123' } })
+const token = reg.json.data.token as string
+const auth = { authorization: `Bearer ${token}` }
+const bought = await http(`${stack.main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'qr' } })
+const paidOrder = bought.json.data as { id: number; orderNo: string }
+await http(`${stack.sandbox}/control/alipay/trades/${paidOrder.orderNo}/pay`, { body: {} })
+await until('bench order paid', async () => (await http(`${stack.main}/api/orders/${paidOrder.id}`, { token })).json.data.status === 'PAID')
+
+// 1. Catalogue.
+{
+  const b = await load({ url: `${base}/const` })
+  const s = await load({ url: `${stack.main}/api/credits/packages` })
+  const ratio = s.rps / b.rps
+  rows.push({ scenario: 'GET /api/credits/packages', ...s, baseline: 'bare fastify, constant', baselineRps: b.rps, ratio, target: '≥ 80% of baseline', met: ratio >= 0.8 })
+}
+// 2. Payment status of a PAID order with a JWT.
+{
+  const b = await load({ url: `${base}/order/${paidOrder.id}` })
+  const s = await load({ url: `${stack.main}/api/orders/${paidOrder.id}/payment-status`, headers: auth })
+  const ratio = s.rps / b.rps
+  rows.push({ scenario: 'GET /api/orders/{id}/payment-status (PAID, JWT)', ...s, baseline: 'bare fastify + 1 PK SELECT', baselineRps: b.rps, ratio, target: '≥ 60% of baseline', met: ratio >= 0.6 })
+}
+
+// The floor for checkout and notify: two single-row INSERT transactions and one RSA-2048 signature, no HTTP.
+async function floor(): Promise<number> {
+  const sql = postgres(stack.env.main.DATABASE_URL!, { max: 16, onnotice: () => {} })
+  await sql`create table if not exists bench_floor (id bigserial primary key, k text not null, v bigint not null)`
+  const key = stack.keys.alipay.merchantPrivateKey
+  let done = 0
+  const end = Date.now() + DURATION * 1000
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (Date.now() < end) {
+        await sql.begin((tx) => tx`insert into bench_floor (k, v) values (${randomUUID()}, 1)`)
+        createSign('RSA-SHA256').update(randomUUID()).sign(key, 'base64')
+        await sql.begin((tx) => tx`insert into bench_floor (k, v) values (${randomUUID()}, 2)`)
+        done++
+      }
+    }),
+  )
+  await sql`drop table bench_floor`
+  await sql.end()
+  return done / DURATION
+}
+const floorRps = await floor()
+
+// 3. Checkout: purchase with the Alipay QR channel (main → pay → sandbox precreate and back).
+{
+  const body = JSON.stringify({ packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' })
+  const opts = { url: `${stack.main}/api/credits/purchase`, method: 'POST' as const, headers: { ...auth, 'content-type': 'application/json' }, body }
+  const max = await load({ ...opts, connections: 16 })
+  const at200 = await load({ ...opts, connections: 32, overallRate: 200 })
+  const ratio = max.rps / floorRps
+  rows.push({
+    scenario: 'POST /api/credits/purchase (Alipay QR)',
+    ...max,
+    baseline: '2 INSERT tx + RSA-2048 sign, no HTTP',
+    baselineRps: floorRps,
+    ratio,
+    target: '≥ 40% of floor; p99 < 100 ms at 200/s',
+    met: ratio >= 0.4 && at200.p99 < 100,
+    note: `at 200/s: ${at200.rps.toFixed(0)} req/s, p50 ${at200.p50} ms, p99 ${at200.p99} ms, non-2xx ${at200.non2xx}`,
+  })
+}
+
+// 4. Notify ingestion: distinct pending orders, notifies signed with the platform key, until credited in main.
+{
+  const n = Number(process.env.BENCH_NOTIFIES ?? 2000)
+  const mainSql = stack.mainSql
+  const [{ id: userId }] = (await mainSql`select id from users where email = ${email}`) as unknown as [{ id: number }]
+  // Pending orders created through the API (concurrency 32), then signed notifies prepared before timing.
+  const orderNos: string[] = []
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (orderNos.length < n) {
+        orderNos.push('')
+        const r = await http(`${stack.main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'page' } })
+        orderNos[orderNos.indexOf('')] = r.json.data.orderNo
+      }
+    }),
+  )
+  const bodies = orderNos.map((no, i) => {
+    const params: Record<string, string> = {
+      notify_type: 'trade_status_sync', notify_id: `bench-${i}`, notify_time: '2026-11-22 12:00:00', app_id: stack.keys.alipay.appId,
+      out_trade_no: no, trade_no: `2026112222${String(i).padStart(8, '0')}`, trade_status: 'TRADE_SUCCESS', total_amount: '10.00',
+      receipt_amount: '10.00', gmt_payment: '2026-11-22 12:00:00', charset: 'utf-8', version: '1.0', sign_type: 'RSA2',
+    }
+    const content = Object.keys(params).filter((k) => k !== 'sign_type').sort().map((k) => `${k}=${params[k]}`).join('&')
+    params.sign = createSign('RSA-SHA256').update(content).sign(stack.keys.alipay.platformPrivateKey, 'base64')
+    return new URLSearchParams(params).toString()
+  })
+  const before = Number((await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`)[0]!.n)
+  let i = 0
+  const started = Date.now()
+  const r = await autocannon({
+    url: `${stack.pay}/api/pay/notify/alipay`,
+    connections: 32,
+    amount: n,
+    requests: [{ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, setupRequest: (req) => ({ ...req, body: bodies[i++ % n] }) }],
+  })
+  await until('all credited', async () => {
+    const [c] = await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`
+    return Number(c!.n) - before >= n
+  }, 120_000)
+  const secs = (Date.now() - started) / 1000
+  const rps = n / secs
+  rows.push({
+    scenario: `Alipay notify → credited in main (${n} orders)`,
+    rps,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    baseline: '2 INSERT tx + RSA-2048 sign, no HTTP',
+    baselineRps: floorRps,
+    ratio: rps / floorRps,
+    target: '≥ 1,000 credited/s',
+    met: rps >= 1000,
+    note: `notify HTTP: ${r.requests.average.toFixed(0)} req/s, non-2xx ${r.non2xx}; all credited after ${secs.toFixed(1)} s`,
+  })
+}
+
+baseline.kill('SIGTERM')
+await stack.stop()
+await pg?.stop()
+
+// Report.
+const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
+console.log('\n| scenario | req/s | p50 ms | p99 ms | baseline | baseline req/s | ratio | target | met |')
+console.log('|---|---|---|---|---|---|---|---|---|')
+for (const r of rows)
+  console.log(`| ${r.scenario} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.baseline} | ${fmt(r.baselineRps)} | ${(r.ratio * 100).toFixed(0)}% | ${r.target} | ${r.met ? 'yes' : 'NO'} |`)
+for (const r of rows) if (r.note) console.log(`- ${r.scenario}: ${r.note}`)
+writeFileSync(join(outDir, 'results.json'), JSON.stringify({ date: new Date().toISOString(), durationSeconds: DURATION, cpus: (await import('node:os')).cpus().length, rows }, null, 2))
+const barW = 400
+const svg = [
+  `<svg xmlns="http://www.w3.org/2000/svg" width="760" height="${60 + rows.length * 50}" font-family="sans-serif" font-size="13">`,
+  `<text x="10" y="24" font-size="16">pnpm bench — req/s as a share of each baseline (${new Date().toISOString().slice(0, 16)})</text>`,
+  ...rows.flatMap((r, k) => {
+    const y = 50 + k * 50
+    const w = Math.min(1.5, r.ratio) * barW
+    return [
+      `<text x="10" y="${y + 14}">${r.scenario.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
+      `<rect x="10" y="${y + 20}" width="${w.toFixed(0)}" height="16" fill="${r.met ? '#3a3' : '#c33'}"/>`,
+      `<text x="${(w + 16).toFixed(0)}" y="${y + 33}">${(r.ratio * 100).toFixed(0)}% (${fmt(r.rps)} req/s)</text>`,
+    ]
+  }),
+  '</svg>',
+].join('\n')
+writeFileSync(join(outDir, 'chart.svg'), svg)
+console.log(`\nresults: ${join(outDir, 'results.json')}, chart: ${join(outDir, 'chart.svg')}`)
+process.exit(0)

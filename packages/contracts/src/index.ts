@@ -41,6 +41,20 @@ export const ERROR_CODES = [
   'PAY_SERVICE_UNAVAILABLE',
   'SERVICE_UNAVAILABLE',
   'INTERNAL_ERROR',
+  // orders, catalogue, delivery, refunds, ledger (issue 4)
+  'PRODUCT_NOT_FOUND',
+  'USER_NOT_FOUND',
+  'REFUND_NOT_FOUND',
+  'DELIVERY_METHOD_UNAVAILABLE',
+  'ORDER_NOT_CANCELLABLE',
+  'ORDER_ALREADY_PAID',
+  'ORDER_NOT_REFUNDABLE',
+  'REFUND_AMOUNT_EXCEEDED',
+  'REFUND_CONFLICT',
+  'CREDITS_ALREADY_SPENT',
+  'NOT_GOODS_ORDER',
+  'INVALID_DELIVERY_TRANSITION',
+  'IDEMPOTENCY_KEY_IN_PROGRESS',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
@@ -119,9 +133,41 @@ export interface PaymentStatusResponse {
   channel: string
 }
 
+// ---- refunds (signed; called by main) ----
+
+export const RefundRequest = Type.Object(
+  {
+    orderNo: Type.String({ pattern: '^[A-Za-z0-9_-]{6,64}$' }),
+    /** Unique per refund; a repeat with the same refundNo (and amount) returns the first result. */
+    refundNo: Type.String({ pattern: '^[A-Za-z0-9_-]{6,64}$' }),
+    /** Integer fen; never above paid − refunded. */
+    amount: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+    reason: Type.Optional(Type.String({ maxLength: 256 })),
+  },
+  { additionalProperties: false },
+)
+export type RefundRequest = Static<typeof RefundRequest>
+
+export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const
+export type RefundStatus = (typeof REFUND_STATUSES)[number]
+
+export interface RefundResponse {
+  refundNo: string
+  orderNo: string
+  /** Integer fen of this refund. */
+  amount: number
+  /** PENDING: not confirmed by the provider yet (asking again with the same refundNo retries). */
+  status: RefundStatus
+  /** Integer fen refunded so far for the order (succeeded refunds). */
+  totalRefunded: number
+  refundedAt: string | null
+  failureReason: string | null
+  provider: string
+}
+
 // ---- events pushed by pay to main at POST /api/orders/callback (signed) ----
 
-export const PaymentEvent = Type.Object(
+export const PaymentSucceededEvent = Type.Object(
   {
     /** Unique per event; main processes each event id once. */
     eventId: Type.String({ minLength: 8, maxLength: 64 }),
@@ -137,4 +183,27 @@ export const PaymentEvent = Type.Object(
   },
   { additionalProperties: false },
 )
+export type PaymentSucceededEvent = Static<typeof PaymentSucceededEvent>
+
+/** A refund the provider confirmed. */
+export const RefundSucceededEvent = Type.Object(
+  {
+    eventId: Type.String({ minLength: 8, maxLength: 64 }),
+    type: Type.Literal('REFUND_SUCCEEDED'),
+    orderId: Type.Integer({ minimum: 1 }),
+    orderNo: Type.String({ minLength: 6, maxLength: 64 }),
+    refundNo: Type.String({ minLength: 6, maxLength: 64 }),
+    /** Integer fen of this refund. */
+    amount: Type.Integer({ minimum: 1 }),
+    /** Integer fen refunded so far for the order, this refund included. */
+    totalRefunded: Type.Integer({ minimum: 1 }),
+    provider: Type.String(),
+    refundedAt: Type.String(),
+  },
+  { additionalProperties: false },
+)
+export type RefundSucceededEvent = Static<typeof RefundSucceededEvent>
+
+/** Every event pay pushes to main (discriminated by `type`). */
+export const PaymentEvent = Type.Union([PaymentSucceededEvent, RefundSucceededEvent])
 export type PaymentEvent = Static<typeof PaymentEvent>

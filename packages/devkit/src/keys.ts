@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import forge from 'node-forge'
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -16,6 +17,35 @@ export interface DevKeys {
     platformPrivateKey: string
     platformPublicKey: string
   }
+  wechat: WechatDevKeys
+  epay: EpayDevKeys
+}
+
+/** Epay (彩虹易支付): the merchant id and its MD5 key (32 letters and digits, as Epay generates them). */
+export interface EpayDevKeys {
+  pid: string
+  key: string
+}
+
+/** WeChat Pay API v3: merchant and platform key pairs, each with a self-signed certificate, and the APIv3 key. */
+export interface WechatDevKeys {
+  /** `wx` + 16 hex characters. */
+  appId: string
+  /** Merchant number (10 digits). */
+  mchId: string
+  /** Merchant key pair: pay signs its requests; the sandbox verifies with the certificate's public key. */
+  merchantPrivateKey: string
+  merchantPublicKey: string
+  /** Self-signed merchant certificate (PEM) and its serial number (upper-case hex, as WeChat shows it). */
+  merchantCert: string
+  merchantCertSerial: string
+  /** Platform key pair: the sandbox signs responses and notifies; pay verifies with the platform certificate. */
+  platformPrivateKey: string
+  platformPublicKey: string
+  platformCert: string
+  platformCertSerial: string
+  /** 32 characters: the AES-256-GCM key of notify resources and /v3/certificates. */
+  apiV3Key: string
 }
 
 function rsaPair() {
@@ -25,6 +55,53 @@ function rsaPair() {
     publicKeyEncoding: { type: 'spki', format: 'pem' },
   })
   return { privateKey, publicKey }
+}
+
+/** A certificate serial WeChat-style: 20 bytes, upper-case hex, positive (high bit clear) so every parser reads it alike. */
+function certSerial(): string {
+  const bytes = randomBytes(20)
+  bytes[0] = 0x10 + (bytes[0]! % 0x70)
+  return bytes.toString('hex').toUpperCase()
+}
+
+/** A self-signed X.509 certificate for `pair` (Node can parse certificates but not make them: node-forge signs it). */
+export function selfSignedCert(pair: { privateKey: string; publicKey: string }, serial: string, commonName: string, org: string): string {
+  const cert = forge.pki.createCertificate()
+  cert.publicKey = forge.pki.publicKeyFromPem(pair.publicKey)
+  cert.serialNumber = serial
+  cert.validity.notBefore = new Date(Date.now() - 86_400_000)
+  cert.validity.notAfter = new Date(Date.now() + 5 * 365 * 86_400_000)
+  const attrs = [
+    { name: 'commonName', value: commonName },
+    { name: 'organizationName', value: org },
+    { name: 'countryName', value: 'CN' },
+  ]
+  cert.setSubject(attrs)
+  cert.setIssuer(attrs)
+  cert.sign(forge.pki.privateKeyFromPem(pair.privateKey) as forge.pki.rsa.PrivateKey, forge.md.sha256.create())
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n')
+}
+
+export function generateWechatKeys(): WechatDevKeys {
+  const merchant = rsaPair()
+  const platform = rsaPair()
+  const mchId = `19${String(randomBytes(4).readUInt32BE(0) % 100_000_000).padStart(8, '0')}`
+  const merchantCertSerial = certSerial()
+  const platformCertSerial = certSerial()
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  return {
+    appId: `wx${randomBytes(8).toString('hex')}`,
+    mchId,
+    merchantPrivateKey: merchant.privateKey,
+    merchantPublicKey: merchant.publicKey,
+    merchantCert: selfSignedCert(merchant, merchantCertSerial, mchId, 'WeChat Pay Sandbox Merchant'),
+    merchantCertSerial,
+    platformPrivateKey: platform.privateKey,
+    platformPublicKey: platform.publicKey,
+    platformCert: selfSignedCert(platform, platformCertSerial, 'Tenpay.com sandbox', 'WeChat Pay Sandbox Platform'),
+    platformCertSerial,
+    apiV3Key: [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join(''),
+  }
 }
 
 export function generateDevKeys(): DevKeys {
@@ -40,7 +117,14 @@ export function generateDevKeys(): DevKeys {
       platformPrivateKey: platform.privateKey,
       platformPublicKey: platform.publicKey,
     },
+    wechat: generateWechatKeys(),
+    epay: generateEpayKeys(),
   }
+}
+
+export function generateEpayKeys(): EpayDevKeys {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
+  return { pid: '1001', key: [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join('') }
 }
 
 /** Generates the keys once into `dir/keys.json` (git-ignored) and reuses them afterwards. */
@@ -62,5 +146,13 @@ export function ensureDevKeys(dir: string): DevKeys {
 /** Keys files written by older versions may lack newer providers: fill them in. */
 function fillMissing(keys: DevKeys): DevKeys {
   const fresh = generateDevKeys()
-  return { ...fresh, ...keys, alipay: { ...fresh.alipay, ...keys.alipay } }
+  // A WeChat block is kept only whole: certificates must match their keys.
+  const wechatComplete = keys.wechat && (Object.keys(fresh.wechat) as (keyof WechatDevKeys)[]).every((k) => !!keys.wechat[k])
+  return {
+    ...fresh,
+    ...keys,
+    alipay: { ...fresh.alipay, ...keys.alipay },
+    wechat: wechatComplete ? keys.wechat : fresh.wechat,
+    epay: { ...fresh.epay, ...keys.epay },
+  }
 }

@@ -7,13 +7,17 @@ import type { DevKeys } from './keys.ts'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
-export type ServiceName = 'main' | 'pay' | 'sandbox'
+export type ServiceName = 'main' | 'pay' | 'sandbox' | 'web'
+/** The services that own a database (the web app has none). */
+export type DbServiceName = Exclude<ServiceName, 'web'>
 export type Env = Record<string, string>
 
 export interface StackPorts {
   main: number
   pay: number
   sandbox: number
+  /** The checkout web app (default 3000); the frontend URL pay redirects browsers to follows it. */
+  web?: number
 }
 
 /**
@@ -22,7 +26,7 @@ export interface StackPorts {
  */
 export function stackEnv(opts: {
   keys: DevKeys
-  databases: Record<ServiceName, string>
+  databases: Record<DbServiceName, string>
   ports: StackPorts
   frontendUrl?: string
   /** Extra env per service (tests use this to tune timings). */
@@ -31,7 +35,7 @@ export function stackEnv(opts: {
   const { keys, ports } = opts
   const local = (port: number) => `http://127.0.0.1:${port}`
   const browser = (port: number) => `http://localhost:${port}`
-  const frontendUrl = opts.frontendUrl ?? 'http://localhost:3000'
+  const frontendUrl = opts.frontendUrl ?? browser(ports.web ?? 3000)
   return {
     main: {
       PORT: String(ports.main),
@@ -53,6 +57,18 @@ export function stackEnv(opts: {
       ALIPAY_PRIVATE_KEY: keys.alipay.merchantPrivateKey,
       ALIPAY_PUBLIC_KEY: keys.alipay.platformPublicKey,
       ALIPAY_GATEWAY: `${browser(ports.sandbox)}/gateway.do`,
+      WECHAT_APPID: keys.wechat.appId,
+      WECHAT_MCHID: keys.wechat.mchId,
+      WECHAT_PRIVATE_KEY: keys.wechat.merchantPrivateKey,
+      WECHAT_CERT: keys.wechat.merchantCert,
+      WECHAT_APIV3_KEY: keys.wechat.apiV3Key,
+      WECHAT_PLATFORM_CERT: keys.wechat.platformCert,
+      WECHAT_BASE_URL: local(ports.sandbox),
+      EPAY_PID: keys.epay.pid,
+      EPAY_KEY: keys.epay.key,
+      // The Epay site root: the browser opens submit.php/cashier pages under it, pay calls mapi.php/api.php.
+      EPAY_BASE_URL: `${browser(ports.sandbox)}/`,
+      EPAY_VERIFY_BY_QUERY: 'true',
       ...opts.extra?.pay,
     },
     sandbox: {
@@ -62,7 +78,22 @@ export function stackEnv(opts: {
       SANDBOX_ALIPAY_APP_ID: keys.alipay.appId,
       SANDBOX_ALIPAY_MERCHANT_PUBLIC_KEY: keys.alipay.merchantPublicKey,
       SANDBOX_ALIPAY_PLATFORM_PRIVATE_KEY: keys.alipay.platformPrivateKey,
+      SANDBOX_WECHAT_APPID: keys.wechat.appId,
+      SANDBOX_WECHAT_MCHID: keys.wechat.mchId,
+      SANDBOX_WECHAT_MERCHANT_CERT: keys.wechat.merchantCert,
+      SANDBOX_WECHAT_PLATFORM_PRIVATE_KEY: keys.wechat.platformPrivateKey,
+      SANDBOX_WECHAT_PLATFORM_CERT: keys.wechat.platformCert,
+      SANDBOX_WECHAT_APIV3_KEY: keys.wechat.apiV3Key,
+      SANDBOX_EPAY_PID: keys.epay.pid,
+      SANDBOX_EPAY_KEY: keys.epay.key,
       ...opts.extra?.sandbox,
+    },
+    web: {
+      PORT: String(ports.web ?? 3000),
+      MAIN_URL: local(ports.main),
+      // Dev/test only: lets QR codes on the order page link to the sandbox's simulated scanner.
+      SANDBOX_URL: browser(ports.sandbox),
+      ...opts.extra?.web,
     },
   }
 }

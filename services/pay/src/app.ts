@@ -9,6 +9,7 @@ import { createPaymentFlows } from './flows.ts'
 import { createNonceStore } from './nonces.ts'
 import { createPaymentsRepo } from './payments.ts'
 import { createProviders } from './providers/index.ts'
+import { createRefundFlows } from './refunds.ts'
 import type { ProviderRegistry } from './providers/types.ts'
 import { notifyRoutes } from './routes/notify.ts'
 import { returnRoutes } from './routes/return.ts'
@@ -24,13 +25,15 @@ export interface AppDeps {
 export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = {}) {
   const app = createApp({ name: 'pay', sql, logLevel: config.logLevel })
   const repo = createPaymentsRepo(sql)
+  const providers = deps.providers ?? createProviders(config)
   const flows = createPaymentFlows({
     repo,
-    providers: deps.providers ?? createProviders(config),
+    providers,
     log: app.log,
     onEventQueued: deps.onEventQueued,
   })
-  app.register(serviceRoutes, { flows, keys: config.serviceKeys, nonces: createNonceStore(sql, app.log) })
+  const refunds = createRefundFlows({ sql, providers, log: app.log, onEventQueued: deps.onEventQueued })
+  app.register(serviceRoutes, { flows, refunds, keys: config.serviceKeys, nonces: createNonceStore(sql, app.log) })
   app.register(notifyRoutes, { flows })
   app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl })
   return app

@@ -6,6 +6,8 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { createEnvReader } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
+import { readWechatConfig, type WechatConfig } from './providers/wechat/config.ts'
+import { readEpayConfig, type EpayConfig } from './providers/epay/config.ts'
 
 export interface AlipayConfig {
   appId: string
@@ -29,6 +31,8 @@ export interface PayConfig {
   /** The first key signs (outbox → main); every key verifies (main → pay). */
   serviceKeys: ServiceKey[]
   alipay: AlipayConfig | null
+  wechat: WechatConfig | null
+  epay: EpayConfig | null
   outboxPollMs: number
   providerTimeoutMs: number
 }
@@ -64,6 +68,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     mainUrl: r.url('MAIN_URL', production ? undefined : 'http://127.0.0.1:8080'),
     serviceKeys,
     alipay: readAlipay(r),
+    wechat: readWechatConfig(r),
+    epay: readEpayConfig(r),
     outboxPollMs: r.int('OUTBOX_POLL_MS', 500, 10, 60_000),
     providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 8000, 100, 60_000),
   }

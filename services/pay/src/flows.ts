@@ -138,6 +138,7 @@ export function createPaymentFlows(deps: {
       if (!adapter.channels.includes(req.channel)) {
         throw new AppError(400, 'INVALID_PARAMS', `不支持的支付渠道: ${req.channel} (可用: ${adapter.channels.join(', ')})`)
       }
+      adapter.validateCreate?.({ channel: req.channel, openid: req.openid, clientIp: req.clientIp })
       const expireAt = req.expireAt ? new Date(req.expireAt) : null
       if (expireAt && expireAt.getTime() <= Date.now() + 60_000) throw new AppError(422, 'ORDER_NOT_PAYABLE', '订单已过期或即将过期')
       const input = {
@@ -187,6 +188,7 @@ export function createPaymentFlows(deps: {
         expireAt: attempt.expireAt,
         clientIp: req.clientIp,
         openid: req.openid,
+        device: req.device,
       })
       if (created.qrCode) await repo.setQrCode(attempt.id, created.qrCode)
       log.info(
@@ -274,6 +276,22 @@ export function createPaymentFlows(deps: {
     },
   }
 
+  /**
+   * For providers that want a second proof of a notified payment (Epay's re-query): checks our own
+   * records first (known order, same amount; an already recorded trade needs no second proof), then
+   * asks the provider. Returns the rejection reason, or null to go ahead.
+   */
+  async function confirmWithProvider(provider: ProviderName, trade: ProviderTrade): Promise<string | null> {
+    const adapter = providers[provider]
+    if (!adapter?.confirmPayment) return null
+    const mine = (await repo.findByOrderNo(trade.outTradeNo)).filter((a) => a.provider === provider)
+    if (!mine.length) return 'UNKNOWN_ORDER'
+    if (mine.some((a) => a.status === 'PAID' && a.tradeNo === trade.tradeNo)) return null
+    if (!mine.some((a) => a.amount === trade.amount)) return 'AMOUNT_MISMATCH'
+    const confirmed = await adapter.confirmPayment(trade)
+    return confirmed.ok ? null : confirmed.reason
+  }
+
   async function applyNotification(
     provider: ProviderName,
     trade: ProviderTrade,
@@ -282,6 +300,8 @@ export function createPaymentFlows(deps: {
     const reject = (reason: string): NotifyHandled => ({ ack: ack.failure, verdict: 'REJECTED', reason })
     if (!ORDER_NO_RE.test(trade.outTradeNo)) return reject('UNKNOWN_ORDER')
     if (trade.state === 'SUCCEEDED') {
+      const unconfirmed = await confirmWithProvider(provider, trade)
+      if (unconfirmed) return reject(unconfirmed)
       const r = await recordProven({
         orderNo: trade.outTradeNo,
         provider,

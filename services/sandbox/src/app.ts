@@ -15,6 +15,8 @@ import { alipayAck, scaledSchedule } from './alipay/notify.ts'
 import { loadKeys } from './alipay/signing.ts'
 import { expireDue } from './alipay/trades.ts'
 import { registerControl } from './control.ts'
+import { epayAck, epayScaledSchedule, registerEpay } from './epay/index.ts'
+import { registerWechat, wechatDeliveryRules } from './wechat/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -27,13 +29,19 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   await app.register(formbody, { bodyLimit: 64 * 1024 })
 
   let lastExpirySweep = 0
+  const wechatRules = config.wechat ? wechatDeliveryRules({ ...config, wechat: config.wechat }) : null
   const deliveries = createDeliveryService({
     sql,
     log: app.log,
     timeoutMs: config.notifyTimeoutMs,
     pollMs: config.notifyPollMs,
-    ackRules: { alipay: alipayAck },
-    retrySchedules: { alipay: scaledSchedule(config) },
+    ackRules: { alipay: alipayAck, epay: epayAck, ...(wechatRules ? { wechat: wechatRules.ack } : {}) },
+    retrySchedules: {
+      alipay: scaledSchedule(config),
+      epay: epayScaledSchedule(config),
+      ...(wechatRules ? { wechat: wechatRules.schedule } : {}),
+    },
+    ...(wechatRules ? { prepareAttempt: { wechat: wechatRules.prepare } } : {}),
     onTick: async () => {
       // Close unpaid trades past their time_expire, at most once a second.
       if (!config.alipay || Date.now() - lastExpirySweep < 1000) return
@@ -57,6 +65,8 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
     registerControl(app, ctx)
     providers.push(alipayCashier(ctx))
   }
+  if (config.epay) providers.push(registerEpay(app, { config, epay: config.epay, sql, deliveries }))
+  if (config.wechat) providers.push(registerWechat(app, { config: { ...config, wechat: config.wechat }, sql, deliveries }))
   registerCashier(app, providers)
 
   if (opts.worker !== false) {

@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { createEnvReader } from '@paysys/config'
+import { readWechatSandbox, type WechatSandboxConfig } from './wechat/config.ts'
 
 export interface AlipaySandboxConfig {
   appId: string
@@ -17,6 +18,13 @@ export interface AlipaySandboxConfig {
   sellerId: string
 }
 
+export interface EpaySandboxConfig {
+  /** The merchant id (商户ID) the sandbox knows. */
+  pid: string
+  /** The merchant's MD5 key (商户密钥): verifies requests, signs notifies and returns. */
+  key: string
+}
+
 export interface SandboxConfig {
   port: number
   host: string
@@ -25,6 +33,8 @@ export interface SandboxConfig {
   publicUrl: string
   logLevel: string
   alipay: AlipaySandboxConfig | null
+  epay: EpaySandboxConfig | null
+  wechat: WechatSandboxConfig | null
   /** Scales the real providers' notify retry schedules (0.01 → Alipay's 4 min becomes 2.4 s). */
   timeFactor: number
   /** Lower bound between two delivery attempts, whatever the factor. */
@@ -81,9 +91,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     publicUrl,
     logLevel,
     alipay,
+    epay: readEpay(r),
+    wechat: readWechatSandbox(r),
     timeFactor: r.number('SANDBOX_TIME_FACTOR', 0.01, 0, 1000),
     minRetryMs: r.int('SANDBOX_MIN_RETRY_MS', 200, 0, 3_600_000),
     notifyPollMs: r.int('SANDBOX_NOTIFY_POLL_MS', 100, 10, 60_000),
     notifyTimeoutMs: r.int('SANDBOX_NOTIFY_TIMEOUT_MS', 10_000, 100, 120_000),
   })
+}
+
+function readEpay(r: ReturnType<typeof createEnvReader>): EpaySandboxConfig | null {
+  const pid = r.optional('SANDBOX_EPAY_PID')
+  const key = r.secret('SANDBOX_EPAY_KEY')
+  if (pid === undefined && key === undefined) return null
+  if (pid === undefined || key === undefined) {
+    r.problems.push('Epay sandbox: set both SANDBOX_EPAY_PID and SANDBOX_EPAY_KEY[_FILE], or neither')
+    return null
+  }
+  if (!/^\d{1,10}$/.test(pid)) r.problems.push(`SANDBOX_EPAY_PID must be 1-10 digits, got ${JSON.stringify(pid)}`)
+  if (!/^[A-Za-z0-9]{16,64}$/.test(key)) r.problems.push('SANDBOX_EPAY_KEY must be 16-64 letters or digits')
+  return { pid, key }
 }

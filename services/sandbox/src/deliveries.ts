@@ -73,6 +73,11 @@ export function createDeliveryService(opts: {
   retrySchedules: Record<string, readonly number[]>
   /** Extra periodic housekeeping run on every poll (e.g. expiring trades). */
   onTick?: () => Promise<void>
+  /**
+   * Per provider: rewrites a durable delivery's headers before each attempt (WeChat signs every
+   * attempt anew: its signature carries a timestamp the merchant only accepts for 5 minutes).
+   */
+  prepareAttempt?: Record<string, (d: { headers: Record<string, string>; body: string | null }) => Record<string, string>>
 }) {
   const { sql, log } = opts
   let timer: NodeJS.Timeout | undefined
@@ -112,7 +117,8 @@ export function createDeliveryService(opts: {
 
   async function deliver(d: DeliveryRow): Promise<void> {
     const attempt = d.attempts + 1
-    const r = await httpSend(d)
+    const prepare = opts.prepareAttempt?.[d.provider]
+    const r = await httpSend(prepare ? { ...d, headers: prepare(d) } : d)
     const ok = acked(d.provider, r)
     const delays = opts.retrySchedules[d.provider] ?? []
     await sql.begin(async (tx) => {

@@ -61,6 +61,41 @@ export const paymentAttempts = pgTable(
   ],
 )
 
+/**
+ * Refunds of a paid attempt, asked for by main. `refund_no` is main's id (the provider's
+ * out_request_no / out_refund_no) and makes the request idempotent.
+ * status: PENDING → SUCCEEDED | FAILED. PENDING means not confirmed by the provider yet (a network
+ * failure); asking again with the same refund_no retries the provider call, which is idempotent.
+ * The sum of PENDING + SUCCEEDED refunds of an attempt never exceeds its amount (checked under a
+ * row lock on the attempt).
+ */
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: uuid('id').primaryKey(),
+    refundNo: text('refund_no').notNull(),
+    orderNo: text('order_no').notNull(),
+    paymentAttemptId: uuid('payment_attempt_id')
+      .notNull()
+      .references(() => paymentAttempts.id),
+    provider: text('provider').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    reason: text('reason'),
+    status: text('status').notNull().default('PENDING'),
+    failureReason: text('failure_reason'),
+    refundedAt: timestamp('refunded_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('refunds_refund_no_uq').on(t.refundNo),
+    index('refunds_attempt_idx').on(t.paymentAttemptId),
+    index('refunds_order_no_idx').on(t.orderNo),
+    check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`),
+    check('refunds_amount_ck', sql`${t.amount} > 0`),
+  ],
+)
+
 /** Every provider notification received, verified or not. Append-only (a trigger refuses UPDATE/DELETE). */
 export const notifyLog = pgTable(
   'notify_log',
@@ -95,6 +130,8 @@ export const outbox = pgTable(
     eventId: uuid('event_id').notNull().unique(),
     eventType: text('event_type').notNull(),
     paymentAttemptId: uuid('payment_attempt_id').references(() => paymentAttempts.id),
+    /** Set for REFUND_SUCCEEDED events (one per refund). */
+    refundId: uuid('refund_id').references(() => refunds.id),
     payload: jsonb('payload').notNull(),
     status: text('status').notNull().default('PENDING'),
     attempts: integer('attempts').notNull().default(0),
@@ -105,6 +142,7 @@ export const outbox = pgTable(
   },
   (t) => [
     uniqueIndex('outbox_attempt_event_uq').on(t.paymentAttemptId, t.eventType),
+    uniqueIndex('outbox_refund_event_uq').on(t.refundId, t.eventType),
     check('outbox_status_ck', sql`${t.status} in ('PENDING', 'DELIVERED', 'DEAD')`),
     index('outbox_due_idx')
       .on(t.nextAttemptAt)

@@ -17,7 +17,7 @@
  */
 import { AppError } from '@paysys/contracts'
 
-export const PROVIDERS = ['ALIPAY'] as const
+export const PROVIDERS = ['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const
 export type ProviderName = (typeof PROVIDERS)[number]
 
 /** How the buyer is sent to pay: see CreatePaymentResponse.payType. */
@@ -36,6 +36,8 @@ export interface CreatePaymentInput {
   expireAt: Date | null
   clientIp?: string
   openid?: string
+  /** Where the buyer is: `pc | mobile | wechat | alipay | qq` (seed 002); Epay picks QR or jump from it. */
+  device?: string
 }
 
 export interface CreatePaymentResult {
@@ -82,13 +84,27 @@ export interface RefundResult {
   amount: number
   state: 'SUCCEEDED' | 'PENDING' | 'FAILED'
   refundedAt: Date | null
+  /** FAILED: the provider's reason (code and message), for logs and the admin. */
+  failureReason?: string
 }
 
 /** What a notification proved, before our own cross-checks. */
 export type NotificationVerdict =
   { ok: true; trade: ProviderTrade } | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
 
-export type NotificationRejection = 'MALFORMED' | 'BAD_SIGNATURE' | 'APP_ID_MISMATCH'
+export type NotificationRejection =
+  | 'MALFORMED'
+  | 'BAD_SIGNATURE'
+  | 'APP_ID_MISMATCH'
+  // WeChat Pay v3 (signature headers, AES-256-GCM resource, merchant/app cross-checks)
+  | 'SERIAL_MISMATCH'
+  | 'TIMESTAMP_EXPIRED'
+  | 'DECRYPT_FAILED'
+  | 'MCHID_MISMATCH'
+  | 'APPID_MISMATCH'
+  | 'UNSUPPORTED_EVENT'
+  // Epay (MD5-signed GET notifies)
+  | 'PID_MISMATCH'
 
 export interface ReceivedNotification {
   /** The body exactly as received. */
@@ -110,14 +126,29 @@ export interface PaymentProvider {
   readonly channels: readonly string[]
   /** Starts a payment; for redirect/form flows no network call may be needed. */
   createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult>
+  /**
+   * Optional: refuses a create request the provider could never accept (e.g. WeChat JSAPI without
+   * `openid`) by throwing an AppError, before any attempt is recorded.
+   */
+  validateCreate?(input: Pick<CreatePaymentInput, 'channel' | 'openid' | 'clientIp'>): void
   /** Asks the provider for the trade's current state. */
   query(outTradeNo: string): Promise<QueryResult>
   /** Closes an unpaid trade so it can no longer be paid. */
   close(outTradeNo: string): Promise<CloseResult>
-  /** Not implemented yet (a later issue); typed so the interface is complete. */
+  /**
+   * Refunds part or all of a paid trade; idempotent per `refundNo` at the provider. A business
+   * refusal is `state: 'FAILED'`; a network failure or a retryable answer throws ProviderError
+   * (the caller keeps the refund PENDING and asks again with the same refundNo).
+   */
   refund(input: RefundInput): Promise<RefundResult>
   /** Verifies origin and merchant of a notification. Pure: no I/O. */
   verifyNotification(received: ReceivedNotification): NotificationVerdict
+  /**
+   * Optional: a second proof for a verified "paid" notification, asked of the provider before the
+   * payment is recorded (Epay with EPAY_VERIFY_BY_QUERY re-queries the order: a leaked MD5 key lets
+   * anyone sign a notify). Called only for a known order and amount; `reason` goes to notify_log.
+   */
+  confirmPayment?(trade: ProviderTrade): Promise<{ ok: true } | { ok: false; reason: string }>
   /** What to answer the provider: `success` stops its retries, `failure` asks it to retry. */
   readonly acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
 }

@@ -12,8 +12,12 @@ export const notifyRoutes: FastifyPluginAsyncTypebox<{ flows: PaymentFlows }> = 
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
+  // Epay notifies with a GET: the signed parameters are the raw query string (a POSTed form also works).
+  const queryAsBody: ReadonlySet<ProviderName> = new Set(['EPAY'])
+
   const handle = (provider: ProviderName) => async (req: FastifyRequest, reply: FastifyReply) => {
-    const rawBody = typeof req.body === 'string' ? req.body : ''
+    let rawBody = typeof req.body === 'string' ? req.body : ''
+    if (rawBody === '' && queryAsBody.has(provider) && req.url.includes('?')) rawBody = req.url.slice(req.url.indexOf('?') + 1)
     try {
       const { ack } = await flows.handleNotification(
         provider,
@@ -31,4 +35,7 @@ export const notifyRoutes: FastifyPluginAsyncTypebox<{ flows: PaymentFlows }> = 
   app.post('/api/pay/notify/alipay', handle('ALIPAY'))
   // Seed 003's notify URL: Alipay is the only form-POST provider.
   app.post('/api/pay/notify', handle('ALIPAY'))
+  app.post('/api/pay/notify/wechat', handle('WECHAT_PAY'))
+  app.get('/api/pay/notify/epay', handle('EPAY'))
+  app.post('/api/pay/notify/epay', handle('EPAY'))
 }

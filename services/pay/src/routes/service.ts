@@ -5,10 +5,11 @@
  */
 import { Type } from 'typebox'
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AppError, CreatePaymentRequest, fail, ok } from '@paysys/contracts'
+import { AppError, CreatePaymentRequest, fail, ok, RefundRequest } from '@paysys/contracts'
 import { verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
 import type { PaymentFlows } from '../flows.ts'
 import type { NonceStore } from '../nonces.ts'
+import type { RefundFlows } from '../refunds.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -20,10 +21,12 @@ declare module 'fastify' {
 
 const OrderNoParams = Type.Object({ orderNo: Type.String({ minLength: 1, maxLength: 64 }) })
 
-export const serviceRoutes: FastifyPluginAsyncTypebox<{ flows: PaymentFlows; keys: readonly ServiceKey[]; nonces: NonceStore }> = async (
-  app,
-  { flows, keys, nonces },
-) => {
+export const serviceRoutes: FastifyPluginAsyncTypebox<{
+  flows: PaymentFlows
+  refunds: RefundFlows
+  keys: readonly ServiceKey[]
+  nonces: NonceStore
+}> = async (app, { flows, refunds, keys, nonces }) => {
   // Strict bodies: the shared ajv setup coerces types, which would read an amount of "25.00"
   // (yuan, by mistake) as 25 fen. TypeBox's compiler checks JSON bodies as they are.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
@@ -72,4 +75,13 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ flows: PaymentFlows; key
     }
     return ok({ orderNo: result.orderNo, status: result.status })
   })
+
+  // Refunds: partial allowed, never above paid − refunded; idempotent by refundNo.
+  app.post('/api/pay/refund', { schema: { body: RefundRequest } }, async (req) => ok(await refunds.refund(req.body)))
+
+  app.get(
+    '/api/pay/refund/:refundNo',
+    { schema: { params: Type.Object({ refundNo: Type.String({ minLength: 1, maxLength: 64 }) }) } },
+    async (req) => ok(await refunds.status(req.params.refundNo)),
+  )
 }

@@ -11,6 +11,9 @@ import {
   isAlipayChannel,
   nameFormPunchout,
   parseFormBody,
+  refundBizContent,
+  refundOutcome,
+  refundQuerySucceeded,
   tradeFromNotify,
   tradeFromQuery,
 } from './transformers.ts'
@@ -23,6 +26,7 @@ import {
   type PaymentProvider,
   type QueryResult,
   type ReceivedNotification,
+  type RefundInput,
   type RefundResult,
 } from '../types.ts'
 
@@ -119,8 +123,29 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
       throw businessError('alipay.trade.close', res)
     },
 
-    async refund(): Promise<RefundResult> {
-      throw new ProviderError('支付宝退款尚未实现', 'ALIPAY', undefined, false)
+    /**
+     * alipay.trade.refund with out_request_no = refundNo (idempotent at Alipay). A repeat answers
+     * without fund change, so success is then confirmed with alipay.trade.fastpay.refund.query.
+     * Network failures and retryable codes throw (the caller keeps the refund pending and retries).
+     */
+    async refund(input: RefundInput): Promise<RefundResult> {
+      const res = await call('alipay.trade.refund', refundBizContent(input))
+      const outcome = refundOutcome(res)
+      const base = { refundNo: input.refundNo, amount: input.amount }
+      switch (outcome.kind) {
+        case 'SUCCEEDED':
+          return { ...base, state: 'SUCCEEDED', refundedAt: new Date() }
+        case 'FAILED':
+          return { ...base, state: 'FAILED', refundedAt: null, failureReason: outcome.reason }
+        case 'RETRY':
+          throw new ProviderError(`支付宝退款暂时失败: ${outcome.reason}`, 'ALIPAY', res, true)
+        case 'CONFIRM': {
+          const q = await call('alipay.trade.fastpay.refund.query', { out_trade_no: input.outTradeNo, out_request_no: input.refundNo })
+          return refundQuerySucceeded(q, input.amount)
+            ? { ...base, state: 'SUCCEEDED', refundedAt: new Date() }
+            : { ...base, state: 'PENDING', refundedAt: null }
+        }
+      }
     },
 
     verifyNotification(received: ReceivedNotification): NotificationVerdict {

@@ -175,3 +175,53 @@ export function tradeFromQuery(result: Record<string, unknown>, outTradeNo: stri
     paidAt: fromAlipayTime(result.sendPayDate),
   }
 }
+
+// ---- refunds ----
+
+/** biz_content of alipay.trade.refund: out_request_no is our refundNo (Alipay's idempotency key per refund). */
+export function refundBizContent(input: { outTradeNo: string; refundNo: string; amount: number; reason?: string }): Record<string, string> {
+  const biz: Record<string, string> = {
+    out_trade_no: input.outTradeNo,
+    refund_amount: toAlipayAmount(input.amount),
+    out_request_no: input.refundNo,
+  }
+  if (input.reason) biz.refund_reason = input.reason.slice(0, 256)
+  return biz
+}
+
+/**
+ * Sub codes after which the same request may simply be sent again (same out_request_no). Every
+ * other business failure is final for this refundNo.
+ */
+const RETRYABLE_REFUND_SUB_CODES = new Set(['ACQ.SYSTEM_ERROR', 'ACQ.SELLER_BALANCE_NOT_ENOUGH', 'aop.ACQ.SYSTEM_ERROR'])
+
+export type AlipayRefundOutcome =
+  /** Money moved by this very call. */
+  | { kind: 'SUCCEEDED' }
+  /** Accepted, but no fund change in this call (a repeat): confirm with refund.query. */
+  | { kind: 'CONFIRM' }
+  | { kind: 'RETRY'; reason: string }
+  | { kind: 'FAILED'; reason: string }
+
+/** What a (camelCased) alipay.trade.refund answer means. */
+export function refundOutcome(res: Record<string, unknown>): AlipayRefundOutcome {
+  const code = String(res.code ?? '')
+  const subCode = String(res.subCode ?? res.sub_code ?? '')
+  const subMsg = String(res.subMsg ?? res.sub_msg ?? res.msg ?? '')
+  if (code === '10000') return (res.fundChange ?? res.fund_change) === 'Y' ? { kind: 'SUCCEEDED' } : { kind: 'CONFIRM' }
+  // 20000: service temporarily unavailable; the outcome is unknown, asking again is safe.
+  if (code === '20000' || RETRYABLE_REFUND_SUB_CODES.has(subCode)) return { kind: 'RETRY', reason: `${code} ${subCode} ${subMsg}`.trim() }
+  return { kind: 'FAILED', reason: `${subCode || code} ${subMsg}`.trim() }
+}
+
+/**
+ * A (camelCased) alipay.trade.fastpay.refund.query answer: did refund `refundNo` of `amount` fen
+ * succeed? Alipay answers Success with no refund fields for a refund it does not know.
+ */
+export function refundQuerySucceeded(res: Record<string, unknown>, amount: number): boolean {
+  if (String(res.code ?? '') !== '10000') return false
+  const status = res.refundStatus ?? res.refund_status
+  if (status !== undefined && status !== 'REFUND_SUCCESS') return false
+  const refunded = fromAlipayAmount(res.refundAmount ?? res.refund_amount)
+  return refunded === amount
+}

@@ -1,0 +1,228 @@
+/**
+ * Pure data mapping between WeChat Pay v3's wire format and ours. No I/O: unit-tested without a
+ * network. WeChat amounts are integer fen, like ours: they are checked, never converted.
+ */
+import type { ProviderTrade, RefundResult, TradeState } from '../types.ts'
+
+export const WECHAT_CHANNELS = ['native', 'jsapi', 'h5'] as const
+export type WechatChannel = (typeof WECHAT_CHANNELS)[number]
+
+export function isWechatChannel(channel: string): channel is WechatChannel {
+  return (WECHAT_CHANNELS as readonly string[]).includes(channel)
+}
+
+/** `trade_state` of a transaction (query answer, decrypted notify resource). */
+export const WECHAT_TRADE_STATES = ['SUCCESS', 'REFUND', 'NOTPAY', 'CLOSED', 'REVOKED', 'USERPAYING', 'PAYERROR'] as const
+export type WechatTradeState = (typeof WECHAT_TRADE_STATES)[number]
+
+/**
+ * The one mapping of WeChat trade states to ours. Only SUCCESS is a payment.
+ * - REFUND (paid, then refunded) is not a payment to record now: to an attempt still PENDING it is
+ *   a closed trade, as Alipay's TRADE_CLOSED after a full refund.
+ * - PAYERROR (the bank refused) is not final: the buyer may pay again until the trade is closed.
+ * Anything else is UNKNOWN, never SUCCEEDED.
+ */
+export function wechatTradeState(state: unknown): TradeState {
+  if (typeof state !== 'string' || !(WECHAT_TRADE_STATES as readonly string[]).includes(state)) return 'UNKNOWN'
+  const known = state as WechatTradeState
+  switch (known) {
+    case 'SUCCESS':
+      return 'SUCCEEDED'
+    case 'NOTPAY':
+    case 'USERPAYING':
+    case 'PAYERROR':
+      return 'PENDING'
+    case 'CLOSED':
+    case 'REVOKED':
+    case 'REFUND':
+      return 'CLOSED'
+    default: {
+      const exhaustive: never = known
+      return exhaustive
+    }
+  }
+}
+
+/** Largest amount we send in one trade (fen); WeChat's own cap is lower per merchant. */
+const MAX_FEN = 100_000_000_00
+
+/** A WeChat fen amount (positive safe integer), or null. Strings and fractions are refused: never rounded. */
+export function wechatFen(value: unknown): number | null {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 && value <= MAX_FEN ? value : null
+}
+
+/** Our fen → WeChat's `amount.total`; anything but a positive integer is a bug and throws. */
+export function toWechatTotal(fen: number): number {
+  if (wechatFen(fen) === null) throw new RangeError(`not an integer fen amount: ${fen}`)
+  return fen
+}
+
+const CST_OFFSET_MS = 8 * 3600_000
+
+/** RFC 3339 in China Standard Time, as WeChat writes times: `2024-05-01T12:00:04+08:00`. */
+export function toWechatTime(date: Date): string {
+  return `${new Date(date.getTime() + CST_OFFSET_MS).toISOString().slice(0, 19)}+08:00`
+}
+
+/** An RFC 3339 time with an explicit offset (WeChat's `success_time`), or null. */
+export function fromWechatTime(value: unknown): Date | null {
+  if (typeof value !== 'string') return null
+  if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(value)) return null
+  const d = new Date(value)
+  return Number.isNaN(d.getTime()) ? null : d
+}
+
+/** WeChat limits `description` to 127 characters. */
+export function wechatDescription(subject: string): string {
+  return [...subject].slice(0, 127).join('')
+}
+
+export interface TransactionInput {
+  outTradeNo: string
+  amount: number
+  subject: string
+  expireAt: Date | null
+  openid?: string
+  clientIp?: string
+}
+
+/** The body of a `/v3/pay/transactions/{native,jsapi,h5}` request (appid and mchid are added by the SDK). */
+export function transactionBody(input: TransactionInput, notifyUrl: string) {
+  return {
+    description: wechatDescription(input.subject),
+    out_trade_no: input.outTradeNo,
+    notify_url: notifyUrl,
+    amount: { total: toWechatTotal(input.amount), currency: 'CNY' },
+    ...(input.expireAt ? { time_expire: toWechatTime(input.expireAt) } : {}),
+  }
+}
+
+/** JSAPI: the payer is the WeChat user (openid under our appid). */
+export function jsapiBody(input: TransactionInput & { openid: string }, notifyUrl: string) {
+  return { ...transactionBody(input, notifyUrl), payer: { openid: input.openid } }
+}
+
+/** H5 (mobile browser outside WeChat): WeChat wants the buyer's IP and the kind of site. */
+export function h5Body(input: TransactionInput & { clientIp: string }, notifyUrl: string) {
+  const h5Info = { type: 'Wap', app_name: [...wechatDescription(input.subject)].slice(0, 32).join('') }
+  return { ...transactionBody(input, notifyUrl), scene_info: { payer_client_ip: input.clientIp, h5_info: h5Info } }
+}
+
+/** Why a create request can never succeed for this channel (null when it can). */
+export function createProblem(input: { channel: string; openid?: string; clientIp?: string }): string | null {
+  if (input.channel === 'jsapi' && !input.openid) return '微信 JSAPI 支付需要 openid（付款用户在该公众号下的 openid）'
+  if (input.channel === 'h5' && !input.clientIp) return '微信 H5 支付需要 clientIp（付款用户的客户端 IP）'
+  return null
+}
+
+type Json = Record<string, unknown>
+
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * The trade a transaction object describes (query answer or decrypted notify resource), or null
+ * when a field a payment needs is missing or malformed.
+ */
+export function tradeFromTransaction(tx: unknown): ProviderTrade | null {
+  if (!isObject(tx)) return null
+  const outTradeNo = typeof tx.out_trade_no === 'string' && tx.out_trade_no ? tx.out_trade_no : null
+  const status = typeof tx.trade_state === 'string' ? tx.trade_state : ''
+  if (!outTradeNo) return null
+  const state = wechatTradeState(status)
+  const amountNode = isObject(tx.amount) ? tx.amount : {}
+  const amount = amountNode.total === undefined ? null : wechatFen(amountNode.total)
+  if (amountNode.total !== undefined && amount === null) return null
+  const tradeNo = typeof tx.transaction_id === 'string' && tx.transaction_id ? tx.transaction_id : null
+  if (state === 'SUCCEEDED') {
+    if (!tradeNo || amount === null) return null
+    // Paid in another currency would not be the amount we asked for.
+    if (amountNode.currency !== undefined && amountNode.currency !== 'CNY') return null
+  }
+  return { outTradeNo, state, providerStatus: status, tradeNo, amount, paidAt: fromWechatTime(tx.success_time) }
+}
+
+/** The merchant and app a transaction belongs to (checked against ours before it is believed). */
+export function transactionOwner(tx: unknown): { mchid: unknown; appid: unknown } {
+  return isObject(tx) ? { mchid: tx.mchid, appid: tx.appid } : { mchid: undefined, appid: undefined }
+}
+
+/** A notification envelope: `{id, event_type, resource_type, resource:{…}}`, or null. */
+export interface NotifyEnvelope {
+  id: string
+  eventType: string
+  resource: { algorithm: unknown; ciphertext: unknown; nonce: unknown; associated_data: unknown; original_type: unknown }
+}
+
+export function parseNotifyEnvelope(raw: string): NotifyEnvelope | null {
+  let body: unknown
+  try {
+    body = JSON.parse(raw)
+  } catch {
+    return null
+  }
+  if (!isObject(body) || !isObject(body.resource) || typeof body.event_type !== 'string') return null
+  const r = body.resource
+  return {
+    id: typeof body.id === 'string' ? body.id : '',
+    eventType: body.event_type,
+    resource: {
+      algorithm: r.algorithm,
+      ciphertext: r.ciphertext,
+      nonce: r.nonce,
+      associated_data: r.associated_data,
+      original_type: r.original_type,
+    },
+  }
+}
+
+/** Refund `status`: SUCCESS | PROCESSING | CLOSED | ABNORMAL. Unknown is PENDING (ask again), never SUCCEEDED. */
+export function wechatRefundState(status: unknown): RefundResult['state'] {
+  switch (status) {
+    case 'SUCCESS':
+      return 'SUCCEEDED'
+    case 'CLOSED':
+    case 'ABNORMAL':
+      return 'FAILED'
+    default:
+      return 'PENDING'
+  }
+}
+
+/**
+ * Whether a refused refund may succeed if asked again later: WeChat's own failures (5xx), rate
+ * limiting, and the merchant's balance being short (NOT_ENOUGH). Anything else is a refusal.
+ */
+export function refundRetryable(status: number, code: string): boolean {
+  return status >= 500 || status === 429 || ['SYSTEM_ERROR', 'FREQUENCY_LIMITED', 'NOT_ENOUGH'].includes(code)
+}
+
+/** A refund answer (create or query) in our terms, or null when malformed. */
+export function refundFromAnswer(data: unknown): RefundResult | null {
+  if (!isObject(data) || !isObject(data.amount)) return null
+  const refundNo = typeof data.out_refund_no === 'string' ? data.out_refund_no : null
+  const amount = wechatFen(data.amount.refund)
+  if (!refundNo || amount === null) return null
+  const state = wechatRefundState(data.status)
+  return {
+    refundNo,
+    amount,
+    state,
+    refundedAt: state === 'SUCCEEDED' ? fromWechatTime(data.success_time) : null,
+    ...(state === 'FAILED' ? { failureReason: `refund status ${String(data.status)}` } : {}),
+  }
+}
+
+/** The `{code, message}` of a WeChat error answer (body text), for errors and logs. */
+export function errorOf(text: unknown): { code: string; message: string } {
+  if (typeof text === 'string') {
+    try {
+      const v: unknown = JSON.parse(text)
+      if (isObject(v)) return { code: String(v.code ?? ''), message: String(v.message ?? '') }
+    } catch {
+      /* not JSON */
+    }
+  } else if (isObject(text)) {
+    return { code: String(text.code ?? ''), message: String(text.message ?? '') }
+  }
+  return { code: '', message: typeof text === 'string' ? text.slice(0, 200) : '' }
+}

@@ -1,0 +1,198 @@
+/**
+ * Refunds, asked for by main (`POST /api/pay/refund`, `GET /api/pay/refund/{refundNo}`).
+ *
+ * A refund is first reserved (a PENDING row, under a lock on the order's attempts, only when
+ * paid − (pending + succeeded refunds) covers it), then sent to the provider outside any
+ * transaction. The provider's answer settles it: SUCCEEDED (in one transaction with the
+ * REFUND_SUCCEEDED event for main, and the attempt → REFUNDED once fully refunded) or FAILED.
+ * A network failure leaves it PENDING; the same refundNo asked again retries the provider call,
+ * which the provider treats idempotently (Alipay out_request_no).
+ */
+import { randomUUID } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Sql } from '@paysys/db'
+import { AppError, type RefundRequest, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
+import { ProviderError, type ProviderName, type ProviderRegistry } from './providers/types.ts'
+
+export interface RefundRow {
+  id: string
+  refundNo: string
+  orderNo: string
+  paymentAttemptId: string
+  provider: ProviderName
+  amount: number
+  reason: string | null
+  status: 'PENDING' | 'SUCCEEDED' | 'FAILED'
+  failureReason: string | null
+  refundedAt: Date | null
+  createdAt: Date
+}
+
+const COLUMNS = `id, refund_no as "refundNo", order_no as "orderNo", payment_attempt_id as "paymentAttemptId", provider, amount,
+  reason, status, failure_reason as "failureReason", refunded_at as "refundedAt", created_at as "createdAt"`
+
+interface PaidAttempt {
+  id: string
+  orderId: number
+  provider: ProviderName
+  amount: number
+  status: string
+}
+
+export function createRefundFlows(deps: {
+  sql: Sql
+  providers: ProviderRegistry
+  log: FastifyBaseLogger
+  /** Called after an event for main was queued (wakes the outbox worker). */
+  onEventQueued?: () => void
+}) {
+  const { sql, providers, log } = deps
+
+  async function findByRefundNo(refundNo: string, tx: Sql = sql): Promise<RefundRow | undefined> {
+    return (await tx.unsafe<RefundRow[]>(`select ${COLUMNS} from refunds where refund_no = $1`, [refundNo]))[0]
+  }
+
+  async function succeededTotal(attemptId: string, tx: Sql = sql): Promise<number> {
+    const [r] = await tx<{ n: number }[]>`
+      select coalesce(sum(amount), 0)::bigint as n from refunds where payment_attempt_id = ${attemptId} and status = 'SUCCEEDED'`
+    return Number(r!.n)
+  }
+
+  async function toResponse(r: RefundRow): Promise<RefundResponse> {
+    return {
+      refundNo: r.refundNo,
+      orderNo: r.orderNo,
+      amount: r.amount,
+      status: r.status,
+      totalRefunded: await succeededTotal(r.paymentAttemptId),
+      refundedAt: r.refundedAt ? r.refundedAt.toISOString() : null,
+      failureReason: r.failureReason,
+      provider: r.provider,
+    }
+  }
+
+  /** Reserves the refund (PENDING) or finds the earlier request with this refundNo. */
+  async function reserve(req: RefundRequest): Promise<RefundRow> {
+    return sql.begin(async (tx) => {
+      const t = tx as unknown as Sql
+      // The same per-order lock as payment creation: refunds and new attempts of one order serialise.
+      await t`select pg_advisory_xact_lock(hashtextextended(${req.orderNo}, 7262101))`
+      const existing = await findByRefundNo(req.refundNo, t)
+      if (existing) {
+        if (existing.orderNo !== req.orderNo || existing.amount !== req.amount) {
+          throw new AppError(409, 'REFUND_CONFLICT', `退款单号 ${req.refundNo} 已用于另一笔退款`)
+        }
+        return existing
+      }
+      const attempts = await t<PaidAttempt[]>`
+        select id, order_id as "orderId", provider, amount, status from payment_attempts
+         where order_no = ${req.orderNo} order by updated_at desc, id for update`
+      if (!attempts.length) throw new AppError(404, 'PAYMENT_NOT_FOUND', `支付记录不存在: ${req.orderNo}`)
+      const paid = attempts.filter((a) => a.status === 'PAID' || a.status === 'REFUNDED')
+      if (!paid.length) throw new AppError(409, 'ORDER_NOT_REFUNDABLE', '订单未支付，不能退款')
+      // Paid twice (two channels) is possible: refund from the attempt with the most left.
+      let best: { attempt: PaidAttempt; left: number } | undefined
+      for (const a of paid) {
+        const [r] = await t<{ n: number }[]>`
+          select coalesce(sum(amount), 0)::bigint as n from refunds where payment_attempt_id = ${a.id} and status in ('PENDING', 'SUCCEEDED')`
+        const left = a.amount - Number(r!.n)
+        if (!best || left > best.left) best = { attempt: a, left }
+      }
+      if (req.amount > best!.left) {
+        throw new AppError(409, 'REFUND_AMOUNT_EXCEEDED', `退款金额超过可退金额（可退 ${best!.left} 分）`)
+      }
+      if (!providers[best!.attempt.provider]) {
+        throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${best!.attempt.provider}`)
+      }
+      const [row] = await t.unsafe<RefundRow[]>(
+        `insert into refunds (id, refund_no, order_no, payment_attempt_id, provider, amount, reason)
+         values ($1, $2, $3, $4, $5, $6, $7) returning ${COLUMNS}`,
+        [randomUUID(), req.refundNo, req.orderNo, best!.attempt.id, best!.attempt.provider, req.amount, req.reason ?? null] as never[],
+      )
+      log.info({ orderNo: req.orderNo, refundNo: req.refundNo, amount: req.amount }, 'refund reserved')
+      return row!
+    })
+  }
+
+  /** PENDING → SUCCEEDED with the event for main, once; the attempt is REFUNDED when nothing is left. */
+  async function markSucceeded(r: RefundRow, refundedAt: Date): Promise<RefundRow> {
+    const done = await sql.begin(async (tx) => {
+      const t = tx as unknown as Sql
+      const [attempt] = await t<PaidAttempt[]>`
+        select id, order_id as "orderId", provider, amount, status from payment_attempts where id = ${r.paymentAttemptId} for update`
+      const [updated] = await t.unsafe<RefundRow[]>(
+        `update refunds set status = 'SUCCEEDED', refunded_at = $2, updated_at = now()
+          where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
+        [r.id, refundedAt] as never[],
+      )
+      if (!updated) return undefined
+      const total = await succeededTotal(r.paymentAttemptId, t)
+      if (total >= attempt!.amount) {
+        await t`update payment_attempts set status = 'REFUNDED', updated_at = now() where id = ${attempt!.id} and status = 'PAID'`
+      }
+      const event: RefundSucceededEvent = {
+        eventId: randomUUID(),
+        type: 'REFUND_SUCCEEDED',
+        orderId: attempt!.orderId,
+        orderNo: updated.orderNo,
+        refundNo: updated.refundNo,
+        amount: updated.amount,
+        totalRefunded: total,
+        provider: updated.provider,
+        refundedAt: refundedAt.toISOString(),
+      }
+      await t`
+        insert into outbox (event_id, event_type, refund_id, payload)
+        values (${event.eventId}, ${event.type}, ${updated.id}, ${t.json(event as never)})`
+      return updated
+    })
+    if (!done) return (await findByRefundNo(r.refundNo))!
+    log.info({ orderNo: done.orderNo, refundNo: done.refundNo, amount: done.amount }, 'refund succeeded')
+    deps.onEventQueued?.()
+    return done
+  }
+
+  async function markFailed(r: RefundRow, reason: string): Promise<RefundRow> {
+    const [updated] = await sql.unsafe<RefundRow[]>(
+      `update refunds set status = 'FAILED', failure_reason = $2, updated_at = now()
+        where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
+      [r.id, reason.slice(0, 500)],
+    )
+    if (updated) log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund refused by the provider')
+    return updated ?? (await findByRefundNo(r.refundNo))!
+  }
+
+  /** Sends a PENDING refund to its provider and records the answer. */
+  async function sendToProvider(r: RefundRow): Promise<RefundRow> {
+    const adapter = providers[r.provider]
+    if (!adapter) return r
+    try {
+      const result = await adapter.refund({ outTradeNo: r.orderNo, refundNo: r.refundNo, amount: r.amount, reason: r.reason ?? undefined })
+      if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
+      if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
+      return r
+    } catch (err) {
+      // The provider refused it for good (an adapter may throw instead of answering FAILED).
+      if (err instanceof ProviderError && !err.retryable) return await markFailed(r, err.message)
+      // Unknown outcome (network, timeout, retryable answer): stays PENDING, asking again retries.
+      log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, err: { message: (err as Error).message } }, 'refund not confirmed yet')
+      return r
+    }
+  }
+
+  return {
+    async refund(req: RefundRequest): Promise<RefundResponse> {
+      const reserved = await reserve(req)
+      return toResponse(reserved.status === 'PENDING' ? await sendToProvider(reserved) : reserved)
+    },
+
+    /** A refund's state; a PENDING one is sent to the provider again first (idempotent there). */
+    async status(refundNo: string): Promise<RefundResponse> {
+      const r = /^[A-Za-z0-9_-]{6,64}$/.test(refundNo) ? await findByRefundNo(refundNo) : undefined
+      if (!r) throw new AppError(404, 'REFUND_NOT_FOUND', `退款记录不存在: ${refundNo.slice(0, 64)}`)
+      return toResponse(r.status === 'PENDING' ? await sendToProvider(r) : r)
+    },
+  }
+}
+
+export type RefundFlows = ReturnType<typeof createRefundFlows>

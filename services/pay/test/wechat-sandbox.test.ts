@@ -1,0 +1,295 @@
+/**
+ * WeChat Pay end to end against the provider sandbox: pay and the sandbox run as their own
+ * processes (src/server.ts of each) on their own databases, wired by devkit's stackEnv; a small
+ * HTTP server stands in for main and verifies the signed callbacks.
+ */
+import t from 'tap'
+import { createServer } from 'node:http'
+import { connect } from '@paysys/db'
+import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
+import { createServiceClient, parseServiceKeys, verifyServiceRequest } from '@paysys/service-auth'
+import type { CreatePaymentResponse, Envelope, PaymentEvent, PaymentStatusResponse } from '@paysys/contracts'
+import { loadConfig } from '../src/config.ts'
+import { createWechatProvider } from '../src/providers/wechat/wechat.ts'
+import { createRequest, readBody, waitFor } from './helpers.ts'
+
+const OPENID = 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o'
+
+t.test('pay against the WeChat Pay sandbox', async (t) => {
+  const keys = generateDevKeys()
+  const serviceKeys = parseServiceKeys(keys.serviceKeys)
+  const payDb = await createTestDatabase('paywx')
+  const sandboxDb = await createTestDatabase('sbxwx')
+  t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
+
+  // main, as far as pay is concerned: verifies and records the callbacks.
+  const seen = new Set<string>()
+  const callbacks: Array<{ verified: boolean; event: PaymentEvent }> = []
+  const main = createServer(async (req, res) => {
+    const body = await readBody(req)
+    const auth = await verifyServiceRequest({
+      headers: req.headers,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      body,
+      keys: serviceKeys,
+      rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
+    })
+    callbacks.push({ verified: auth.ok, event: JSON.parse(body) as PaymentEvent })
+    res
+      .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
+  })
+  await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => main.close(() => r())))
+
+  const ports = { main: (main.address() as { port: number }).port, pay: await freePort(), sandbox: await freePort() }
+  const env = stackEnv({
+    keys,
+    ports,
+    databases: { main: 'postgres://unused', pay: payDb.url, sandbox: sandboxDb.url },
+    extra: {
+      pay: { LOG_LEVEL: 'warn', OUTBOX_POLL_MS: '50', PROVIDER_TIMEOUT_MS: '5000' },
+      sandbox: { LOG_LEVEL: 'warn', SANDBOX_TIME_FACTOR: '0.001' },
+    },
+  })
+  t.match(env.pay, { WECHAT_APPID: keys.wechat.appId, WECHAT_BASE_URL: `http://127.0.0.1:${ports.sandbox}` })
+  t.match(env.sandbox, { SANDBOX_WECHAT_MCHID: keys.wechat.mchId, SANDBOX_WECHAT_APIV3_KEY: keys.wechat.apiV3Key })
+  const sandbox = await startService('sandbox', env.sandbox)
+  t.teardown(() => sandbox.stop())
+  const pay = await startService('pay', env.pay)
+  t.teardown(() => pay.stop())
+
+  const client = createServiceClient({ baseUrl: pay.url, key: serviceKeys[0]!, timeoutMs: 10_000 })
+  t.teardown(() => client.close())
+  const sql = connect(payDb.url, { max: 2 })
+  t.teardown(() => sql.end({ timeout: 5 }))
+  const control = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
+    const res = await fetch(`${sandbox.url}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    })
+    return { status: res.status, body: (await res.json()) as Record<string, any> }
+  }
+  const create = async (over: Record<string, unknown>) => {
+    const req = createRequest({ method: 'WECHAT_PAY', channel: 'native', ...over })
+    const res = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', req)
+    t.equal(res.status, 200, JSON.stringify(res.body))
+    return { req, data: res.body.data }
+  }
+  const status = async (orderNo: string) => (await client.get<Envelope<PaymentStatusResponse>>(`/api/pay/status/${orderNo}`)).body.data
+  const attempt = async (orderNo: string) =>
+    (await sql`select status, trade_no, paid_via from payment_attempts where order_no = ${orderNo}`)[0]
+  const eventCount = async (orderNo: string) =>
+    (
+      await sql`select count(*)::int as n from outbox o join payment_attempts a on a.id = o.payment_attempt_id where a.order_no = ${orderNo}`
+    )[0]!.n
+  const paidByNotify = (orderNo: string) =>
+    waitFor(async () => (await sql`select 1 from payment_attempts where order_no = ${orderNo} and status = 'PAID'`).length === 1)
+  const cashierOf = async (code: string) => {
+    const scan = await fetch(`${sandbox.url}/scan?code=${encodeURIComponent(code)}`, { redirect: 'manual' })
+    t.equal(scan.status, 302, `scan ${code}`)
+    return `${sandbox.url}${scan.headers.get('location')}`
+  }
+  const click = (url: string) => fetch(url, { method: 'POST', redirect: 'manual' })
+
+  await t.test('native: code_url → scan → 支付 → verified notify → PAID, one event, one callback; duplicates change nothing', async (t) => {
+    const { req, data } = await create({ amount: 2500 })
+    t.match(data, { payType: 'qrcode', qrCode: /^weixin:\/\/wxpay\/bizpayurl\?pr=/ })
+    const trade = await control('GET', `/control/wechat/trades/${req.orderNo}`)
+    t.match(trade.body, {
+      tradeState: 'NOTPAY',
+      tradeType: 'NATIVE',
+      amountTotal: 2500,
+      codeUrl: data.qrCode,
+      notifyUrl: `${env.pay.PUBLIC_URL}/api/pay/notify/wechat`,
+    })
+    t.match(await status(req.orderNo), { status: 'PENDING', tradeNo: null })
+
+    const page = await (await fetch(await cashierOf(data.qrCode!))).text()
+    t.match(page, /<button[^>]*>支付<\/button>/)
+    const paid = await click(`${await cashierOf(data.qrCode!)}/pay`)
+    t.equal(paid.status, 200)
+    await paidByNotify(req.orderNo)
+    const after = await control('GET', `/control/wechat/trades/${req.orderNo}`)
+    t.match(await attempt(req.orderNo), { status: 'PAID', paid_via: 'NOTIFY', trade_no: after.body.transactionId })
+    // The sandbox records the attempt once pay's answer is in: wait for it.
+    const deliveries = await waitFor(async () => {
+      const r = await control('GET', `/control/wechat/notifications?outTradeNo=${req.orderNo}`)
+      return (r.body as unknown[]).length > 0 && r
+    })
+    t.match(deliveries.body, [{ kind: 'auto', attempt: 1, status: 204, responseBody: '', deliveryState: 'DELIVERED' }])
+
+    const dup = await control('POST', `/control/wechat/trades/${req.orderNo}/notify`, { times: 5 })
+    t.same(
+      dup.body.deliveries.map((d: { status: number }) => d.status),
+      [204, 204, 204, 204, 204],
+    )
+    t.equal(await eventCount(req.orderNo), 1, 'exactly one outbox event')
+    const cb = await waitFor(async () => callbacks.find((c) => c.event.orderNo === req.orderNo))
+    t.ok(cb.verified)
+    t.match(cb.event, {
+      type: 'PAYMENT_SUCCEEDED',
+      orderId: req.orderId,
+      amount: 2500,
+      provider: 'WECHAT_PAY',
+      channel: 'native',
+      tradeNo: after.body.transactionId,
+    })
+    const verdicts = await sql`select verdict from notify_log where out_trade_no = ${req.orderNo}`
+    t.equal(verdicts.filter((v) => v.verdict === 'ACCEPTED').length, 1)
+    t.equal(verdicts.filter((v) => v.verdict === 'DUPLICATE').length, 5)
+    await waitFor(async () => callbacks.filter((c) => c.event.orderNo === req.orderNo).length >= 1)
+    t.equal(callbacks.filter((c) => c.event.orderNo === req.orderNo).length, 1, 'main is called once')
+  })
+
+  await t.test('jsapi: signed JSAPI parameters for the openid; paying (WeixinJSBridge stand-in) → PAID', async (t) => {
+    const { req, data } = await create({ channel: 'jsapi', amount: 990, openid: OPENID })
+    t.match(data.jsapiParams, { appId: keys.wechat.appId, package: /^prepay_id=wx/, signType: 'RSA' })
+    t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { tradeType: 'JSAPI', payerOpenid: OPENID })
+    const paid = await click(`${await cashierOf(data.jsapiParams!.package!)}/pay`)
+    t.equal(paid.status, 200)
+    await paidByNotify(req.orderNo)
+    t.equal(await eventCount(req.orderNo), 1)
+    const noOpenid = await client.post<Envelope<null>>('/api/pay/create', createRequest({ method: 'WECHAT_PAY', channel: 'jsapi' }))
+    t.equal(noOpenid.status, 400)
+    t.match(noOpenid.body, { error: 'INVALID_PARAMS', message: /openid/ })
+  })
+
+  await t.test('h5: h5_url → cashier → 支付 → back through pay’s return route to the frontend; notify → PAID', async (t) => {
+    const { req, data } = await create({ channel: 'h5', amount: 1500, clientIp: '203.0.113.5' })
+    t.equal(data.payType, 'jump')
+    const open = await fetch(data.paymentUrl!, { redirect: 'manual' })
+    t.equal(open.status, 302)
+    const paid = await click(`${sandbox.url}${open.headers.get('location')}/pay`)
+    t.equal(paid.status, 302)
+    const back = paid.headers.get('location')!
+    t.equal(back, `${env.pay.PUBLIC_URL}/api/pay/return?out_trade_no=${req.orderNo}`)
+    const ret = await fetch(back.replace(env.pay.PUBLIC_URL!, pay.url), { redirect: 'manual' })
+    t.equal(ret.status, 302)
+    t.equal(ret.headers.get('location'), `http://localhost:3000/order/${req.orderId}`)
+    await paidByNotify(req.orderNo)
+    t.equal(await eventCount(req.orderNo), 1)
+  })
+
+  await t.test('forged, tampered and mis-addressed notifies are refused with 4xx, logged, and change nothing', async (t) => {
+    const { req } = await create({ amount: 2500 })
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ wrongKey: true }, 'BAD_SIGNATURE'],
+      [{ wrongSerial: true }, 'SERIAL_MISMATCH'],
+      [{ corruptCiphertext: true }, 'DECRYPT_FAILED'],
+      [{ tamper: { mchid: '1900000109' } }, 'MCHID_MISMATCH'],
+      [{ tamper: { appid: 'wx0123456789abcdef' } }, 'APPID_MISMATCH'],
+      [{ tamper: { amount_total: 1 } }, 'AMOUNT_MISMATCH'],
+    ]
+    for (const [body, reason] of cases) {
+      const r = await control('POST', `/control/wechat/trades/${req.orderNo}/notify`, body)
+      t.equal(r.body.deliveries[0].status, 400, reason)
+      t.match(JSON.parse(r.body.deliveries[0].body), { code: 'FAIL' }, reason)
+    }
+    const raw = await control('POST', '/control/wechat/notify-raw', {
+      notifyUrl: `${env.pay.PUBLIC_URL}/api/pay/notify/wechat`,
+      resource: {
+        mchid: keys.wechat.mchId,
+        appid: keys.wechat.appId,
+        out_trade_no: 'P20240101000000NOSUCHORDER',
+        transaction_id: '4200000000000000000000000001',
+        trade_state: 'SUCCESS',
+        amount: { total: 100, currency: 'CNY' },
+      },
+    })
+    t.equal(raw.body.status, 400)
+    t.match(await attempt(req.orderNo), { status: 'PENDING', trade_no: null })
+    t.equal(await eventCount(req.orderNo), 0)
+    const logged = await sql`select verdict, reason, out_trade_no from notify_log where provider = 'WECHAT_PAY' order by id desc limit 7`
+    t.same(logged.map((l) => l.reason).reverse(), [...cases.map(([, r]) => r), 'UNKNOWN_ORDER'])
+    t.ok(logged.every((l) => l.verdict === 'REJECTED'))
+    // The genuine notify still goes through afterwards.
+    await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, {})
+    await paidByNotify(req.orderNo)
+    t.equal(await eventCount(req.orderNo), 1)
+  })
+
+  await t.test('close: the sandbox refuses a later payment; a notify that still arrives is recorded as paid after close', async (t) => {
+    const { req, data } = await create({ amount: 100 })
+    const closed = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${req.orderNo}`, {})
+    t.equal(closed.status, 200, JSON.stringify(closed.body))
+    t.equal(closed.body.data.status, 'CLOSED')
+    t.equal((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body.tradeState, 'CLOSED')
+    t.equal((await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, {})).status, 409)
+    t.equal((await click(`${await cashierOf(data.qrCode!)}/pay`)).status, 409)
+    t.match(await status(req.orderNo), { status: 'CLOSED' })
+
+    const late = await control('POST', `/control/wechat/trades/${req.orderNo}/notify`, {})
+    t.equal(late.body.deliveries[0].status, 204)
+    t.match(await attempt(req.orderNo), { status: 'PAID', paid_via: 'NOTIFY' })
+    t.match(await sql`select verdict, reason from notify_log where out_trade_no = ${req.orderNo}`, [
+      { verdict: 'ACCEPTED', reason: 'PAID_AFTER_CLOSE' },
+    ])
+    t.equal(await eventCount(req.orderNo), 1)
+  })
+
+  await t.test('query: a payment whose notify never came is recorded by the status call', async (t) => {
+    const { req } = await create({ amount: 700 })
+    const paid = await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+    t.equal(paid.status, 200)
+    const s = await status(req.orderNo)
+    t.match(s, { status: 'PAID', tradeNo: paid.body.trade.transactionId, amount: 700, method: 'WECHAT_PAY' })
+    t.match(await attempt(req.orderNo), { paid_via: 'QUERY' })
+    t.equal(await eventCount(req.orderNo), 1)
+    t.same(await control('GET', `/control/wechat/notifications?outTradeNo=${req.orderNo}`).then((r) => r.body), [], 'no notify was sent')
+    await waitFor(async () => callbacks.find((c) => c.event.orderNo === req.orderNo))
+  })
+
+  await t.test(
+    'the adapter against the sandbox: refunds, refund query, and /v3/certificates when no platform cert is configured',
+    async (t) => {
+      const { req } = await create({ amount: 1000 })
+      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+      const { WECHAT_PLATFORM_CERT: _omitted, ...withoutCert } = env.pay
+      for (const [name, e] of Object.entries({ configured: env.pay, downloaded: withoutCert })) {
+        const config = loadConfig(e)
+        const provider = createWechatProvider(config.wechat!, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
+        const q = await provider.query(req.orderNo)
+        t.match(q, { found: true, state: 'SUCCEEDED', amount: 1000 }, `${name}: query`)
+      }
+      const provider = createWechatProvider(loadConfig(withoutCert).wechat!, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
+      const r1 = await provider.refund({
+        outTradeNo: req.orderNo,
+        refundNo: `R1${req.orderNo}`.slice(0, 64),
+        amount: 300,
+        reason: '部分退款',
+      })
+      t.match(r1, { amount: 300, state: 'SUCCEEDED' })
+      t.ok(r1.refundedAt)
+      t.match(await provider.queryRefund(`R1${req.orderNo}`.slice(0, 64)), { amount: 300, state: 'SUCCEEDED' })
+      t.equal(await provider.queryRefund('RNOSUCHREFUND'), null)
+      const r1again = await provider.refund({ outTradeNo: req.orderNo, refundNo: `R1${req.orderNo}`.slice(0, 64), amount: 300 })
+      t.match(r1again, { amount: 300, state: 'SUCCEEDED' }, 'asked again: the same refund, not a second one')
+      t.match(await provider.refund({ outTradeNo: req.orderNo, refundNo: `R1${req.orderNo}`.slice(0, 64), amount: 200 }), {
+        state: 'FAILED',
+        failureReason: /out_refund_no/,
+      })
+      const over = await provider.refund({ outTradeNo: req.orderNo, refundNo: `R2${req.orderNo}`.slice(0, 64), amount: 701 })
+      t.match(
+        over,
+        { state: 'FAILED', amount: 701, refundedAt: null, failureReason: /INVALID_REQUEST/ },
+        'over the refundable rest: refused',
+      )
+      const q = await provider.query(req.orderNo)
+      t.match(q, { found: true, providerStatus: 'REFUND', state: 'CLOSED' })
+      t.match(await provider.refund({ outTradeNo: 'P20240101000000NOSUCHORDER', refundNo: 'R3XXXXXX', amount: 1 }), {
+        state: 'FAILED',
+        failureReason: /ORDER_NOT_EXIST/,
+      })
+      const rest = await provider.refund({ outTradeNo: req.orderNo, refundNo: `R4${req.orderNo}`.slice(0, 64), amount: 700 })
+      t.match(rest, { state: 'SUCCEEDED', amount: 700 })
+    },
+  )
+
+  await t.test('pay stops cleanly on SIGTERM', async (t) => {
+    await pay.stop()
+    t.equal(pay.child.exitCode, 0, pay.output().slice(-2000))
+  })
+})

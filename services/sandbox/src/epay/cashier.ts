@@ -1,0 +1,127 @@
+/**
+ * Epay's side of the cashier: paying (status 1 + durable GET notify + signed browser return),
+ * cancelling (the order stays unpaid), and QR contents (`GET /qr/epay/{token}` and `/scan`).
+ */
+import type { FastifyInstance } from 'fastify'
+import type { CashierOutcome, CashierProvider } from '../cashier.ts'
+import { messagePage, sendHtml } from '../html.ts'
+import { fenToYuan } from '../util.ts'
+import type { EpayContext } from './api.ts'
+import { scheduleNotify, signedReturnUrl } from './notify.ts'
+import { findTradeById, findTradeByQrToken, payTrade, type EpayTrade, type MoneyStyle, type PayResult } from './trades.ts'
+
+const TYPE_NAMES: Record<EpayTrade['type'], string> = { alipay: '支付宝', wxpay: '微信支付', qqpay: 'QQ钱包', bank: '网银支付' }
+
+/** Marks the order paid and (when `notify`) schedules the notify in the same transaction, then wakes the worker. */
+export async function payAndNotify(
+  ctx: EpayContext,
+  tradeId: string,
+  opts: { notify: boolean; delayMs?: number; moneyStyle?: MoneyStyle } = { notify: true },
+): Promise<PayResult | null> {
+  const result = await payTrade(ctx.sql, tradeId, { moneyStyle: opts.moneyStyle }, async (tx, trade) => {
+    if (opts.notify) await scheduleNotify(tx, ctx.deliveries, ctx.epay.key, trade, opts.delayMs ?? 0)
+  })
+  if (result?.outcome === 'paid') ctx.deliveries.kick()
+  return result
+}
+
+export function returnUrlOf(ctx: EpayContext, trade: EpayTrade): string | null {
+  return signedReturnUrl(trade, ctx.epay.key)
+}
+
+export function qrCodeOf(ctx: EpayContext, trade: EpayTrade): string | null {
+  return trade.qr_token ? `${ctx.config.publicUrl}/qr/epay/${trade.qr_token}` : null
+}
+
+const QR_PATH_RE = /\/qr\/epay\/([a-z0-9]{8,64})$/
+const notFoundOutcome: CashierOutcome = { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
+
+export function epayCashier(ctx: EpayContext): CashierProvider {
+  return {
+    prefix: 'epay_',
+
+    async view(id) {
+      const t = await findTradeById(ctx.sql, id)
+      if (!t) return null
+      return {
+        paymentId: t.id,
+        providerName: `易支付 · ${TYPE_NAMES[t.type]}`,
+        subject: t.name,
+        amount: fenToYuan(t.money),
+        outTradeNo: t.out_trade_no,
+        state: t.status > 0 ? 'PAID' : t.closed_at ? 'CLOSED' : 'PENDING',
+      }
+    },
+
+    async pay(id): Promise<CashierOutcome> {
+      const r = await payAndNotify(ctx, id)
+      if (!r) return notFoundOutcome
+      const rows: [string, string][] = [
+        ['订单号', r.trade.out_trade_no],
+        ['金额', `¥${fenToYuan(r.trade.money)}`],
+      ]
+      if (r.outcome === 'closed') {
+        return {
+          kind: 'page',
+          status: 409,
+          title: '交易已关闭',
+          message: '该订单已关闭，无法支付，请返回商户重新下单。',
+          error: true,
+          rows,
+        }
+      }
+      const url = returnUrlOf(ctx, r.trade)
+      if (url) return { kind: 'redirect', url }
+      return {
+        kind: 'page',
+        status: 200,
+        title: r.outcome === 'paid' ? '支付成功' : '支付成功（已支付过）',
+        message: '付款已完成，商户将收到支付结果通知。',
+        rows: [...rows, ['易支付订单号', r.trade.trade_no]],
+      }
+    },
+
+    async cancel(id): Promise<CashierOutcome> {
+      const t = await findTradeById(ctx.sql, id)
+      if (!t) return notFoundOutcome
+      if (t.status > 0 || t.closed_at) {
+        const paid = t.status > 0
+        return {
+          kind: 'page',
+          status: 409,
+          title: paid ? '交易已支付' : '交易已关闭',
+          message: paid ? '该订单已支付，无法取消。' : '该订单已关闭。',
+          error: true,
+        }
+      }
+      return {
+        kind: 'page',
+        status: 200,
+        title: '已取消',
+        message: '您已取消本次支付，未发生扣款。订单仍待支付，可返回收银台重新支付。',
+        rows: [['订单号', t.out_trade_no]],
+      }
+    },
+
+    async resolveQr(code) {
+      let path: string
+      try {
+        path = new URL(code).pathname
+      } catch {
+        return null
+      }
+      // Matched on the token, so the same QR behind another host name (localhost vs 127.0.0.1) resolves too.
+      const token = QR_PATH_RE.exec(path)?.[1]
+      return token ? ((await findTradeByQrToken(ctx.sql, token))?.id ?? null) : null
+    },
+  }
+}
+
+export function registerEpayQrRoutes(app: FastifyInstance, ctx: EpayContext) {
+  app.get<{ Params: { token: string } }>('/qr/epay/:token', async (req, reply) => {
+    const token = req.params.token
+    const t = /^[a-z0-9]{8,64}$/.test(token) ? await findTradeByQrToken(ctx.sql, token) : null
+    if (!t) return sendHtml(reply, 404, messagePage('二维码无效', '二维码不存在或已失效。', { error: true }))
+    return reply.redirect(`/cashier/${encodeURIComponent(t.id)}`, 302)
+  })
+}

@@ -1,0 +1,52 @@
+/**
+ * Epay (彩虹易支付) MD5 signatures, provider side, written directly on node:crypto (sharing nothing
+ * with the pay service).
+ *
+ * Every parameter except `sign`, `sign_type` and empty values, sorted by key, `k=v` joined by `&`
+ * with raw (decoded) values, then the merchant key appended directly (no `&key=`); lower-case hex MD5.
+ * The same rule covers merchant requests (submit.php, mapi.php) and the sandbox's notifies and returns.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+
+export type Params = Record<string, string>
+
+export function signContent(params: Params): string {
+  return Object.keys(params)
+    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k] !== '')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&')
+}
+
+export function md5Sign(params: Params, key: string): string {
+  return createHash('md5')
+    .update(signContent(params) + key, 'utf8')
+    .digest('hex')
+}
+
+/** A merchant request's signature check (`sign` must be the lower-case hex MD5, as Epay compares with ===). */
+export function verifySign(params: Params, key: string): boolean {
+  const sign = params.sign
+  if (typeof sign !== 'string' || !/^[0-9a-f]{32}$/.test(sign)) return false
+  return timingSafeEqual(Buffer.from(md5Sign(params, key), 'ascii'), Buffer.from(sign, 'ascii'))
+}
+
+/** Drops empty values and adds `sign` and `sign_type=MD5` (notify and return parameters). */
+export function signParams(params: Params, key: string): Params {
+  const clean: Params = {}
+  for (const [k, v] of Object.entries(params)) if (k !== 'sign' && k !== 'sign_type' && v !== '') clean[k] = v
+  return { ...clean, sign: md5Sign(clean, key), sign_type: 'MD5' }
+}
+
+/** A key that is not the merchant's (the control API's `wrongKey`). */
+export function randomKey(): string {
+  return randomBytes(16).toString('hex')
+}
+
+/** Constant-time comparison of the merchant key given to api.php. */
+export function sameKey(given: unknown, key: string): boolean {
+  if (typeof given !== 'string') return false
+  const a = createHash('sha256').update(given, 'utf8').digest()
+  const b = createHash('sha256').update(key, 'utf8').digest()
+  return timingSafeEqual(a, b)
+}

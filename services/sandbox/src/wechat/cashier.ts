@@ -1,0 +1,128 @@
+/**
+ * WeChat Pay's side of the cashier: paying (SUCCESS + durable notify), cancelling, and the ways
+ * to reach a transaction's cashier page:
+ * - NATIVE: the `code_url` (`weixin://wxpay/bizpayurl?pr=…`) through `/scan?code=`;
+ * - MWEB (H5): the `h5_url` (`/wechat/checkmweb?prepay_id=…`, optional `redirect_url`, where the
+ *   browser goes after paying, as WeChat's H5 cashier does);
+ * - JSAPI: in WeChat the page calls WeixinJSBridge with `package=prepay_id=…`; here
+ *   `/scan?code=prepay_id=…` (or the bare prepay_id) opens the cashier instead.
+ *
+ * 取消 leaves the transaction NOTPAY, as leaving WeChat's payment sheet does.
+ */
+import type { FastifyInstance } from 'fastify'
+import type { CashierOutcome, CashierProvider } from '../cashier.ts'
+import { messagePage, sendHtml } from '../html.ts'
+import { fenToYuan, httpUrl } from '../util.ts'
+import type { WechatContext } from './index.ts'
+import { scheduleNotify } from './notify.ts'
+import { findByCode, findById, payTrade, setRedirectUrl, type PayResult } from './trades.ts'
+
+/** Marks the transaction paid and (when `notify`) schedules the notify in the same transaction, then wakes the worker. */
+export async function payAndNotify(
+  ctx: WechatContext,
+  id: string,
+  opts: { notify: boolean; delayMs?: number } = { notify: true },
+): Promise<PayResult | null> {
+  const result = await payTrade(ctx.sql, id, async (tx, trade) => {
+    if (opts.notify) await scheduleNotify(tx, ctx.deliveries, ctx.keys, trade, opts.delayMs ?? 0)
+  })
+  if (result?.outcome === 'paid') ctx.deliveries.kick()
+  return result
+}
+
+const PR_RE = /^weixin:\/\/wxpay\/bizpayurl\?pr=([a-z0-9]{8,64})$/
+const PREPAY_RE = /^(?:prepay_id=)?(wx[0-9a-z]{20,64})$/
+
+export function wechatCashier(ctx: WechatContext): CashierProvider {
+  const notFound: CashierOutcome = { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
+  return {
+    prefix: 'wx_',
+
+    async view(id) {
+      const t = await findById(ctx.sql, id)
+      if (!t) return null
+      return {
+        paymentId: t.id,
+        providerName: '微信支付',
+        subject: t.description,
+        amount: fenToYuan(t.total),
+        outTradeNo: t.out_trade_no,
+        state: t.trade_state === 'NOTPAY' ? 'PENDING' : t.paid_at ? 'PAID' : 'CLOSED',
+      }
+    },
+
+    async pay(id): Promise<CashierOutcome> {
+      const r = await payAndNotify(ctx, id)
+      if (!r) return notFound
+      const rows: [string, string][] = [
+        ['商户订单号', r.trade.out_trade_no],
+        ['金额', `¥${fenToYuan(r.trade.total)}`],
+      ]
+      if (r.outcome === 'closed') {
+        return {
+          kind: 'page',
+          status: 409,
+          title: '订单已关闭',
+          message: '该订单已关闭，无法支付，请返回商户重新下单。',
+          error: true,
+          rows,
+        }
+      }
+      if (r.trade.redirect_url) return { kind: 'redirect', url: r.trade.redirect_url }
+      return {
+        kind: 'page',
+        status: 200,
+        title: r.outcome === 'paid' ? '支付成功' : '支付成功（已支付过）',
+        message: '付款已完成，商户将收到支付结果通知。',
+        rows: [...rows, ['微信支付单号', r.trade.transaction_id]],
+      }
+    },
+
+    async cancel(id): Promise<CashierOutcome> {
+      const t = await findById(ctx.sql, id)
+      if (!t) return notFound
+      if (t.trade_state !== 'NOTPAY') {
+        const paid = t.paid_at !== null
+        return {
+          kind: 'page',
+          status: 409,
+          title: paid ? '订单已支付' : '订单已关闭',
+          message: paid ? '该订单已支付，无法取消。' : '该订单已关闭。',
+          error: true,
+        }
+      }
+      return {
+        kind: 'page',
+        status: 200,
+        title: '已取消',
+        message: '您已取消本次支付，未发生扣款。订单仍待支付，可返回收银台重新支付。',
+        rows: [['商户订单号', t.out_trade_no]],
+      }
+    },
+
+    async resolveQr(code) {
+      const byUrl = await findByCode(ctx.sql, { codeUrl: code })
+      if (byUrl) return byUrl.id
+      const token = PR_RE.exec(code)?.[1]
+      if (token) return (await findByCode(ctx.sql, { token }))?.id ?? null
+      const prepayId = PREPAY_RE.exec(code)?.[1]
+      if (prepayId) return (await findByCode(ctx.sql, { prepayId }))?.id ?? null
+      return null
+    },
+  }
+}
+
+/** The h5_url: opens the cashier, remembering the merchant's redirect_url for after payment. */
+export function registerH5Routes(app: FastifyInstance, ctx: WechatContext) {
+  app.get<{ Querystring: { prepay_id?: unknown; redirect_url?: unknown } }>('/wechat/checkmweb', async (req, reply) => {
+    const prepayId = req.query.prepay_id
+    const t = typeof prepayId === 'string' && PREPAY_RE.test(prepayId) ? await findByCode(ctx.sql, { prepayId }) : null
+    if (!t || t.trade_type !== 'MWEB') return sendHtml(reply, 404, messagePage('链接无效', '支付链接不存在或已失效。', { error: true }))
+    if (req.query.redirect_url !== undefined) {
+      const url = httpUrl(req.query.redirect_url)
+      if (!url) return sendHtml(reply, 400, messagePage('参数错误', 'redirect_url 必须是 http(s) 地址。', { error: true }))
+      await setRedirectUrl(ctx.sql, t.id, url)
+    }
+    return reply.redirect(`/cashier/${encodeURIComponent(t.id)}`, 302)
+  })
+}

@@ -12,6 +12,12 @@ import { authRoutes } from './routes/auth.ts'
 import { creditsRoutes } from './routes/credits.ts'
 import { ordersRoutes } from './routes/orders.ts'
 import { paymentMethodsRoutes } from './routes/payment-methods.ts'
+import { idempotencyPlugin } from './idempotency.ts'
+import { createLedger, type Ledger } from './ledger.ts'
+import { createRefundService, type RefundService } from './refunds.ts'
+import { createOrderSweeper, type OrderSweeper } from './orders/sweeper.ts'
+import { catalogRoutes } from './routes/catalog.ts'
+import { adminRoutes } from './routes/admin.ts'
 
 export interface MainDeps {
   config: Readonly<MainConfig>
@@ -21,6 +27,10 @@ export interface MainDeps {
   orders: OrdersRepo
   pay: PayClient
   payments: PaymentsService
+  ledger: Ledger
+  refunds: RefundService
+  /** Expiry / trade close / refund retry sweep; server.ts starts it, closing the app stops it. */
+  sweeper: OrderSweeper
 }
 
 declare module 'fastify' {
@@ -51,6 +61,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   const users = createUsersRepo(sql)
   const orders = createOrdersRepo(sql)
   const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
+  const refunds = createRefundService({ sql, pay, log: app.log })
+  const sweeper = createOrderSweeper({ sql, orders, pay, refunds, log: app.log, intervalMs: config.expirySweepMs })
   app.decorate('deps', {
     config,
     sql,
@@ -59,16 +71,23 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     orders,
     pay,
     payments: createPaymentsService({ orders, pay, log: app.log }),
+    ledger: createLedger(sql),
+    refunds,
+    sweeper,
   })
   app.addHook('onClose', async () => {
+    await sweeper.stop()
     if (!overrides.pay) await pay.close_()
   })
 
   await app.register(authPlugin, { secret: config.jwtSecret, expiresIn: config.jwtExpiresIn })
+  await app.register(idempotencyPlugin, { sql })
   await app.register(authRoutes)
   await app.register(creditsRoutes)
   await app.register(ordersRoutes)
   await app.register(paymentMethodsRoutes)
+  await app.register(catalogRoutes)
+  await app.register(adminRoutes)
   return app
 }
 export type App = Awaited<ReturnType<typeof buildApp>>

@@ -14,6 +14,10 @@ export interface MainConfig {
   serviceKeys: ServiceKey[]
   frontendUrl: string
   orderExpireMinutes: number
+  /** How often the sweep expires overdue orders, closes their trades and retries pending refunds. */
+  expirySweepMs: number
+  /** What one credit is worth in fen when goods are paid with credits (seed 000: 0.05 yuan). */
+  creditValueFen: number
   logLevel: string
   /** First admin, created (or promoted) at start-up when both are given. */
   adminEmail?: string
@@ -52,6 +56,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceKeys,
     frontendUrl: r.url('FRONTEND_URL', 'http://localhost:3000'),
     orderExpireMinutes: r.int('ORDER_EXPIRE_MINUTES', 30, 1, 24 * 60),
+    expirySweepMs: r.int('EXPIRY_SWEEP_MS', 15_000, 50, 3_600_000),
+    creditValueFen: r.int('CREDIT_VALUE_FEN', 5, 1, 10_000),
     logLevel: r.string('LOG_LEVEL', 'info'),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
   })

@@ -6,6 +6,8 @@ import {
   type Envelope,
   type ErrorCode,
   type PaymentStatusResponse,
+  type RefundRequest,
+  type RefundResponse,
 } from '@paysys/contracts'
 import { createServiceClient, type ServiceKey, type ServiceResponse } from '@paysys/service-auth'
 
@@ -14,6 +16,8 @@ export interface PayClient {
   status(orderNo: string, requestId?: string): Promise<PaymentStatusResponse>
   close(orderNo: string, requestId?: string): Promise<{ orderNo: string; status: string }>
   methods(requestId?: string): Promise<{ method: string; channels: string[] }[]>
+  refund(req: RefundRequest, requestId?: string): Promise<RefundResponse>
+  refundStatus(refundNo: string, requestId?: string): Promise<RefundResponse>
   close_(): Promise<void>
 }
 
@@ -38,7 +42,8 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
         message,
       )
     }
-    throw new AppError(res.status, code, message)
+    // `data` travels with a 4xx: pay's close answers 409 with the paid PaymentStatusResponse.
+    throw new AppError(res.status, code, message, body && typeof body === 'object' ? (body.data ?? undefined) : undefined)
   }
   const h = (requestId?: string): Record<string, string> => (requestId ? { 'x-request-id': requestId } : {})
   return {
@@ -47,6 +52,9 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     close: (orderNo, rid) =>
       unwrap(client.post<Envelope<{ orderNo: string; status: string }>>(`/api/pay/close/${encodeURIComponent(orderNo)}`, {}, h(rid))),
     methods: (rid) => unwrap(client.get<Envelope<{ method: string; channels: string[] }[]>>('/api/pay/methods', h(rid))),
+    refund: (req, rid) => unwrap(client.post<Envelope<RefundResponse>>('/api/pay/refund', req, h(rid))),
+    refundStatus: (refundNo, rid) =>
+      unwrap(client.get<Envelope<RefundResponse>>(`/api/pay/refund/${encodeURIComponent(refundNo)}`, h(rid))),
     close_: () => client.close(),
   }
 }

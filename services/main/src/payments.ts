@@ -4,7 +4,7 @@
  */
 import QRCode from 'qrcode'
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type CreatePaymentResponse, type PaymentEvent } from '@paysys/contracts'
+import { AppError, type CreatePaymentResponse, type PaymentSucceededEvent } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { PayClient } from './pay-client.ts'
 import type { OrderRow, OrdersRepo, PaidOutcome } from './orders/repo.ts'
@@ -63,9 +63,11 @@ function channelForDevice(method: Method, device: string | undefined): string {
 
 /** Picks the channel from an explicit channel, else from the device. Pure validation; see `ensureEnabled`. */
 export function resolveChannel(method: Method, channel: string | undefined, device: string | undefined): string {
-  if (device !== undefined && !(DEVICES as readonly string[]).includes(device)) throw new AppError(400, 'INVALID_PARAMS', `无效的设备类型: ${device}`)
+  if (device !== undefined && !(DEVICES as readonly string[]).includes(device))
+    throw new AppError(400, 'INVALID_PARAMS', `无效的设备类型: ${device}`)
   if (channel !== undefined) {
-    if (!CHANNELS[method].includes(channel)) throw new AppError(400, 'INVALID_PARAMS', `无效的支付渠道: ${channel}（${method} 支持 ${CHANNELS[method].join('/')}）`)
+    if (!CHANNELS[method].includes(channel))
+      throw new AppError(400, 'INVALID_PARAMS', `无效的支付渠道: ${channel}（${method} 支持 ${CHANNELS[method].join('/')}）`)
     return channel
   }
   return channelForDevice(method, device)
@@ -79,8 +81,17 @@ export const METHOD_INFO: Record<Exclude<Method, 'CREDITS'>, { name: string; ico
   BANK_CARD: { name: '银行卡', icon: '/icons/bank.svg', description: '通过易支付的网银通道' },
 }
 export const CHANNEL_NAMES: Record<string, string> = {
-  page: '电脑网站支付', wap: '手机网站支付', qr: '扫码支付', native: '扫码支付', jsapi: '微信内支付', h5: 'H5支付',
-  alipay: '支付宝', wxpay: '微信支付', qqpay: 'QQ钱包', bank: '网银支付', balance: '积分余额',
+  page: '电脑网站支付',
+  wap: '手机网站支付',
+  qr: '扫码支付',
+  native: '扫码支付',
+  jsapi: '微信内支付',
+  h5: 'H5支付',
+  alipay: '支付宝',
+  wxpay: '微信支付',
+  qqpay: 'QQ钱包',
+  bank: '网银支付',
+  balance: '积分余额',
 }
 
 export interface PaymentInfo {
@@ -129,6 +140,8 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
       else log.info({ orderNo, source, credits: o.credits }, 'order paid')
     } else if (r.outcome === 'AMOUNT_MISMATCH') {
       log.error({ orderNo, source }, 'paid amount differs from the order amount: not credited, needs a person')
+    } else if (r.outcome === 'ALREADY_PAID' && r.order.paymentMethod === 'CREDITS') {
+      log.error({ orderNo, source }, 'provider payment for an order already paid with credits: refund needed, needs a person')
     }
   }
 
@@ -152,11 +165,19 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
     async listMethods(requestId?: string) {
       const list = await enabledProviders(requestId)
       const has = (p: string, ch?: string) => list.some((m) => m.method === p && (!ch || m.channels.includes(ch)))
-      const methods = (Object.keys(METHOD_INFO) as (keyof typeof METHOD_INFO)[]).filter((m) => (m === 'BANK_CARD' ? has('EPAY', 'bank') : has(m)))
+      const methods = (Object.keys(METHOD_INFO) as (keyof typeof METHOD_INFO)[]).filter((m) =>
+        m === 'BANK_CARD' ? has('EPAY', 'bank') : has(m),
+      )
       return methods.map((m) => {
         const provider = list.find((p) => p.method === providerOf(m))!
         const channels = CHANNELS[m].filter((c) => provider.channels.includes(c))
-        return { code: m, method: m, ...METHOD_INFO[m], enabled: true, channels: channels.map((c) => ({ code: c, name: CHANNEL_NAMES[c] ?? c })) }
+        return {
+          code: m,
+          method: m,
+          ...METHOD_INFO[m],
+          enabled: true,
+          channels: channels.map((c) => ({ code: c, name: CHANNEL_NAMES[c] ?? c })),
+        }
       })
     },
 
@@ -165,7 +186,8 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
       if (method === 'CREDITS') return
       const list = await enabledProviders(requestId)
       const provider = list.find((p) => p.method === providerOf(method))
-      if (!provider || !provider.channels.includes(channel)) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${method}${provider ? ` (${channel})` : ''}`)
+      if (!provider || !provider.channels.includes(channel))
+        throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${method}${provider ? ` (${channel})` : ''}`)
     },
 
     async start(
@@ -197,7 +219,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
     },
 
     /** A payment event pushed by pay. */
-    async applyEvent(e: PaymentEvent): Promise<PaidOutcome> {
+    async applyEvent(e: PaymentSucceededEvent): Promise<PaidOutcome> {
       const r = await orders.markPaid({
         orderNo: e.orderNo,
         amountFen: e.amount,

@@ -25,10 +25,62 @@ export function presentOrder(o: OrderRow) {
     payTime: iso(o.paidAt),
     expireAt: iso(o.expireAt),
     creditsGranted: o.creditsGranted,
+    creditsSpent: o.creditsSpent,
     latePayment: o.latePayment,
     customerEmail: o.customerEmail,
+    refundedAmount: fenToYuanNumber(o.refundedAmountFen),
+    refundTime: iso(o.refundedAt),
+    ...(o.kind === 'goods'
+      ? {
+          delivery: {
+            method: o.deliveryMethod,
+            address: o.deliveryAddress,
+            contactName: o.contactName,
+            contactPhone: o.contactPhone,
+            fee: fenToYuanNumber(o.deliveryFeeFen),
+            status: o.deliveryStatus,
+            trackingNo: o.trackingNo,
+            shippedAt: iso(o.shippedAt),
+            deliveredAt: iso(o.deliveredAt),
+          },
+          deliveryMethod: o.deliveryMethod,
+          deliveryAddress: o.deliveryAddress,
+          deliveryFee: fenToYuanNumber(o.deliveryFeeFen),
+          deliveryStatus: o.deliveryStatus,
+        }
+      : {}),
+    remark: o.remark,
     createdAt: iso(o.createdAt),
-    items: [{ productId: o.productId, name: o.productName, quantity: o.quantity, credits: o.credits, price: amount }],
+    updatedAt: iso(o.updatedAt),
+    items: [
+      {
+        productId: o.productId,
+        name: o.productName,
+        quantity: o.quantity,
+        credits: o.credits,
+        price: fenToYuanNumber(o.unitPriceFen ?? o.amountFen - o.deliveryFeeFen),
+        subtotal: fenToYuanNumber(o.amountFen - o.deliveryFeeFen),
+      },
+    ],
+  }
+}
+
+/** Seed 000 §4.2's history row (orderId is the orderNo), plus id and orderNo. */
+export function presentHistoryRow(o: OrderRow) {
+  return {
+    orderId: o.orderNo,
+    id: o.id,
+    orderNo: o.orderNo,
+    kind: o.kind,
+    packageName: o.productName,
+    credits: o.credits,
+    quantity: o.quantity,
+    amount: fenToYuanNumber(o.amountFen),
+    refundedAmount: fenToYuanNumber(o.refundedAmountFen),
+    status: o.status,
+    paymentMethod: o.paymentMethod,
+    createdAt: iso(o.createdAt),
+    paidAt: iso(o.paidAt),
   }
 }
 

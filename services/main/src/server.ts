@@ -16,6 +16,8 @@ if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))
 }
 const app = await buildApp(config, sql)
+// Expiry, trade close and refund retries; stopped by app.close() (onClose hook).
+app.deps.sweeper.start()
 await listenAndHandleSignals(app, config.port, config.host, async () => {
   await sql.end({ timeout: 5 })
 })

@@ -65,11 +65,16 @@ export const products = pgTable(
     maxCredits: integer('max_credits'),
     unitPriceFen: bigint('unit_price_fen', { mode: 'number' }),
     imageUrl: text('image_url'),
+    /** Stable identity for seeded and admin-coded products without a package code. */
+    sku: text('sku'),
+    /** Goods: the delivery method codes offered (null = every active method). */
+    deliveryMethods: jsonb('delivery_methods').$type<string[]>(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
     uniqueIndex('products_package_code_key').on(t.packageCode),
+    uniqueIndex('products_sku_key').on(t.sku),
     check('products_kind_valid', sql`${t.kind} in ('credits','goods')`),
     check('products_price_nonnegative', sql`${t.priceFen} >= 0`),
   ],
@@ -106,11 +111,39 @@ export const orders = pgTable(
     customerName: text('customer_name').notNull().default(''),
     clientInfo: jsonb('client_info'),
     closedAt: timestamp('closed_at', { withTimezone: true }),
+    /** Price of one unit in fen; amount = unit price × quantity + delivery fee. */
+    unitPriceFen: bigint('unit_price_fen', { mode: 'number' }),
+    // Goods delivery (seed 004).
+    deliveryMethod: text('delivery_method'),
+    deliveryAddress: text('delivery_address'),
+    contactName: text('contact_name'),
+    contactPhone: text('contact_phone'),
+    deliveryFeeFen: bigint('delivery_fee_fen', { mode: 'number' }).notNull().default(0),
+    /** PENDING → SHIPPED → DELIVERED (forward only); null for credits orders. */
+    deliveryStatus: text('delivery_status'),
+    trackingNo: text('tracking_no'),
+    shippedAt: timestamp('shipped_at', { withTimezone: true }),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    remark: text('remark'),
+    /** Credits spent when a goods order was paid with method CREDITS. */
+    creditsSpent: integer('credits_spent').notNull().default(0),
+    /** Sum of succeeded refunds, fen. */
+    refundedAmountFen: bigint('refunded_amount_fen', { mode: 'number' }).notNull().default(0),
+    refundedAt: timestamp('refunded_at', { withTimezone: true }),
+    /** Expired or cancelled while a provider trade may still be open: the sweep closes it. */
+    tradeClosePending: boolean('trade_close_pending').notNull().default(false),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
     uniqueIndex('orders_order_no_key').on(t.orderNo),
+    index('orders_created_idx').on(t.createdAt),
+    index('orders_close_pending_idx')
+      .on(t.id)
+      .where(sql`${t.tradeClosePending}`),
+    check('orders_delivery_status_valid', sql`${t.deliveryStatus} is null or ${t.deliveryStatus} in ('PENDING','SHIPPED','DELIVERED')`),
+    check('orders_refund_within_paid', sql`${t.refundedAmountFen} >= 0 and ${t.refundedAmountFen} <= coalesce(${t.paidAmountFen}, 0)`),
+    check('orders_delivery_fee_nonnegative', sql`${t.deliveryFeeFen} >= 0`),
     index('orders_user_created_idx').on(t.userId, t.createdAt),
     index('orders_status_expire_idx').on(t.status, t.expireAt),
     check(
@@ -146,6 +179,83 @@ export const creditLedger = pgTable(
     check('credit_ledger_type_valid', sql`${t.type} in ('PURCHASE','CONSUME','REFUND','ADJUST')`),
     check('credit_ledger_balance_nonnegative', sql`${t.balanceAfter} >= 0`),
   ],
+)
+
+/** Seed 004 delivery methods: express / pickup / same_day with a base fee. */
+export const deliveryMethods = pgTable(
+  'delivery_methods',
+  {
+    code: text('code').primaryKey(),
+    name: text('name').notNull(),
+    icon: text('icon').notNull().default(''),
+    baseFeeFen: bigint('base_fee_fen', { mode: 'number' }).notNull(),
+    requiresAddress: boolean('requires_address').notNull().default(true),
+    isActive: boolean('is_active').notNull().default(true),
+    displayOrder: integer('display_order').notNull().default(0),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [check('delivery_methods_fee_nonnegative', sql`${t.baseFeeFen} >= 0`)],
+)
+
+/**
+ * Refunds asked for by an admin. Reserved PENDING (credits clawed back in the same transaction),
+ * then SUCCEEDED when pay (the provider) confirms, or FAILED (credits given back).
+ * via: PROVIDER (through pay) or CREDITS (a goods order paid with credits: credits go back).
+ */
+export const refunds = pgTable(
+  'refunds',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    refundNo: text('refund_no').notNull(),
+    orderId: bigint('order_id', { mode: 'number' })
+      .notNull()
+      .references(() => orders.id),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    amountFen: bigint('amount_fen', { mode: 'number' }).notNull(),
+    reason: text('reason').notNull().default(''),
+    status: text('status').notNull().default('PENDING'),
+    via: text('via').notNull(),
+    /** Credits taken back from the buyer for this refund (credits orders). */
+    creditsClawedBack: integer('credits_clawed_back').notNull().default(0),
+    /** Credits given back to the buyer (goods paid with credits). */
+    creditsReturned: integer('credits_returned').notNull().default(0),
+    forced: boolean('forced').notNull().default(false),
+    adminId: bigint('admin_id', { mode: 'number' }).references(() => users.id),
+    failureReason: text('failure_reason'),
+    completedAt: timestamp('completed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('refunds_refund_no_key').on(t.refundNo),
+    index('refunds_order_idx').on(t.orderId),
+    index('refunds_pending_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'PENDING'`),
+    check('refunds_status_valid', sql`${t.status} in ('PENDING','SUCCEEDED','FAILED')`),
+    check('refunds_via_valid', sql`${t.via} in ('PROVIDER','CREDITS')`),
+    check('refunds_amount_positive', sql`${t.amountFen} > 0`),
+  ],
+)
+
+/**
+ * `Idempotency-Key` of creating POSTs: the first 2xx answer is stored and replayed for the same
+ * key and body; a failed request removes its row (the key can be used again).
+ */
+export const idempotencyKeys = pgTable(
+  'idempotency_keys',
+  {
+    scope: text('scope').notNull(),
+    key: text('key').notNull(),
+    requestHash: text('request_hash').notNull(),
+    statusCode: integer('status_code'),
+    response: text('response'),
+    createdAt: createdAt(),
+  },
+  (t) => [primaryKey({ columns: [t.scope, t.key] }), index('idempotency_keys_created_idx').on(t.createdAt)],
 )
 
 /** Events from pay already processed (idempotency by event id). */

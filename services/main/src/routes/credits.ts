@@ -6,29 +6,16 @@ import { currentUser } from '../auth.ts'
 import { presentPackage } from '../catalog.ts'
 import { newOrderNo } from '../orders/order-no.ts'
 import { normaliseMethod, resolveChannel } from '../payments.ts'
-import { EMAIL_RE } from '../users.ts'
+import { EMAIL_RE, normaliseEmail } from '../users.ts'
+import { presentLedgerRow } from '../ledger.ts'
+import { isServiceCall, verifyServiceCall } from '../service-calls.ts'
+import { Paging, paging, pageOf } from './common.ts'
 
 const PackageCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
-const Paging = Type.Object({
-  page: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
-  size: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-  skip: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
-  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
-})
-
-/** `page`/`size` (0-based), or seed 001's `skip`/`limit`. */
-export function paging(q: { page?: number; size?: number; skip?: number; limit?: number }) {
-  const size = q.size ?? q.limit ?? 10
-  const offset = q.skip ?? (q.page ?? 0) * size
-  return { size, offset, page: Math.floor(offset / size) }
-}
-
-export function pageOf<T>(content: T[], total: number, p: { size: number; page: number }) {
-  return { content, totalElements: total, totalPages: Math.ceil(total / p.size), page: p.page, size: p.size }
-}
+export { paging, pageOf } from './common.ts'
 
 export async function creditsRoutes(app: App) {
-  const { catalog, users, orders, payments, sql, config } = app.deps
+  const { catalog, users, orders, payments, sql, config, ledger } = app.deps
 
   app.get('/api/credits/packages', async () => {
     const list = await catalog.listActivePackages()
@@ -44,7 +31,7 @@ export async function creditsRoutes(app: App) {
   app.post(
     '/api/credits/purchase',
     {
-      preHandler: app.optionalUser,
+      preHandler: [app.optionalUser, app.idempotent],
       schema: {
         body: Type.Object({
           packageCode: PackageCode,
@@ -69,6 +56,7 @@ export async function creditsRoutes(app: App) {
       const b = req.body
       // Validate everything before anything is written.
       const method = normaliseMethod(b.paymentMethod)
+      if (method === 'CREDITS') throw new AppError(422, 'PAYMENT_METHOD_DISABLED', '积分套餐不能用积分购买')
       const channel = resolveChannel(method, b.channel, b.device)
       const pkg = await catalog.findPackage(b.packageCode)
       if (!pkg || !pkg.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${b.packageCode}`)
@@ -133,6 +121,66 @@ export async function creditsRoutes(app: App) {
           expireAt: order.expireAt.toISOString(),
         },
         '订单创建成功',
+      )
+    },
+  )
+
+  /**
+   * Spends credits, by the user (JWT) or by a backend holding a service key (signed request naming
+   * the user). Idempotent by `idempotencyKey` (or the Idempotency-Key header): the same key spends
+   * once and answers the same row; the same key for another amount is 409.
+   */
+  app.post(
+    '/api/credits/consume',
+    {
+      preHandler: async (req, reply) => {
+        if (isServiceCall(req)) req.serviceKeyId = await verifyServiceCall(app, req)
+        else await app.requireUser(req, reply)
+      },
+      schema: {
+        body: Type.Object({
+          credits: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
+          description: Type.Optional(Type.String({ maxLength: 256 })),
+          idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' })),
+          /** Service-key callers name the user by id or email. */
+          userId: Type.Optional(Type.Integer({ minimum: 1 })),
+          email: Type.Optional(Type.String({ maxLength: 254 })),
+        }),
+      },
+    },
+    async (req) => {
+      const b = req.body
+      const header = req.headers['idempotency-key']
+      const key = b.idempotencyKey ?? (typeof header === 'string' && /^[\x21-\x7e]{1,128}$/.test(header) ? header : undefined)
+      if (!key) throw new AppError(400, 'INVALID_PARAMS', '需要 idempotencyKey（或 Idempotency-Key 请求头）')
+      let userId: number
+      if (req.serviceKeyId) {
+        const target =
+          b.userId !== undefined ? await users.findById(b.userId) : b.email !== undefined ? await users.findByEmail(b.email) : undefined
+        if (b.userId === undefined && b.email === undefined) throw new AppError(400, 'INVALID_PARAMS', '服务调用需要 userId 或 email')
+        if (!target) throw new AppError(404, 'USER_NOT_FOUND', '用户不存在')
+        userId = target.id
+      } else {
+        const me = await users.findById(req.user.id)
+        if (!me) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+        const other = (b.userId !== undefined && b.userId !== me.id) || (b.email !== undefined && normaliseEmail(b.email) !== me.email)
+        if (other) throw new AppError(403, 'FORBIDDEN', '只能消费自己的积分')
+        userId = me.id
+      }
+      const description = b.description?.trim() || `消费 ${b.credits} 积分`
+      const r = await ledger.consume(userId, b.credits, description, key)
+      if (r.outcome === 'INSUFFICIENT') throw new AppError(409, 'INSUFFICIENT_CREDITS', `积分不足：需要 ${b.credits}，当前 ${r.balance}`)
+      if (r.outcome === 'KEY_REUSED') throw new AppError(409, 'IDEMPOTENCY_KEY_REUSED', '该 idempotencyKey 已用于另一次消费')
+      return ok(
+        {
+          ...presentLedgerRow(r.row),
+          ledgerId: r.row.id,
+          credits: b.credits,
+          balance: r.row.balanceAfter,
+          idempotencyKey: key,
+          replayed: r.outcome === 'REPLAYED',
+        },
+        r.outcome === 'REPLAYED' ? '重复请求，已按首次结果返回' : '积分消费成功',
       )
     },
   )

@@ -1,13 +1,20 @@
 import { Type } from 'typebox'
 import { AppError, ok, PaymentEvent } from '@paysys/contracts'
-import { verifyServiceRequest } from '@paysys/service-auth'
+import { fenToYuanNumber } from '@paysys/money'
 import type { FastifyRequest } from 'fastify'
 import type { App } from '../app.ts'
 import { currentUser } from '../auth.ts'
-import { ORDER_NO_RE } from '../orders/order-no.ts'
-import type { OrderRow } from '../orders/repo.ts'
+import type { ProductRow } from '../catalog.ts'
+import { newOrderNo, ORDER_NO_RE } from '../orders/order-no.ts'
+import { creditsFor, priceOrder } from '../orders/pricing.ts'
+import { ORDER_STATUSES, type OrderRow } from '../orders/repo.ts'
+import { closeProviderTrade } from '../orders/trades.ts'
 import { normaliseMethod, resolveChannel } from '../payments.ts'
-import { paymentStatusOf, presentOrder, presentOrderStatus } from '../present.ts'
+import { paymentStatusOf, presentHistoryRow, presentOrder, presentOrderStatus } from '../present.ts'
+import { verifyServiceCall } from '../service-calls.ts'
+import { EMAIL_RE, normaliseEmail } from '../users.ts'
+import { ProductIdField } from './catalog.ts'
+import { Paging, pageOf, paging } from './common.ts'
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 const PayBody = Type.Object({
@@ -16,9 +23,27 @@ const PayBody = Type.Object({
   device: Type.Optional(Type.String({ maxLength: 16 })),
   openid: Type.Optional(Type.String({ maxLength: 128 })),
 })
+const OptionalText = (maxLength: number) => Type.Optional(Type.Union([Type.Null(), Type.String({ maxLength })]))
+const CreateOrderBody = Type.Object(
+  {
+    productId: Type.Optional(ProductIdField),
+    packageCode: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })),
+    customCredits: Type.Optional(Type.Union([Type.Null(), Type.Integer({ minimum: -1_000_000_000, maximum: 1_000_000_000 })])),
+    quantity: Type.Optional(Type.Integer({ minimum: 1, maximum: 99 })),
+    deliveryMethod: OptionalText(32),
+    deliveryAddress: OptionalText(256),
+    /** Seed 004's name for the address. */
+    address: OptionalText(256),
+    contactName: OptionalText(64),
+    contactPhone: Type.Optional(Type.Union([Type.Null(), Type.String({ pattern: '^[0-9+() -]{5,20}$' })])),
+    remark: OptionalText(256),
+  },
+  { additionalProperties: false },
+) // an `amount` from the client is refused, not ignored: the server prices orders
+export const OrderStatusQuery = Type.Union(ORDER_STATUSES.map((s) => Type.Literal(s)))
 
 export async function ordersRoutes(app: App) {
-  const { orders, payments, sql, config } = app.deps
+  const { orders, payments, sql, catalog, users, pay, config } = app.deps
 
   /** An order by numeric id or orderNo. */
   async function lookup(ref: string): Promise<OrderRow | undefined> {
@@ -40,20 +65,197 @@ export async function ordersRoutes(app: App) {
     return ok(presentOrder(await owned(req, req.params.id)))
   })
 
+  // Seed 001 create (and seed 004 goods with delivery). The amount is computed here, never taken from the client.
+  for (const url of ['/api/orders', '/api/orders/create']) {
+    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: { body: CreateOrderBody } }, async (req) => {
+      const b = req.body
+      if ((b.productId === undefined) === (b.packageCode === undefined)) {
+        throw new AppError(400, 'INVALID_PARAMS', '需要 productId 或 packageCode（二选一）')
+      }
+      let product: ProductRow | undefined
+      if (b.productId !== undefined) {
+        product = await catalog.findProduct(b.productId)
+        if (!product || !product.isActive) throw new AppError(404, 'PRODUCT_NOT_FOUND', `商品不存在: ${b.productId}`)
+      } else {
+        product = await catalog.findPackage(b.packageCode!)
+        if (!product || !product.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${b.packageCode}`)
+      }
+      const methods = product.kind === 'goods' ? await catalog.listDeliveryMethods() : []
+      const priced = priceOrder(
+        product,
+        {
+          customCredits: b.customCredits,
+          quantity: b.quantity,
+          deliveryMethod: b.deliveryMethod,
+          deliveryAddress: b.deliveryAddress ?? b.address,
+          contactName: b.contactName,
+          contactPhone: b.contactPhone,
+        },
+        methods,
+      )
+      const user = await users.findById(req.user.id)
+      if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+      const order = await orders.create({
+        orderNo: newOrderNo(),
+        userId: user.id,
+        productId: product.id,
+        kind: product.kind,
+        packageCode: product.packageCode,
+        productName: priced.productName,
+        credits: priced.credits,
+        quantity: priced.quantity,
+        amountFen: priced.amountFen,
+        unitPriceFen: priced.unitPriceFen,
+        expireAt: new Date(Date.now() + config.orderExpireMinutes * 60_000),
+        customerEmail: user.email,
+        customerName: user.name,
+        paymentMethod: null,
+        clientInfo: undefined,
+        delivery: priced.delivery,
+        remark: b.remark?.trim() || null,
+      })
+      // Seed 001's answer had order_id (numeric) and order_no.
+      return ok({ ...presentOrder(order), orderId: order.id }, '订单创建成功')
+    })
+  }
+
+  // Own orders, newest first.
+  for (const url of ['/api/orders', '/api/orders/']) {
+    app.get(
+      url,
+      {
+        preHandler: app.requireUser,
+        schema: { querystring: Type.Object({ ...Paging.properties, status: Type.Optional(OrderStatusQuery) }) },
+      },
+      async (req) => {
+        const p = paging(req.query)
+        const { rows, total } = await orders.search({ userId: req.user.id, status: req.query.status }, p)
+        return ok(pageOf(rows.map(presentOrder), total, p), '获取订单列表成功')
+      },
+    )
+  }
+
+  // Seed 000 §4.2: that user's history, for that user or an admin.
+  app.get(
+    '/api/payment-orders/user/:email',
+    {
+      preHandler: app.requireUser,
+      schema: {
+        params: Type.Object({ email: Type.String({ minLength: 3, maxLength: 254 }) }),
+        querystring: Type.Object({ ...Paging.properties, status: Type.Optional(OrderStatusQuery) }),
+      },
+    },
+    async (req) => {
+      const email = normaliseEmail(req.params.email)
+      if (!EMAIL_RE.test(email)) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
+      const me = await users.findById(req.user.id)
+      if (!me) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+      if (me.email !== email && me.role !== 'admin') throw new AppError(403, 'FORBIDDEN', '只能查询自己的订单历史')
+      const owner = me.email === email ? me : await users.findByEmail(email)
+      const p = paging(req.query)
+      const { rows, total } = owner ? await orders.search({ userId: owner.id, status: req.query.status }, p) : { rows: [], total: 0 }
+      return ok(pageOf(rows.map(presentHistoryRow), total, p), '查询订单历史成功')
+    },
+  )
+
+  // Seed 004 cancel: the provider trade is closed first; if the buyer has paid meanwhile, the order becomes PAID instead.
+  app.post('/api/orders/:id/cancel', { preHandler: app.requireUser, schema: { params: IdParams } }, async (req) => {
+    const order = await owned(req, req.params.id)
+    if (order.status !== 'PENDING_PAYMENT') {
+      if (paymentStatusOf(order.status) === 'PAID') throw new AppError(409, 'ORDER_ALREADY_PAID', '订单已支付，不能取消')
+      throw new AppError(409, 'ORDER_NOT_CANCELLABLE', `订单状态为 ${order.status}，不能取消`)
+    }
+    let closeLater = false
+    if (order.paymentId || order.paymentMethod) {
+      try {
+        const r = await closeProviderTrade({ pay, orders, log: req.log }, order, req.id)
+        if (r.kind === 'PAID') throw new AppError(409, 'ORDER_ALREADY_PAID', '订单已支付，不能取消')
+      } catch (err) {
+        // Pay down and no payment was recorded as started: cancel now, and let the sweep close
+        // whatever pay may hold once it is back (a start whose answer was lost).
+        const unreachable = err instanceof AppError && (err.status === 502 || err.status === 503)
+        if (!(unreachable && !order.paymentId)) throw err
+        closeLater = true
+      }
+    }
+    const cancelled = await orders.cancel(order.id, closeLater)
+    if (!cancelled) {
+      const now = (await orders.findById(order.id))!
+      if (paymentStatusOf(now.status) === 'PAID') throw new AppError(409, 'ORDER_ALREADY_PAID', '订单已支付，不能取消')
+      throw new AppError(409, 'ORDER_NOT_CANCELLABLE', `订单状态为 ${now.status}，不能取消`)
+    }
+    return ok(presentOrder(cancelled), '订单已取消')
+  })
+
   for (const url of ['/api/orders/:id/pay', '/api/orders/pay/:id']) {
-    app.post(url, { preHandler: app.requireUser, schema: { params: IdParams, body: PayBody } }, async (req) => {
+    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: { params: IdParams, body: PayBody } }, async (req) => {
       const method = normaliseMethod(req.body.method)
+      if (method === 'CREDITS') return payWithCredits(req, req.params.id, req.body.channel)
       const channel = resolveChannel(method, req.body.channel, req.body.device)
       await payments.ensureEnabled(method, channel, req.id)
       const order = await owned(req, req.params.id)
       const openid = req.body.openid ?? (await app.deps.users.findById(req.user.id))?.wechatOpenid ?? undefined
-      const paymentInfo = await payments.start(order, method, channel, { device: req.body.device, clientIp: req.ip, openid, requestId: req.id })
+      const paymentInfo = await payments.start(order, method, channel, {
+        device: req.body.device,
+        clientIp: req.ip,
+        openid,
+        requestId: req.id,
+      })
       return ok({ orderId: order.id, orderNo: order.orderNo, paymentInfo }, '创建支付成功')
     })
   }
 
+  /**
+   * A goods order paid from the credit balance: any provider trade started for it is closed first
+   * (it must not be payable twice), then PAID and the CONSUME row in one transaction.
+   */
+  async function payWithCredits(req: FastifyRequest, ref: string, channel: string | undefined) {
+    if (channel !== undefined && channel !== 'balance')
+      throw new AppError(400, 'INVALID_PARAMS', `无效的支付渠道: ${channel}（CREDITS 支持 balance）`)
+    let order = await owned(req, ref)
+    if (order.kind !== 'goods') throw new AppError(422, 'PAYMENT_METHOD_DISABLED', '积分只能用于支付实物商品订单')
+    if (order.status !== 'PENDING_PAYMENT') throw new AppError(409, 'ORDER_NOT_PAYABLE', `订单状态为 ${order.status}，不能支付`)
+    if (order.expireAt.getTime() <= Date.now()) throw new AppError(409, 'ORDER_NOT_PAYABLE', '订单已过期，请重新下单')
+    const credits = creditsFor(order.amountFen, config.creditValueFen)
+    const user = await users.findById(order.userId)
+    if (!user || user.creditBalance < credits) {
+      throw new AppError(409, 'INSUFFICIENT_CREDITS', `积分不足：需要 ${credits}，当前 ${user?.creditBalance ?? 0}`)
+    }
+    if (order.paymentId) {
+      const r = await closeProviderTrade({ pay, orders, log: req.log }, order, req.id)
+      if (r.kind === 'PAID') throw new AppError(409, 'ORDER_ALREADY_PAID', '订单已通过其他方式支付')
+      order = (await orders.findById(order.id))!
+    }
+    const r = await orders.payWithCredits(order.id, credits)
+    if (r.outcome !== 'PAID') {
+      throw r.outcome === 'INSUFFICIENT'
+        ? new AppError(409, 'INSUFFICIENT_CREDITS', `积分不足：需要 ${credits}`)
+        : new AppError(409, 'ORDER_NOT_PAYABLE', '订单当前不可支付')
+    }
+    req.log.info({ orderNo: r.order.orderNo, credits }, 'order paid with credits')
+    return ok(
+      {
+        orderId: r.order.id,
+        orderNo: r.order.orderNo,
+        paymentInfo: {
+          paymentMethod: 'CREDITS',
+          channel: 'balance',
+          payType: 'credits',
+          amount: fenToYuanNumber(r.order.amountFen),
+          currency: 'CNY',
+          expireTime: r.order.expireAt.toISOString(),
+          paid: true,
+          creditsSpent: credits,
+          balance: r.balanceAfter,
+        },
+        order: presentOrder(r.order),
+      },
+      '积分支付成功',
+    )
+  }
+
   // Seed 003: {paymentId, formHtml} with a form named punchout_form.
-  app.post('/api/orders/:id/alipay', { preHandler: app.requireUser, schema: { params: IdParams } }, async (req) => {
+  app.post('/api/orders/:id/alipay', { preHandler: [app.requireUser, app.idempotent], schema: { params: IdParams } }, async (req) => {
     const order = await owned(req, req.params.id)
     const info = await payments.start(order, 'ALIPAY', 'page', { clientIp: req.ip, requestId: req.id })
     return ok({ paymentId: info.paymentId, formHtml: info.formHtml ?? '' })
@@ -95,19 +297,18 @@ export async function ordersRoutes(app: App) {
 
   // Events from pay, signed with the service key; idempotent by eventId.
   app.post('/api/orders/callback', { schema: { body: PaymentEvent } }, async (req, reply) => {
-    const auth = await verifyServiceRequest({
-      headers: req.headers,
-      method: req.method,
-      path: req.url,
-      body: req.rawBody ?? '',
-      keys: config.serviceKeys,
-      rememberNonce: async (keyId, nonce) =>
-        (await sql`insert into service_nonces (key_id, nonce) values (${keyId}, ${nonce}) on conflict do nothing returning 1`).length === 1,
-    })
-    if (!auth.ok) throw new AppError(401, 'SERVICE_AUTH_FAILED', `服务签名校验失败: ${auth.reason}`)
+    await verifyServiceCall(app, req)
     const e = req.body
     const seen = await sql`select outcome from processed_events where event_id = ${e.eventId}`
     if (seen.length) return ok({ eventId: e.eventId, outcome: 'DUPLICATE' })
+    if (e.type === 'REFUND_SUCCEEDED') {
+      const outcome = await app.deps.refunds.applyEvent(e)
+      if (outcome === 'NOT_FOUND') throw new AppError(404, 'REFUND_NOT_FOUND', `退款不存在: ${e.refundNo}`)
+      if (outcome === 'MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '退款事件与退款记录不一致')
+      await sql`insert into processed_events (event_id, order_no, type, outcome) values (${e.eventId}, ${e.orderNo}, ${e.type}, ${outcome})
+        on conflict do nothing`
+      return ok({ eventId: e.eventId, outcome })
+    }
     const r = await payments.applyEvent(e)
     if (r.outcome === 'NOT_FOUND') throw new AppError(404, 'ORDER_NOT_FOUND', `订单不存在: ${e.orderNo}`)
     if (r.outcome === 'AMOUNT_MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '支付金额与订单金额不一致')

@@ -4,7 +4,7 @@
  *   `.data/pg` on 127.0.0.1:54329 (so it coexists with a system PostgreSQL on 5432).
  * - One database per service (paysys_main, paysys_pay, paysys_sandbox), migrated at start-up.
  * - Dev keys (Alipay merchant + platform RSA2 pairs, service HMAC key, JWT secret) generated once into `.data/keys.json`.
- * - main 8080, pay 8081, sandbox 8090 (override with MAIN_PORT, PAY_PORT, SANDBOX_PORT); logs in `.data/logs/`.
+ * - web 3000, main 8080, pay 8081, sandbox 8090 (override with WEB_PORT, MAIN_PORT, PAY_PORT, SANDBOX_PORT); logs in `.data/logs/`.
  * PAYSYS_DATA_DIR moves the data folder (used by the tests).
  */
 import { join, resolve } from 'node:path'
@@ -16,6 +16,7 @@ import {
   stackEnv,
   startEmbeddedPostgres,
   startService,
+  type DbServiceName,
   type PostgresServer,
   type RunningService,
   type ServiceName,
@@ -23,8 +24,8 @@ import {
 
 const dataDir = resolve(process.env.PAYSYS_DATA_DIR ?? join(REPO_ROOT, '.data'))
 const port = (name: string, def: number) => Number(process.env[name] ?? def)
-const ports = { main: port('MAIN_PORT', 8080), pay: port('PAY_PORT', 8081), sandbox: port('SANDBOX_PORT', 8090) }
 const webPort = port('WEB_PORT', 3000)
+const ports = { main: port('MAIN_PORT', 8080), pay: port('PAY_PORT', 8081), sandbox: port('SANDBOX_PORT', 8090), web: webPort }
 const started = Date.now()
 
 let pg: PostgresServer | undefined
@@ -48,10 +49,11 @@ try {
     pg = await startEmbeddedPostgres({ dir: join(dataDir, 'pg'), port: pgPort, persistent: true })
     adminUrl = pg.adminUrl
   }
-  const names: ServiceName[] = ['sandbox', 'pay', 'main']
+  const dbNames: DbServiceName[] = ['sandbox', 'pay', 'main']
+  const names: ServiceName[] = [...dbNames, 'web']
   const databases = Object.fromEntries(
-    await Promise.all(names.map(async (n) => [n, await ensureDatabase(adminUrl!, `paysys_${n}`)] as const)),
-  ) as Record<ServiceName, string>
+    await Promise.all(dbNames.map(async (n) => [n, await ensureDatabase(adminUrl!, `paysys_${n}`)] as const)),
+  ) as Record<DbServiceName, string>
   const keys = ensureDevKeys(dataDir)
   const env = stackEnv({
     keys,
@@ -87,16 +89,19 @@ try {
   console.log(`
 Everything is up in ${secs}s.
 
+  checkout web app http://localhost:${webPort}    ← open this in a browser: log in, buy CREDITS_500, pay in the sandbox
   main service     http://localhost:${ports.main}    (GET /api/credits/packages)
   pay gateway      http://localhost:${ports.pay}
   provider sandbox http://localhost:${ports.sandbox}    (Alipay gateway.do, cashier pages, /control API)
-  frontend URL     http://localhost:${webPort}    (browser returns are redirected here)
 
   demo user   ${demo.email} / ${demo.password}
   admin       ${process.env.ADMIN_EMAIL ?? 'admin@example.com'} / ${process.env.ADMIN_PASSWORD ?? 'admin12345'}
   logs        ${join(dataDir, 'logs')}
 
-Buy CREDITS_500 with Alipay and pay it in the sandbox:
+Buy CREDITS_500 in the browser: open http://localhost:${webPort}, log in as the demo user, 标准套餐 → 立即购买 →
+支付宝 → 确认支付; in the sandbox cashier click 支付; you land on the order page: 支付成功, balance +500.
+
+Or with curl (Alipay QR, paid in the sandbox):
   TOKEN=$(curl -s localhost:${ports.main}/api/auth/login -H 'content-type: application/json' \\
     -d '{"email":"${demo.email}","password":"${demo.password}"}' | node -pe 'JSON.parse(require("fs").readFileSync(0)).data.token')
   curl -s localhost:${ports.main}/api/credits/purchase -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\
@@ -106,6 +111,6 @@ Buy CREDITS_500 with Alipay and pay it in the sandbox:
 
 Ctrl-C stops everything.`)
 } catch (err) {
-  console.error(err instanceof Error ? err.stack ?? err.message : err)
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err)
   await shutdown(1)
 }

@@ -266,7 +266,10 @@ t.test('payment methods come from what pay has configured; the device picks the 
   t.equal(res.status, 200)
   const alipay = res.json.data.find((m: { code: string }) => m.code === 'ALIPAY')
   t.match(alipay, { name: '支付宝', enabled: true })
-  t.same(alipay.channels.map((c: { code: string }) => c.code), ['page', 'wap', 'qr'])
+  t.same(
+    alipay.channels.map((c: { code: string }) => c.code),
+    ['page', 'wap', 'qr'],
+  )
   const { token } = await newUser()
   const mobile = await purchase(token, { packageCode: 'CREDITS_200', device: 'mobile' })
   t.equal(mobile.status, 200, mobile.text)

@@ -17,6 +17,7 @@ t.test('pnpm start brings everything up on the embedded PostgreSQL', async (t) =
     MAIN_PORT: await freePort(),
     PAY_PORT: await freePort(),
     SANDBOX_PORT: await freePort(),
+    WEB_PORT: await freePort(),
     EMBEDDED_PG_PORT: await freePort(),
   }
   const env: Record<string, string> = { ...(process.env as Record<string, string>), PAYSYS_DATA_DIR: dataDir }
@@ -49,12 +50,19 @@ t.test('pnpm start brings everything up on the embedded PostgreSQL', async (t) =
     }, 200)
   })
   t.ok(Date.now() - started < 60_000, `up in ${Date.now() - started} ms`)
-  for (const p of [ports.MAIN_PORT, ports.PAY_PORT, ports.SANDBOX_PORT]) {
+  for (const p of [ports.MAIN_PORT, ports.PAY_PORT, ports.SANDBOX_PORT, ports.WEB_PORT]) {
     t.equal((await http(`http://127.0.0.1:${p}/healthz`)).status, 200, `healthz on ${p}`)
     t.equal((await http(`http://127.0.0.1:${p}/readyz`)).status, 200, `readyz on ${p}`)
   }
   const pkgs = await http(`http://127.0.0.1:${ports.MAIN_PORT}/api/credits/packages`)
   t.equal(pkgs.json.data.length, 4, 'seeded catalogue')
+  // The checkout web app: its pages, and main's API through its same-origin proxy.
+  const page = await http(`http://127.0.0.1:${ports.WEB_PORT}/order/1`)
+  t.equal(page.status, 200, 'web app serves its pages (SPA fallback)')
+  t.match(page.text, '积分商城')
+  const viaWeb = await http(`http://127.0.0.1:${ports.WEB_PORT}/api/credits/packages`)
+  t.same(viaWeb.json.data, pkgs.json.data, 'web app proxies /api to main')
+  t.match(out, new RegExp(`checkout web app\\s+http://localhost:${ports.WEB_PORT}`), 'start prints the web URL')
   const login = await http(`http://127.0.0.1:${ports.MAIN_PORT}/api/auth/login`, {
     body: { email: 'demo@example.com', password: 'demo12345' },
   })

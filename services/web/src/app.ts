@@ -1,0 +1,113 @@
+/**
+ * The checkout web app's server: static files from `public/` (plain ES modules, no build step),
+ * `/api/*` proxied to main so the browser stays same-origin, and an SPA fallback so deep links
+ * such as `/order/123` (where pay's browser return lands) open the app.
+ */
+import { fileURLToPath } from 'node:url'
+import { extname } from 'node:path'
+import fastifyStatic from '@fastify/static'
+import { Agent, request, errors as undiciErrors } from 'undici'
+import { createApp } from '@paysys/server-kit'
+import { fail } from '@paysys/contracts'
+import type { WebConfig } from './config.ts'
+
+export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url))
+
+/** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1), plus ones we set ourselves. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+/** Not forwarded to main: undici sets its own. */
+const REQUEST_ONLY = new Set(['host', 'content-length'])
+
+const SECURITY_HEADERS: Record<string, string> = {
+  // The Alipay/Epay forms post to the provider's gateway (another origin): form-action allows http(s).
+  'content-security-policy':
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
+  'referrer-policy': 'same-origin',
+  'x-frame-options': 'DENY',
+}
+
+export async function buildApp(config: Readonly<WebConfig>) {
+  const app = createApp({ name: 'web', logLevel: config.logLevel, bodyLimit: 1024 * 1024 })
+  const agent = new Agent({ connections: 64, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs })
+  app.addHook('onClose', async () => agent.close())
+
+  // Runtime settings for the browser (no secrets): where the sandbox's scanner is, in development.
+  app.get('/app-config.json', async (_req, reply) => {
+    reply.header('cache-control', 'no-store')
+    return { sandboxUrl: config.sandboxUrl ?? null }
+  })
+
+  // ---- /api/* → main, same origin for the browser -------------------------------------------
+  await app.register(async (api) => {
+    // Bodies are forwarded as the exact bytes received, whatever their type.
+    api.removeAllContentTypeParsers()
+    api.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
+
+    api.all('/api/*', async (req, reply) => {
+      const headers: Record<string, string | string[]> = {}
+      for (const [k, v] of Object.entries(req.headers)) {
+        if (v === undefined || HOP_BY_HOP.has(k) || REQUEST_ONLY.has(k)) continue
+        headers[k] = v
+      }
+      const peer = req.socket.remoteAddress ?? ''
+      const xff = req.headers['x-forwarded-for']
+      headers['x-forwarded-for'] = xff ? `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}` : peer
+      headers['x-forwarded-proto'] = req.protocol
+      if (req.headers.host) headers['x-forwarded-host'] = req.headers.host
+      headers['x-request-id'] = req.id
+      const body = Buffer.isBuffer(req.body) && req.body.length > 0 ? req.body : undefined
+      try {
+        const res = await request(`${config.mainUrl}${req.url}`, {
+          method: req.method as 'GET',
+          headers,
+          body,
+          dispatcher: agent,
+        })
+        reply.status(res.statusCode)
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (v === undefined || HOP_BY_HOP.has(k)) continue
+          reply.header(k, v)
+        }
+        // Streamed through: nothing is buffered or rewritten.
+        return reply.send(res.body)
+      } catch (err) {
+        const timeout = err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError
+        req.log.warn({ err: { message: (err as Error).message }, url: req.url.split('?')[0] }, 'main unreachable')
+        return reply
+          .status(timeout ? 504 : 502)
+          .send(fail(timeout ? 504 : 502, 'SERVICE_UNAVAILABLE', timeout ? '主服务响应超时，请稍后再试' : '主服务暂时不可用，请稍后再试'))
+      }
+    })
+  })
+
+  // ---- static files and the SPA fallback ------------------------------------------------------
+  app.addHook('onSend', async (req, reply) => {
+    if (!req.url.startsWith('/api/')) for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v)
+  })
+  await app.register(fastifyStatic, {
+    root: PUBLIC_DIR,
+    wildcard: false, // one route per file; everything else falls through to the SPA route below
+    cacheControl: false,
+    setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+  })
+  // Any other GET that is not an API call and does not look like a file is a page of the app.
+  app.get('/*', async (req, reply) => {
+    const path = req.url.split('?')[0]!
+    if (path.startsWith('/api/') || extname(path) !== '') {
+      return reply.status(404).send(fail(404, 'NOT_FOUND', `未找到: ${req.method} ${path}`))
+    }
+    reply.header('cache-control', 'no-cache')
+    return reply.type('text/html; charset=utf-8').sendFile('index.html')
+  })
+  return app
+}

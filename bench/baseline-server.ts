@@ -16,4 +16,11 @@ app.get('/order/:id', async (req) => {
 })
 app.get('/healthz', async () => ({ ok: true }))
 await app.listen({ port, host: '127.0.0.1' })
-process.on('SIGTERM', () => void app.close().then(() => sql.end()).then(() => process.exit(0)))
+process.on(
+  'SIGTERM',
+  () =>
+    void app
+      .close()
+      .then(() => sql.end())
+      .then(() => process.exit(0)),
+)

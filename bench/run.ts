@@ -56,7 +56,10 @@ const email = `bench-${Date.now()}@example.com`
 const reg = await http(`${stack.main}/api/auth/register`, { body: { email, password: 'password123' } })
 const token = reg.json.data.token as string
 const auth = { authorization: `Bearer ${token}` }
-const bought = await http(`${stack.main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'qr' } })
+const bought = await http(`${stack.main}/api/credits/purchase`, {
+  token,
+  body: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'qr' },
+})
 const paidOrder = bought.json.data as { id: number; orderNo: string }
 await http(`${stack.sandbox}/control/alipay/trades/${paidOrder.orderNo}/pay`, { body: {} })
 await until('bench order paid', async () => (await http(`${stack.main}/api/orders/${paidOrder.id}`, { token })).json.data.status === 'PAID')
@@ -66,14 +69,30 @@ await until('bench order paid', async () => (await http(`${stack.main}/api/order
   const b = await load({ url: `${base}/const` })
   const s = await load({ url: `${stack.main}/api/credits/packages` })
   const ratio = s.rps / b.rps
-  rows.push({ scenario: 'GET /api/credits/packages', ...s, baseline: 'bare fastify, constant', baselineRps: b.rps, ratio, target: '≥ 80% of baseline', met: ratio >= 0.8 })
+  rows.push({
+    scenario: 'GET /api/credits/packages',
+    ...s,
+    baseline: 'bare fastify, constant',
+    baselineRps: b.rps,
+    ratio,
+    target: '≥ 80% of baseline',
+    met: ratio >= 0.8,
+  })
 }
 // 2. Payment status of a PAID order with a JWT.
 {
   const b = await load({ url: `${base}/order/${paidOrder.id}` })
   const s = await load({ url: `${stack.main}/api/orders/${paidOrder.id}/payment-status`, headers: auth })
   const ratio = s.rps / b.rps
-  rows.push({ scenario: 'GET /api/orders/{id}/payment-status (PAID, JWT)', ...s, baseline: 'bare fastify + 1 PK SELECT', baselineRps: b.rps, ratio, target: '≥ 60% of baseline', met: ratio >= 0.6 })
+  rows.push({
+    scenario: 'GET /api/orders/{id}/payment-status (PAID, JWT)',
+    ...s,
+    baseline: 'bare fastify + 1 PK SELECT',
+    baselineRps: b.rps,
+    ratio,
+    target: '≥ 60% of baseline',
+    met: ratio >= 0.6,
+  })
 }
 
 // The floor for checkout and notify: two single-row INSERT transactions and one RSA-2048 signature, no HTTP.
@@ -102,7 +121,12 @@ const floorRps = await floor()
 // 3. Checkout: purchase with the Alipay QR channel (main → pay → sandbox precreate and back).
 {
   const body = JSON.stringify({ packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' })
-  const opts = { url: `${stack.main}/api/credits/purchase`, method: 'POST' as const, headers: { ...auth, 'content-type': 'application/json' }, body }
+  const opts = {
+    url: `${stack.main}/api/credits/purchase`,
+    method: 'POST' as const,
+    headers: { ...auth, 'content-type': 'application/json' },
+    body,
+  }
   const max = await load({ ...opts, connections: 16 })
   const at200 = await load({ ...opts, connections: 32, overallRate: 200 })
   const ratio = max.rps / floorRps
@@ -129,18 +153,35 @@ const floorRps = await floor()
     Array.from({ length: 32 }, async () => {
       while (orderNos.length < n) {
         orderNos.push('')
-        const r = await http(`${stack.main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'page' } })
+        const r = await http(`${stack.main}/api/credits/purchase`, {
+          token,
+          body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'page' },
+        })
         orderNos[orderNos.indexOf('')] = r.json.data.orderNo
       }
     }),
   )
   const bodies = orderNos.map((no, i) => {
     const params: Record<string, string> = {
-      notify_type: 'trade_status_sync', notify_id: `bench-${i}`, notify_time: '2026-11-22 12:00:00', app_id: stack.keys.alipay.appId,
-      out_trade_no: no, trade_no: `2026112222${String(i).padStart(8, '0')}`, trade_status: 'TRADE_SUCCESS', total_amount: '10.00',
-      receipt_amount: '10.00', gmt_payment: '2026-11-22 12:00:00', charset: 'utf-8', version: '1.0', sign_type: 'RSA2',
+      notify_type: 'trade_status_sync',
+      notify_id: `bench-${i}`,
+      notify_time: '2026-11-22 12:00:00',
+      app_id: stack.keys.alipay.appId,
+      out_trade_no: no,
+      trade_no: `2026112222${String(i).padStart(8, '0')}`,
+      trade_status: 'TRADE_SUCCESS',
+      total_amount: '10.00',
+      receipt_amount: '10.00',
+      gmt_payment: '2026-11-22 12:00:00',
+      charset: 'utf-8',
+      version: '1.0',
+      sign_type: 'RSA2',
     }
-    const content = Object.keys(params).filter((k) => k !== 'sign_type').sort().map((k) => `${k}=${params[k]}`).join('&')
+    const content = Object.keys(params)
+      .filter((k) => k !== 'sign_type')
+      .sort()
+      .map((k) => `${k}=${params[k]}`)
+      .join('&')
     params.sign = createSign('RSA-SHA256').update(content).sign(stack.keys.alipay.platformPrivateKey, 'base64')
     return new URLSearchParams(params).toString()
   })
@@ -151,12 +192,22 @@ const floorRps = await floor()
     url: `${stack.pay}/api/pay/notify/alipay`,
     connections: 32,
     amount: n,
-    requests: [{ method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, setupRequest: (req) => ({ ...req, body: bodies[i++ % n] }) }],
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        setupRequest: (req) => ({ ...req, body: bodies[i++ % n] }),
+      },
+    ],
   })
-  await until('all credited', async () => {
-    const [c] = await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`
-    return Number(c!.n) - before >= n
-  }, 120_000)
+  await until(
+    'all credited',
+    async () => {
+      const [c] = await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`
+      return Number(c!.n) - before >= n
+    },
+    120_000,
+  )
   const secs = (Date.now() - started) / 1000
   const rps = n / secs
   rows.push({
@@ -182,9 +233,18 @@ const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
 console.log('\n| scenario | req/s | p50 ms | p99 ms | baseline | baseline req/s | ratio | target | met |')
 console.log('|---|---|---|---|---|---|---|---|---|')
 for (const r of rows)
-  console.log(`| ${r.scenario} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.baseline} | ${fmt(r.baselineRps)} | ${(r.ratio * 100).toFixed(0)}% | ${r.target} | ${r.met ? 'yes' : 'NO'} |`)
+  console.log(
+    `| ${r.scenario} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.baseline} | ${fmt(r.baselineRps)} | ${(r.ratio * 100).toFixed(0)}% | ${r.target} | ${r.met ? 'yes' : 'NO'} |`,
+  )
 for (const r of rows) if (r.note) console.log(`- ${r.scenario}: ${r.note}`)
-writeFileSync(join(outDir, 'results.json'), JSON.stringify({ date: new Date().toISOString(), durationSeconds: DURATION, cpus: (await import('node:os')).cpus().length, rows }, null, 2))
+writeFileSync(
+  join(outDir, 'results.json'),
+  JSON.stringify(
+    { date: new Date().toISOString(), durationSeconds: DURATION, cpus: (await import('node:os')).cpus().length, rows },
+    null,
+    2,
+  ),
+)
 const barW = 400
 const svg = [
   `<svg xmlns="http://www.w3.org/2000/svg" width="760" height="${60 + rows.length * 50}" font-family="sans-serif" font-size="13">`,

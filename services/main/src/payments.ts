@@ -73,6 +73,16 @@ export function resolveChannel(method: Method, channel: string | undefined, devi
   return channelForDevice(method, device)
 }
 
+/** WeChat JSAPI pays as a known WeChat user: without the payer's openid there is nothing to start. */
+export function requireOpenidFor(channel: string, openid: string | null | undefined): void {
+  if (channel === 'jsapi' && !openid)
+    throw new AppError(
+      400,
+      'INVALID_PARAMS',
+      '微信JSAPI支付需要用户的 openid：请在请求中提供 openid，或先通过 PATCH /api/users/me 绑定 wechatOpenid',
+    )
+}
+
 /** Display data for `GET /api/payment-methods` (seed 004). */
 export const METHOD_INFO: Record<Exclude<Method, 'CREDITS'>, { name: string; icon: string; description: string }> = {
   ALIPAY: { name: '支付宝', icon: '/icons/alipay.svg', description: '支付宝扫码或网页支付' },

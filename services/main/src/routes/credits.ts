@@ -5,7 +5,7 @@ import type { App } from '../app.ts'
 import { currentUser } from '../auth.ts'
 import { presentPackage } from '../catalog.ts'
 import { newOrderNo } from '../orders/order-no.ts'
-import { normaliseMethod, resolveChannel } from '../payments.ts'
+import { normaliseMethod, requireOpenidFor, resolveChannel } from '../payments.ts'
 import { EMAIL_RE, normaliseEmail } from '../users.ts'
 import { presentLedgerRow } from '../ledger.ts'
 import { isServiceCall, verifyServiceCall } from '../service-calls.ts'
@@ -83,7 +83,9 @@ export async function creditsRoutes(app: App) {
       if (authUser) {
         user = await users.findById(authUser.id)
         if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+        requireOpenidFor(channel, b.openid ?? user.wechatOpenid)
       } else {
+        requireOpenidFor(channel, b.openid)
         user = await users.findOrCreateGuest(guestEmail!, b.customerName?.trim() ?? '')
       }
       const order = await orders.create({

@@ -9,7 +9,7 @@ import { newOrderNo, ORDER_NO_RE } from '../orders/order-no.ts'
 import { creditsFor, priceOrder } from '../orders/pricing.ts'
 import { ORDER_STATUSES, type OrderRow } from '../orders/repo.ts'
 import { closeProviderTrade } from '../orders/trades.ts'
-import { normaliseMethod, resolveChannel } from '../payments.ts'
+import { normaliseMethod, requireOpenidFor, resolveChannel } from '../payments.ts'
 import { paymentStatusOf, presentHistoryRow, presentOrder, presentOrderStatus } from '../present.ts'
 import { verifyServiceCall } from '../service-calls.ts'
 import { EMAIL_RE, normaliseEmail } from '../users.ts'
@@ -195,6 +195,7 @@ export async function ordersRoutes(app: App) {
       await payments.ensureEnabled(method, channel, req.id)
       const order = await owned(req, req.params.id)
       const openid = req.body.openid ?? (await app.deps.users.findById(req.user.id))?.wechatOpenid ?? undefined
+      requireOpenidFor(channel, openid)
       const paymentInfo = await payments.start(order, method, channel, {
         device: req.body.device,
         clientIp: req.ip,

@@ -1,3 +1,4 @@
+import rateLimit from '@fastify/rate-limit'
 import { createApp } from '@paysys/server-kit'
 import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
@@ -80,6 +81,22 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     if (!overrides.pay) await pay.close_()
   })
 
+  // Rate limits per client IP on the routes worth abusing: credential guessing and order spam.
+  const limited: Record<string, number> = {
+    'POST /api/auth/login': config.rateLimitAuthPerMinute,
+    'POST /api/auth/register': config.rateLimitAuthPerMinute,
+    'POST /api/credits/purchase': config.rateLimitOrdersPerMinute,
+    'POST /api/orders': config.rateLimitOrdersPerMinute,
+    'POST /api/orders/create': config.rateLimitOrdersPerMinute,
+  }
+  app.addHook('onRoute', (route) => {
+    const max = limited[`${route.method} ${route.url}`]
+    if (max) route.config = { ...(route.config as object), rateLimit: { max, timeWindow: 60_000 } } as typeof route.config
+  })
+  await app.register(rateLimit, {
+    global: false,
+    errorResponseBuilder: (_req, ctx) => new AppError(429, 'RATE_LIMITED', `请求过于频繁，请在 ${Math.ceil(ctx.ttl / 1000)} 秒后重试`),
+  })
   await app.register(authPlugin, { secret: config.jwtSecret, expiresIn: config.jwtExpiresIn })
   await app.register(idempotencyPlugin, { sql })
   await app.register(authRoutes)

@@ -18,6 +18,9 @@ export interface MainConfig {
   expirySweepMs: number
   /** What one credit is worth in fen when goods are paid with credits (seed 000: 0.05 yuan). */
   creditValueFen: number
+  /** Requests per minute per client IP; 0 turns the limit off. */
+  rateLimitAuthPerMinute: number
+  rateLimitOrdersPerMinute: number
   logLevel: string
   /** First admin, created (or promoted) at start-up when both are given. */
   adminEmail?: string
@@ -58,6 +61,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     orderExpireMinutes: r.int('ORDER_EXPIRE_MINUTES', 30, 1, 24 * 60),
     expirySweepMs: r.int('EXPIRY_SWEEP_MS', 15_000, 50, 3_600_000),
     creditValueFen: r.int('CREDIT_VALUE_FEN', 5, 1, 10_000),
+    rateLimitAuthPerMinute: r.int('RATE_LIMIT_AUTH_PER_MINUTE', 20, 0, 1_000_000),
+    rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),
     logLevel: r.string('LOG_LEVEL', 'info'),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
   })

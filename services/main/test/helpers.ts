@@ -21,6 +21,8 @@ export async function startMain(env: Record<string, string> = {}) {
     PAY_URL: `http://127.0.0.1:${await freePort()}`,
     PAY_TIMEOUT_MS: '1000',
     LOG_LEVEL: 'silent',
+    RATE_LIMIT_AUTH_PER_MINUTE: '0',
+    RATE_LIMIT_ORDERS_PER_MINUTE: '0',
     ...env,
   })
   const app = await buildApp(config, sql)

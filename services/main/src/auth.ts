@@ -30,7 +30,8 @@ export const authPlugin = fp<{ secret: string; expiresIn: string }>(
     await app.register(jwt, {
       secret: opts.secret,
       sign: { algorithm: 'HS256', expiresIn: opts.expiresIn },
-      verify: { algorithms: ['HS256'] },
+      // Verified tokens are cached (bounded, until their expiry): payment-status polls repeat the same token.
+      verify: { algorithms: ['HS256'], cache: 10_000 },
       formatUser: (p) => ({ id: Number(p.sub), email: p.email, role: p.role }),
     })
     app.decorate('signToken', (u: AuthUser) => app.jwt.sign({ sub: String(u.id), email: u.email, role: u.role }))

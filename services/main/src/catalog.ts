@@ -220,11 +220,11 @@ export function createCatalogRepo(sql: Sql) {
       )
     },
     async findPackage(code: string): Promise<ProductRow | undefined> {
-      const rows = await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`, [code])
+      const rows = await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`, [code], { prepare: true })
       return rows[0]
     },
     async findProduct(id: number): Promise<ProductRow | undefined> {
-      return (await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where id = $1`, [id]))[0]
+      return (await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where id = $1`, [id], { prepare: true }))[0]
     },
     /** Seed 001's list (credit products and goods), in display order. */
     async listProducts(

@@ -23,10 +23,10 @@ export function normaliseEmail(email: string): string {
 export function createUsersRepo(sql: Sql) {
   return {
     async findById(id: number): Promise<UserRow | undefined> {
-      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where id = $1`, [id]))[0]
+      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where id = $1`, [id], { prepare: true }))[0]
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
-      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where email = $1`, [normaliseEmail(email)]))[0]
+      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where email = $1`, [normaliseEmail(email)], { prepare: true }))[0]
     },
     /**
      * Registers: creates the user, or claims a guest account (no password yet) of the same email.

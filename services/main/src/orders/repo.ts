@@ -99,8 +99,9 @@ export type PaidOutcome =
   | { outcome: 'NOT_FOUND' }
 
 export function createOrdersRepo(sql: Sql) {
+  // Prepared once per connection: these run on every order read (payment-status polls above all).
   async function findBy(column: 'id' | 'order_no', value: number | string, tx: Sql = sql): Promise<OrderRow | undefined> {
-    const rows = await tx.unsafe<OrderRow[]>(`select ${COLUMNS} from orders where ${column} = $1`, [value])
+    const rows = await tx.unsafe<OrderRow[]>(`select ${COLUMNS} from orders where ${column} = $1`, [value], { prepare: true })
     return rows[0]
   }
 

@@ -89,7 +89,7 @@ t.test('seed 003 /api/orders/{id}/alipay gives a punchout_form', async (t) => {
   const res = await purchase(token, { packageCode: 'CREDITS_200', channel: 'qr' })
   t.equal(res.status, 200, res.text)
   t.match(res.json.data.paymentInfo, { payType: 'qrcode', channel: 'qr' })
-  t.match(res.json.data.paymentInfo.qrCodeUrl, /^data:image\/png;base64,/)
+  t.match(res.json.data.paymentInfo.qrCodeUrl, /^data:image\/svg\+xml;base64,/)
   const a = await http(`${main}/api/orders/${res.json.data.id}/alipay`, { method: 'POST', token, body: {} })
   t.equal(a.status, 200, a.text)
   t.type(a.json.data.paymentId, 'string')

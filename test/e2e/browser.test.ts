@@ -229,7 +229,7 @@ async function qrCheckout(
   const first = await text(page, '#qr-countdown')
   t.match(first, /^(29|30):\d\d$/, `countdown to expiry: ${first}`)
   await until('the countdown to tick', async () => (await text(page, '#qr-countdown')) !== first, 5000)
-  t.match(await page.locator('#qr-image').getAttribute('src'), /^data:image\/png;base64,/, 'QR rendered locally')
+  t.match(await page.locator('#qr-image').getAttribute('src'), /^data:image\/svg\+xml;base64,/, 'QR rendered locally')
   return { id: orderIdOf(page), orderNo: await text(page, '#order-no') }
 }
 

@@ -52,7 +52,7 @@ for (const [method, channel, payType] of CHANNELS) {
     t.match(paymentInfo, { paymentMethod: method, channel, amount: 25 })
     if (payType) t.equal(paymentInfo.payType, payType)
     if (paymentInfo.payType === 'jsapi') t.match(paymentInfo.jsapiParams, { signType: 'RSA', package: /^prepay_id=/ })
-    if (paymentInfo.payType === 'qrcode') t.match(paymentInfo.qrCodeUrl, /^data:image\/png;base64,/)
+    if (paymentInfo.payType === 'qrcode') t.match(paymentInfo.qrCodeUrl, /^data:image\/svg\+xml;base64,/)
     await openCashier(paymentInfo)
     const paid = await http(`${sandbox}/control/${provider(method)}/trades/${orderNo}/pay`, { body: {} })
     t.equal(paid.status, 200, paid.text)

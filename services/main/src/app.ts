@@ -63,7 +63,17 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   const orders = createOrdersRepo(sql)
   const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
   const refunds = createRefundService({ sql, pay, log: app.log })
-  const sweeper = createOrderSweeper({ sql, orders, pay, refunds, log: app.log, intervalMs: config.expirySweepMs })
+  const payments = createPaymentsService({ orders, pay, log: app.log })
+  const sweeper = createOrderSweeper({
+    sql,
+    orders,
+    pay,
+    refunds,
+    sync: (order) => payments.sync(order),
+    reconcileAfterS: config.reconcileAfterSeconds,
+    log: app.log,
+    intervalMs: config.expirySweepMs,
+  })
   app.decorate('deps', {
     config,
     sql,
@@ -71,7 +81,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     catalog: createCatalogRepo(sql),
     orders,
     pay,
-    payments: createPaymentsService({ orders, pay, log: app.log }),
+    payments,
     ledger: createLedger(sql),
     refunds,
     sweeper,

@@ -220,7 +220,9 @@ export function createCatalogRepo(sql: Sql) {
       )
     },
     async findPackage(code: string): Promise<ProductRow | undefined> {
-      const rows = await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`, [code], { prepare: true })
+      const rows = await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`, [code], {
+        prepare: true,
+      })
       return rows[0]
     },
     async findProduct(id: number): Promise<ProductRow | undefined> {

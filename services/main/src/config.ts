@@ -16,6 +16,8 @@ export interface MainConfig {
   orderExpireMinutes: number
   /** How often the sweep expires overdue orders, closes their trades and retries pending refunds. */
   expirySweepMs: number
+  /** Pending orders whose payment started this long ago are re-queried through pay by the sweep. */
+  reconcileAfterSeconds: number
   /** What one credit is worth in fen when goods are paid with credits (seed 000: 0.05 yuan). */
   creditValueFen: number
   /** Requests per minute per client IP; 0 turns the limit off. */
@@ -60,6 +62,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     frontendUrl: r.url('FRONTEND_URL', 'http://localhost:3000'),
     orderExpireMinutes: r.int('ORDER_EXPIRE_MINUTES', 30, 1, 24 * 60),
     expirySweepMs: r.int('EXPIRY_SWEEP_MS', 15_000, 50, 3_600_000),
+    reconcileAfterSeconds: r.int('RECONCILE_AFTER_SECONDS', 120, 0, 86_400),
     creditValueFen: r.int('CREDIT_VALUE_FEN', 5, 1, 10_000),
     rateLimitAuthPerMinute: r.int('RATE_LIMIT_AUTH_PER_MINUTE', 20, 0, 1_000_000),
     rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),

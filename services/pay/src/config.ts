@@ -34,6 +34,8 @@ export interface PayConfig {
   wechat: WechatConfig | null
   epay: EpayConfig | null
   outboxPollMs: number
+  /** false: events are only stored (main must pull); for operations and the reconciliation test. */
+  outboxPushEnabled: boolean
   providerTimeoutMs: number
 }
 
@@ -71,6 +73,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wechat: readWechatConfig(r),
     epay: readEpayConfig(r),
     outboxPollMs: r.int('OUTBOX_POLL_MS', 500, 10, 60_000),
+    outboxPushEnabled: r.bool('OUTBOX_PUSH_ENABLED', true),
     providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 8000, 100, 60_000),
   }
   return r.done(config)

@@ -25,7 +25,8 @@ worker = createOutboxWorker({
   pollMs: config.outboxPollMs,
   log: app.log,
 })
-worker.start()
+if (config.outboxPushEnabled) worker.start()
+else app.log.warn('OUTBOX_PUSH_ENABLED=false: payments are not pushed to main (main reconciles by pulling)')
 app.log.info({ providers: config.alipay ? ['ALIPAY'] : [], gateway: config.alipay?.gateway }, 'pay service starting')
 
 await listenAndHandleSignals(app, config.port, config.host, async () => {

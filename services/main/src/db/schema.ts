@@ -132,6 +132,8 @@ export const orders = pgTable(
     refundedAt: timestamp('refunded_at', { withTimezone: true }),
     /** Expired or cancelled while a provider trade may still be open: the sweep closes it. */
     tradeClosePending: boolean('trade_close_pending').notNull().default(false),
+    /** Last time the reconciliation sweep asked pay about this pending order. */
+    reconciledAt: timestamp('reconciled_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

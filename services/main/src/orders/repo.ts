@@ -264,6 +264,22 @@ export function createOrdersRepo(sql: Sql) {
      * Accepted from PENDING_PAYMENT, and from CANCELLED/EXPIRED/FAILED as a late payment (the money was taken).
      * The paid amount must equal the order amount.
      */
+    /**
+     * Pending orders whose payment started more than `afterS` seconds ago, least recently reconciled
+     * first; claimed (reconciled_at = now) so several instances share the work.
+     */
+    async claimStalePending(afterS: number, batch: number): Promise<OrderRow[]> {
+      return sql.unsafe<OrderRow[]>(
+        `update orders set reconciled_at = now()
+         where id in (select id from orders
+           where status = 'PENDING_PAYMENT' and payment_id is not null and created_at < now() - make_interval(secs => $1)
+             and (reconciled_at is null or reconciled_at < now() - make_interval(secs => greatest($1 / 4.0, 5)))
+           order by reconciled_at nulls first, id limit $2 for update skip locked)
+         returning ${COLUMNS}`,
+        [afterS, batch],
+      )
+    },
+
     async markPaid(p: {
       orderNo: string
       amountFen: number

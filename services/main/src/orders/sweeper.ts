@@ -9,7 +9,7 @@ import type { Sql } from '@paysys/db'
 import { pruneIdempotencyKeys } from '../idempotency.ts'
 import type { PayClient } from '../pay-client.ts'
 import type { RefundService } from '../refunds.ts'
-import type { OrdersRepo } from './repo.ts'
+import type { OrderRow, OrdersRepo } from './repo.ts'
 import { closeProviderTrade } from './trades.ts'
 
 export interface SweepResult {
@@ -17,6 +17,9 @@ export interface SweepResult {
   tradesClosed: number
   paidOnClose: number
   refundsRetried: number
+  /** Stale pending orders re-queried through pay, and how many of them turned out paid. */
+  reconciled: number
+  reconciledPaid: number
 }
 
 export function createOrderSweeper(deps: {
@@ -24,6 +27,9 @@ export function createOrderSweeper(deps: {
   orders: OrdersRepo
   pay: PayClient
   refunds: RefundService
+  /** Reconciliation: asks pay (which asks the provider) about stale pending orders. */
+  sync?: (order: OrderRow) => Promise<OrderRow>
+  reconcileAfterS?: number
   log: FastifyBaseLogger
   intervalMs: number
   batch?: number
@@ -37,7 +43,7 @@ export function createOrderSweeper(deps: {
   let lastPrune = 0
 
   async function runOnce(): Promise<SweepResult> {
-    const result: SweepResult = { expired: 0, tradesClosed: 0, paidOnClose: 0, refundsRetried: 0 }
+    const result: SweepResult = { expired: 0, tradesClosed: 0, paidOnClose: 0, refundsRetried: 0, reconciled: 0, reconciledPaid: 0 }
     const expired = await orders.expireDue(batch)
     result.expired = expired.length
     if (expired.length) log.info({ orders: expired.map((o) => o.orderNo) }, 'orders expired')
@@ -52,6 +58,14 @@ export function createOrderSweeper(deps: {
       }
     }
     result.refundsRetried = await deps.refunds.retryPending(deps.refundRetryAfterS ?? 30)
+    // A payment whose notify or push never arrived is found here, even with no one polling.
+    if (deps.sync) {
+      for (const order of await orders.claimStalePending(deps.reconcileAfterS ?? 120, batch)) {
+        result.reconciled++
+        if ((await deps.sync(order)).status !== 'PENDING_PAYMENT') result.reconciledPaid++
+      }
+      if (result.reconciledPaid) log.info({ paid: result.reconciledPaid, checked: result.reconciled }, 'reconciliation found paid orders')
+    }
     if (Date.now() - lastPrune > 3600_000) {
       lastPrune = Date.now()
       await pruneIdempotencyKeys(deps.sql)

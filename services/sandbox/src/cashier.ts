@@ -25,6 +25,33 @@ export type CashierOutcome =
   | { kind: 'redirect'; url: string }
   | { kind: 'page'; status: number; title: string; message: string; error?: boolean; rows?: [string, string][] }
 
+/**
+ * What the buyer sees after clicking 支付, the same for every provider: a closed trade is refused (409);
+ * a paid one goes back to the merchant's return URL when there is one, else a 支付成功 page.
+ */
+export function payOutcome(p: {
+  outcome: 'paid' | 'already-paid' | 'closed'
+  rows: [string, string][]
+  returnUrl: string | null
+  /** The provider's trade number row, e.g. ['支付宝交易号', …]. */
+  tradeNoRow: [string, string]
+  /** What the provider calls a closed trade (WeChat: 订单已关闭). */
+  closedTitle?: string
+}): CashierOutcome {
+  if (p.outcome === 'closed') {
+    const title = p.closedTitle ?? '交易已关闭'
+    return { kind: 'page', status: 409, title, message: `${title}，无法支付，请返回商户重新下单。`, error: true, rows: p.rows }
+  }
+  if (p.returnUrl) return { kind: 'redirect', url: p.returnUrl }
+  return {
+    kind: 'page',
+    status: 200,
+    title: p.outcome === 'paid' ? '支付成功' : '支付成功（已支付过）',
+    message: '付款已完成，商户将收到支付结果通知。',
+    rows: [...p.rows, p.tradeNoRow],
+  }
+}
+
 export interface CashierProvider {
   /** Payment id prefix, e.g. `ali_`. */
   prefix: string

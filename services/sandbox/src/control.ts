@@ -11,43 +11,7 @@ import { NOTIFY_TAMPER_FIELDS, notifyDelivery, notifyParams, signedNotify, type 
 import { randomPrivateKey, signNotifyParams, type Params } from './alipay/signing.ts'
 import { findTrade, type Trade } from './alipay/trades.ts'
 import { fenToYuan, httpUrl } from './util.ts'
-
-type Json = Record<string, unknown>
-
-const bad = (message: string) => new AppError(400, 'INVALID_PARAMS', message)
-
-function objectBody(body: unknown): Json {
-  if (body === undefined || body === null || body === '') return {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw bad('请求体必须是 JSON 对象')
-  return body as Json
-}
-
-function optBool(b: Json, key: string, def: boolean): boolean {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'boolean') throw bad(`${key} 必须是布尔值`)
-  return v
-}
-
-function optInt(b: Json, key: string, def: number, min: number, max: number): number {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${key} 必须是 ${min}～${max} 的整数`)
-  return v
-}
-
-function stringRecord(v: unknown, key: string, allowed?: readonly string[]): Params {
-  if (v === undefined) return {}
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${key} 必须是对象`)
-  const out: Params = {}
-  for (const [k, val] of Object.entries(v as Json)) {
-    if (allowed && !allowed.includes(k)) throw bad(`${key}.${k} 不支持（可用：${allowed.join(', ')}）`)
-    if (typeof val !== 'string' && typeof val !== 'number') throw bad(`${key}.${k} 必须是字符串`)
-    if (String(val).length > 4096) throw bad(`${key}.${k} 过长`)
-    out[k] = String(val)
-  }
-  return out
-}
+import { type Json, bad, objectBody, optBool, optInt, stringRecord } from './control-input.ts'
 
 export function tradeView(ctx: AlipayContext, t: Trade) {
   return {

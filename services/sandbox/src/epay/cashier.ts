@@ -3,7 +3,7 @@
  * cancelling (the order stays unpaid), and QR contents (`GET /qr/epay/{token}` and `/scan`).
  */
 import type { FastifyInstance } from 'fastify'
-import type { CashierOutcome, CashierProvider } from '../cashier.ts'
+import { payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan } from '../util.ts'
 import type { EpayContext } from './api.ts'
@@ -60,25 +60,7 @@ export function epayCashier(ctx: EpayContext): CashierProvider {
         ['订单号', r.trade.out_trade_no],
         ['金额', `¥${fenToYuan(r.trade.money)}`],
       ]
-      if (r.outcome === 'closed') {
-        return {
-          kind: 'page',
-          status: 409,
-          title: '交易已关闭',
-          message: '该订单已关闭，无法支付，请返回商户重新下单。',
-          error: true,
-          rows,
-        }
-      }
-      const url = returnUrlOf(ctx, r.trade)
-      if (url) return { kind: 'redirect', url }
-      return {
-        kind: 'page',
-        status: 200,
-        title: r.outcome === 'paid' ? '支付成功' : '支付成功（已支付过）',
-        message: '付款已完成，商户将收到支付结果通知。',
-        rows: [...rows, ['易支付订单号', r.trade.trade_no]],
-      }
+      return payOutcome({ outcome: r.outcome, rows, returnUrl: returnUrlOf(ctx, r.trade), tradeNoRow: ['易支付订单号', r.trade.trade_no] })
     },
 
     async cancel(id): Promise<CashierOutcome> {

@@ -11,49 +11,13 @@ import { payAndNotify, qrCodeOf, returnUrlOf } from './cashier.ts'
 import { NOTIFY_TAMPER_FIELDS, notifyDelivery, notifyParams, signedNotifyParams, type NotifyTamper } from './notify.ts'
 import { randomKey, signParams, type Params } from './signing.ts'
 import { closeTrade, findTrade, type EpayTrade, type MoneyStyle } from './trades.ts'
-
-type Json = Record<string, unknown>
-
-const bad = (message: string) => new AppError(400, 'INVALID_PARAMS', message)
-
-function objectBody(body: unknown): Json {
-  if (body === undefined || body === null || body === '') return {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw bad('请求体必须是 JSON 对象')
-  return body as Json
-}
-
-function optBool(b: Json, key: string, def: boolean): boolean {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'boolean') throw bad(`${key} 必须是布尔值`)
-  return v
-}
-
-function optInt(b: Json, key: string, def: number, min: number, max: number): number {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${key} 必须是 ${min}～${max} 的整数`)
-  return v
-}
+import { type Json, bad, objectBody, optBool, optInt, stringRecord } from '../control-input.ts'
 
 function optMoneyStyle(b: Json): MoneyStyle | undefined {
   const v = b.moneyStyle
   if (v === undefined) return undefined
   if (v !== 'fixed' && v !== 'float') throw bad('moneyStyle 必须是 fixed 或 float')
   return v
-}
-
-function stringRecord(v: unknown, key: string, allowed?: readonly string[]): Params {
-  if (v === undefined) return {}
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad(`${key} 必须是对象`)
-  const out: Params = {}
-  for (const [k, val] of Object.entries(v as Json)) {
-    if (allowed && !allowed.includes(k)) throw bad(`${key}.${k} 不支持（可用：${allowed.join(', ')}）`)
-    if (typeof val !== 'string' && typeof val !== 'number') throw bad(`${key}.${k} 必须是字符串`)
-    if (String(val).length > 4096) throw bad(`${key}.${k} 过长`)
-    out[k] = String(val)
-  }
-  return out
 }
 
 const STATE: Record<number, string> = { 0: 'UNPAID', 1: 'PAID', 2: 'REFUNDED' }

@@ -10,7 +10,7 @@
  * 取消 leaves the transaction NOTPAY, as leaving WeChat's payment sheet does.
  */
 import type { FastifyInstance } from 'fastify'
-import type { CashierOutcome, CashierProvider } from '../cashier.ts'
+import { payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { WechatContext } from './index.ts'
@@ -58,24 +58,13 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
         ['商户订单号', r.trade.out_trade_no],
         ['金额', `¥${fenToYuan(r.trade.total)}`],
       ]
-      if (r.outcome === 'closed') {
-        return {
-          kind: 'page',
-          status: 409,
-          title: '订单已关闭',
-          message: '该订单已关闭，无法支付，请返回商户重新下单。',
-          error: true,
-          rows,
-        }
-      }
-      if (r.trade.redirect_url) return { kind: 'redirect', url: r.trade.redirect_url }
-      return {
-        kind: 'page',
-        status: 200,
-        title: r.outcome === 'paid' ? '支付成功' : '支付成功（已支付过）',
-        message: '付款已完成，商户将收到支付结果通知。',
-        rows: [...rows, ['微信支付单号', r.trade.transaction_id]],
-      }
+      return payOutcome({
+        outcome: r.outcome,
+        rows,
+        returnUrl: r.trade.redirect_url || null,
+        tradeNoRow: ['微信支付单号', r.trade.transaction_id],
+        closedTitle: '订单已关闭',
+      })
     },
 
     async cancel(id): Promise<CashierOutcome> {

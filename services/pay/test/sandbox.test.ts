@@ -5,13 +5,12 @@
  */
 import t from 'tap'
 import { existsSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { connect } from '@paysys/db'
 import { createTestDatabase, freePort, generateDevKeys, REPO_ROOT, stackEnv, startService } from '@paysys/devkit'
-import { createServiceClient, parseServiceKeys, verifyServiceRequest } from '@paysys/service-auth'
-import type { CreatePaymentResponse, Envelope, PaymentEvent, PaymentStatusResponse } from '@paysys/contracts'
-import { createRequest, readBody, waitFor } from './helpers.ts'
+import { createServiceClient, parseServiceKeys } from '@paysys/service-auth'
+import type { CreatePaymentResponse, Envelope, PaymentStatusResponse } from '@paysys/contracts'
+import { createRequest, startStandInMain, waitFor } from './helpers.ts'
 
 const SANDBOX_ENTRY = join(REPO_ROOT, 'services/sandbox/src/server.ts')
 
@@ -22,27 +21,10 @@ t.test('pay against the Alipay sandbox', { skip: existsSync(SANDBOX_ENTRY) ? fal
   const sandboxDb = await createTestDatabase('sbxe2e')
   t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
 
-  // main, as far as pay is concerned: verifies and records the callbacks.
-  const seen = new Set<string>()
-  const callbacks: Array<{ verified: boolean; event: PaymentEvent }> = []
-  const main = createServer(async (req, res) => {
-    const body = await readBody(req)
-    const auth = await verifyServiceRequest({
-      headers: req.headers,
-      method: req.method ?? '',
-      path: req.url ?? '',
-      body,
-      keys: serviceKeys,
-      rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
-    })
-    callbacks.push({ verified: auth.ok, event: JSON.parse(body) as PaymentEvent })
-    res
-      .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
-  })
-  await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
-  t.teardown(() => new Promise<void>((r) => main.close(() => r())))
-  const mainPort = (main.address() as { port: number }).port
+  const main = await startStandInMain(serviceKeys)
+  t.teardown(main.close)
+  const callbacks = main.callbacks
+  const mainPort = main.port
 
   const ports = { main: mainPort, pay: await freePort(), sandbox: await freePort() }
   const env = stackEnv({

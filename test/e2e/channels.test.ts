@@ -99,6 +99,46 @@ for (const [method, channel, payType] of CHANNELS) {
   })
 }
 
+// Re-paying a pending order with another channel of the SAME provider: the first trade is closed
+// and the new one is a new provider trade (its own out_trade_no), because no provider reopens a
+// closed trade number (WeChat ORDER_CLOSED, Alipay ACQ.TRADE_HAS_CLOSE).
+const SWITCHES: [string, string, string][] = [
+  ['ALIPAY', 'qr', 'page'],
+  ['WECHAT_PAY', 'native', 'h5'],
+  ['WECHAT_PAY', 'h5', 'native'],
+  ['EPAY', 'alipay', 'wxpay'],
+]
+for (const [method, from, to] of SWITCHES) {
+  t.test(`${method} ${from} → ${to} on a pending order: the new trade is paid, credited once`, async (t) => {
+    const token = await newUser()
+    const res = await http(`${main}/api/credits/purchase`, {
+      token,
+      body: { packageCode: 'CREDITS_500', paymentMethod: method, channel: from, device: 'pc' },
+    })
+    t.equal(res.status, 200, res.text)
+    const { id, orderNo, paymentInfo: first } = res.json.data
+    t.equal(first.outTradeNo, orderNo, 'the first attempt is sent as the orderNo')
+    await openCashier(first)
+    const again = await http(`${main}/api/orders/${id}/pay`, { token, body: { method, channel: to, device: 'pc' } })
+    t.equal(again.status, 200, again.text)
+    const second = again.json.data.paymentInfo ?? again.json.data
+    t.match(second, { channel: to, outTradeNo: `${orderNo}_2` })
+    await openCashier(second)
+    const paid = await http(`${sandbox}/control/${provider(method)}/trades/${second.outTradeNo}/pay`, { body: {} })
+    t.equal(paid.status, 200, paid.text)
+    await until('order PAID', async () => (await http(`${main}/api/orders/${id}`, { token })).json.data.status === 'PAID', 30_000)
+    t.match((await http(`${main}/api/orders/${id}`, { token })).json.data, { status: 'PAID', creditsGranted: true })
+    t.notOk((await http(`${main}/api/orders/${id}`, { token })).json.data.latePayment, 'paid on the live attempt')
+    t.equal(await balance(token), 500)
+    if (method !== 'EPAY') {
+      // Epay has no close (the local attempt is closed); Alipay and WeChat closed the first trade.
+      const old = await http(`${sandbox}/control/${provider(method)}/trades/${orderNo}/pay`, { body: {} })
+      t.not(old.status, 200, `the first trade cannot be paid any more: ${old.status}`)
+    }
+    t.equal((await http(`${main}/api/credits/ledger`, { token })).json.data.totalElements, 1)
+  })
+}
+
 t.test('the device picks the channel; BANK_CARD goes through Epay bank', async (t) => {
   const token = await newUser()
   const buy = (body: object) => http(`${main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_200', ...body } })

@@ -108,6 +108,8 @@ export type CreatePaymentRequest = Static<typeof CreatePaymentRequest>
 export interface CreatePaymentResponse {
   paymentId: string
   orderNo: string
+  /** The merchant trade number this attempt was sent to the provider with (orderNo, or orderNo_N for a later attempt). */
+  outTradeNo: string
   method: string
   channel: string
   payType: (typeof PAY_TYPES)[number]
@@ -124,6 +126,8 @@ export type PaymentStatus = (typeof PAYMENT_STATUSES)[number]
 
 export interface PaymentStatusResponse {
   orderNo: string
+  /** The provider trade number of the attempt that speaks for the order. */
+  outTradeNo: string
   status: PaymentStatus
   paidAt: string | null
   tradeNo: string | null

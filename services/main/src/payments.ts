@@ -106,6 +106,8 @@ export const CHANNEL_NAMES: Record<string, string> = {
 
 export interface PaymentInfo {
   paymentId: string
+  /** The trade number the provider knows this payment by (shown in the buyer's Alipay/WeChat records). */
+  outTradeNo: string
   paymentMethod: string
   channel: string
   payType: string
@@ -122,6 +124,7 @@ export interface PaymentInfo {
 export async function presentPaymentInfo(order: OrderRow, method: string, created: CreatePaymentResponse): Promise<PaymentInfo> {
   const info: PaymentInfo = {
     paymentId: created.paymentId,
+    outTradeNo: created.outTradeNo,
     paymentMethod: method,
     channel: created.channel,
     payType: created.payType,

@@ -29,7 +29,12 @@ export interface NotifyHandled {
   reason: string | null
 }
 
-const GENERIC_FAILURE: NotifyAcknowledgement = { status: 200, contentType: 'text/plain; charset=utf-8', body: 'failure' }
+/**
+ * The answer to a notification for a provider this instance has not configured: 503, so the
+ * provider retries later (WeChat stops retrying on any 2xx; a half-rolled-out configuration must
+ * not lose a payment notification).
+ */
+const GENERIC_FAILURE: NotifyAcknowledgement = { status: 503, contentType: 'text/plain; charset=utf-8', body: 'failure' }
 
 export function isProviderName(value: string): value is ProviderName {
   return (PROVIDERS as readonly string[]).includes(value)
@@ -38,6 +43,7 @@ export function isProviderName(value: string): value is ProviderName {
 export function toStatusResponse(a: Attempt): PaymentStatusResponse {
   return {
     orderNo: a.orderNo,
+    outTradeNo: a.outTradeNo,
     status: a.status,
     paidAt: a.paidAt ? a.paidAt.toISOString() : null,
     tradeNo: a.tradeNo,
@@ -53,6 +59,8 @@ export function createPaymentFlows(deps: {
   log: FastifyBaseLogger
   /** Called after an event was queued for main (wakes the outbox worker). */
   onEventQueued?: () => void
+  /** Called with every notification's verdict (metrics). */
+  onNotification?: (provider: string, handled: NotifyHandled) => void
 }) {
   const { repo, providers, log } = deps
 
@@ -62,13 +70,13 @@ export function createPaymentFlows(deps: {
     switch (result.outcome) {
       case 'RECORDED':
         log.info(
-          { orderNo: p.orderNo, tradeNo: p.tradeNo, via: p.via, eventId: result.event.eventId, afterClose: result.afterClose },
+          { orderNo: result.attempt.orderNo, outTradeNo: p.outTradeNo, tradeNo: p.tradeNo, via: p.via, eventId: result.event.eventId, afterClose: result.afterClose },
           'payment recorded',
         )
         if (result.otherPaid.length) {
           // Paid twice (two channels/providers). Both are recorded; refunding one is a later issue.
           log.warn(
-            { orderNo: p.orderNo, paidAttempts: [result.attempt.id, ...result.otherPaid.map((a) => a.id)] },
+            { orderNo: result.attempt.orderNo, paidAttempts: [result.attempt.id, ...result.otherPaid.map((a) => a.id)] },
             'order paid more than once: refund needed',
           )
         }
@@ -76,13 +84,13 @@ export function createPaymentFlows(deps: {
         break
       case 'AMOUNT_MISMATCH':
         log.error(
-          { orderNo: p.orderNo, provider: p.provider, paid: p.amount, expected: result.attempt.amount, via: p.via },
+          { orderNo: result.attempt.orderNo, outTradeNo: p.outTradeNo, provider: p.provider, paid: p.amount, expected: result.attempt.amount, via: p.via },
           'provider reports a different amount: not recorded',
         )
         break
       case 'TRADE_NO_CONFLICT':
         log.error(
-          { orderNo: p.orderNo, tradeNo: p.tradeNo, recorded: result.attempt.tradeNo, via: p.via },
+          { orderNo: result.attempt.orderNo, outTradeNo: p.outTradeNo, tradeNo: p.tradeNo, recorded: result.attempt.tradeNo, via: p.via },
           'order already paid under another provider trade number',
         )
         break
@@ -92,12 +100,12 @@ export function createPaymentFlows(deps: {
     return result
   }
 
-  /** Applies what the provider says about a trade (query or close answer) to our attempts. */
-  async function applyProviderTrade(provider: ProviderName, orderNo: string, trade: ProviderTrade, via: VerifiedPayment['via']) {
+  /** Applies what the provider says about the trade `outTradeNo` (query or close answer) to our attempts. */
+  async function applyProviderTrade(provider: ProviderName, outTradeNo: string, trade: ProviderTrade, via: VerifiedPayment['via']) {
     if (trade.state === 'SUCCEEDED' && trade.tradeNo && trade.amount !== null) {
-      await recordProven({ orderNo, provider, tradeNo: trade.tradeNo, amount: trade.amount, paidAt: trade.paidAt, via })
+      await recordProven({ outTradeNo, provider, tradeNo: trade.tradeNo, amount: trade.amount, paidAt: trade.paidAt, via })
     } else if (trade.state === 'CLOSED') {
-      await repo.markProviderTradeClosed(orderNo, provider)
+      await repo.markProviderTradeClosed(outTradeNo, provider)
     }
   }
 
@@ -108,19 +116,22 @@ export function createPaymentFlows(deps: {
   }
 
   /**
-   * Closes the provider trade behind `attempts` (all of one provider) and marks them CLOSED.
-   * Returns false when the provider says the buyer has already paid (the payment is then recorded).
+   * Closes the provider trades behind pending `attempts` and marks them CLOSED. Returns false
+   * when the provider says the buyer has already paid one (that payment is then recorded).
    */
-  async function closeAtProvider(provider: ProviderName, orderNo: string, attempts: Attempt[]): Promise<boolean> {
-    const adapter = providers[provider]
-    if (adapter) {
-      const result = await adapter.close(orderNo)
-      if (result.outcome === 'ALREADY_PAID') {
-        await applyProviderTrade(provider, orderNo, result.trade, 'CLOSE')
-        return false
+  async function closeAtProvider(attempts: Attempt[]): Promise<boolean> {
+    const trades = new Map(attempts.map((a) => [`${a.provider} ${a.outTradeNo}`, a]))
+    for (const { provider, outTradeNo } of trades.values()) {
+      const adapter = providers[provider]
+      if (adapter) {
+        const result = await adapter.close(outTradeNo)
+        if (result.outcome === 'ALREADY_PAID') {
+          await applyProviderTrade(provider, outTradeNo, result.trade, 'CLOSE')
+          return false
+        }
       }
+      for (const a of attempts) if (a.provider === provider && a.outTradeNo === outTradeNo) await repo.markClosed(a.id)
     }
-    for (const a of attempts) await repo.markClosed(a.id)
     return true
   }
 
@@ -157,15 +168,8 @@ export function createPaymentFlows(deps: {
       if (early && early.kind !== 'EXISTING') throwConflict(early.kind)
       if (!early) {
         // Switching channel: the previous pending attempts must not stay payable.
-        const pendingElsewhere = existing.filter((a) => a.status === 'PENDING')
-        for (const provider of new Set(pendingElsewhere.map((a) => a.provider))) {
-          const closed = await closeAtProvider(
-            provider,
-            req.orderNo,
-            pendingElsewhere.filter((a) => a.provider === provider),
-          )
-          if (!closed) throwConflict('ALREADY_PAID')
-        }
+        const closed = await closeAtProvider(existing.filter((a) => a.status === 'PENDING'))
+        if (!closed) throwConflict('ALREADY_PAID')
       }
 
       const prepared = await repo.prepareAttempt(input)
@@ -174,6 +178,7 @@ export function createPaymentFlows(deps: {
       const base = {
         paymentId: attempt.id,
         orderNo: attempt.orderNo,
+        outTradeNo: attempt.outTradeNo,
         method: attempt.provider,
         channel: attempt.channel,
         amount: attempt.amount,
@@ -181,7 +186,7 @@ export function createPaymentFlows(deps: {
       }
       if (attempt.qrCode) return { ...base, payType: 'qrcode', qrCode: attempt.qrCode }
       const created = await adapter.createPayment({
-        outTradeNo: attempt.orderNo,
+        outTradeNo: attempt.outTradeNo,
         amount: attempt.amount,
         subject: req.subject,
         channel: attempt.channel,
@@ -204,8 +209,8 @@ export function createPaymentFlows(deps: {
       const adapter = providers[current.provider]
       if (current.status === 'PENDING' && adapter) {
         try {
-          const trade = await adapter.query(orderNo)
-          if (trade.found) await applyProviderTrade(current.provider, orderNo, trade, 'QUERY')
+          const trade = await adapter.query(current.outTradeNo)
+          if (trade.found) await applyProviderTrade(current.provider, current.outTradeNo, trade, 'QUERY')
         } catch (err) {
           // The provider being unreachable must not fail the status call: answer the local state.
           log.warn({ orderNo, err: { message: (err as Error).message } }, 'provider query failed; answering local state')
@@ -219,15 +224,7 @@ export function createPaymentFlows(deps: {
       const attempts = await findAttemptsOr404(orderNo)
       const paid = attempts.find((a) => a.status === 'PAID' || a.status === 'REFUNDED')
       if (paid) return { kind: 'PAID', status: toStatusResponse(paid) }
-      const pending = attempts.filter((a) => a.status === 'PENDING')
-      for (const provider of new Set(pending.map((a) => a.provider))) {
-        const closed = await closeAtProvider(
-          provider,
-          orderNo,
-          pending.filter((a) => a.provider === provider),
-        )
-        if (!closed) break
-      }
+      await closeAtProvider(attempts.filter((a) => a.status === 'PENDING'))
       const after = await repo.findByOrderNo(orderNo)
       const nowPaid = after.find((a) => a.status === 'PAID')
       if (nowPaid) return { kind: 'PAID', status: toStatusResponse(nowPaid) }
@@ -263,6 +260,7 @@ export function createPaymentFlows(deps: {
       }
       const level = handled.verdict === 'REJECTED' ? 'warn' : 'info'
       log[level]({ provider: providerName, outTradeNo, verdict: handled.verdict, reason: handled.reason }, 'notification')
+      deps.onNotification?.(providerName, handled)
       await repo.appendNotifyLog({
         provider: providerName.slice(0, 32),
         outTradeNo: outTradeNo === null ? null : clean(outTradeNo).slice(0, 128),
@@ -284,7 +282,7 @@ export function createPaymentFlows(deps: {
   async function confirmWithProvider(provider: ProviderName, trade: ProviderTrade): Promise<string | null> {
     const adapter = providers[provider]
     if (!adapter?.confirmPayment) return null
-    const mine = (await repo.findByOrderNo(trade.outTradeNo)).filter((a) => a.provider === provider)
+    const mine = (await repo.findByOutTradeNo(trade.outTradeNo)).filter((a) => a.provider === provider)
     if (!mine.length) return 'UNKNOWN_ORDER'
     if (mine.some((a) => a.status === 'PAID' && a.tradeNo === trade.tradeNo)) return null
     if (!mine.some((a) => a.amount === trade.amount)) return 'AMOUNT_MISMATCH'
@@ -303,7 +301,7 @@ export function createPaymentFlows(deps: {
       const unconfirmed = await confirmWithProvider(provider, trade)
       if (unconfirmed) return reject(unconfirmed)
       const r = await recordProven({
-        orderNo: trade.outTradeNo,
+        outTradeNo: trade.outTradeNo,
         provider,
         tradeNo: trade.tradeNo!,
         amount: trade.amount!,
@@ -325,7 +323,7 @@ export function createPaymentFlows(deps: {
     }
     if (trade.state === 'UNKNOWN') return reject('UNKNOWN_TRADE_STATUS')
     // Not a payment: still only acted on (or acknowledged) for a known order and the right amount.
-    const mine = (await repo.findByOrderNo(trade.outTradeNo)).filter((a) => a.provider === provider)
+    const mine = (await repo.findByOutTradeNo(trade.outTradeNo)).filter((a) => a.provider === provider)
     if (!mine.length) return reject('UNKNOWN_ORDER')
     if (trade.amount !== null && mine.some((a) => a.amount !== trade.amount)) return reject('AMOUNT_MISMATCH')
     if (trade.state === 'PENDING') return { ack: ack.success, verdict: 'IGNORED', reason: trade.providerStatus || 'PENDING' }

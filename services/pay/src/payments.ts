@@ -13,6 +13,8 @@ export interface Attempt {
   id: string
   orderId: number
   orderNo: string
+  /** The merchant trade number this attempt was sent to the provider with. */
+  outTradeNo: string
   provider: ProviderName
   channel: string
   /** Integer fen. */
@@ -40,7 +42,7 @@ export interface NewAttempt {
 }
 
 export type PrepareOutcome =
-  /** A new attempt row (or a closed one reopened): the provider payment must be created. */
+  /** A new attempt row (a new provider trade): the provider payment must be created. */
   | { kind: 'CREATED'; attempt: Attempt }
   /** The same (orderNo, channel) is already pending: re-render it. */
   | { kind: 'EXISTING'; attempt: Attempt }
@@ -51,7 +53,8 @@ export type PrepareOutcome =
 
 /** A payment the provider proved (verified notify, or a signed query answer). */
 export interface VerifiedPayment {
-  orderNo: string
+  /** The provider trade's merchant trade number: identifies the attempt. */
+  outTradeNo: string
   provider: ProviderName
   tradeNo: string
   /** Integer fen the provider says was paid. */
@@ -80,12 +83,15 @@ export interface NotifyLogEntry {
   reason: string | null
 }
 
+/** Trade numbers `orderNo_2` … `orderNo_99`: main's 29-character orderNo + 3 stays within WeChat's 32. */
+export const MAX_ATTEMPTS_PER_ORDER = 99
+
 /** A pool or a transaction: both run tagged-template queries the same way. */
 type Tx = TransactionSql
 
 function columns(sql: Tx) {
   return sql`
-    id, order_id as "orderId", order_no as "orderNo", provider, channel, amount, subject, status,
+    id, order_id as "orderId", order_no as "orderNo", out_trade_no as "outTradeNo", provider, channel, amount, subject, status,
     trade_no as "tradeNo", paid_at as "paidAt", closed_at as "closedAt", expire_at as "expireAt",
     qr_code as "qrCode", paid_via as "paidVia", created_at as "createdAt", updated_at as "updatedAt"`
 }
@@ -101,13 +107,22 @@ export function createPaymentsRepo(sql: Sql) {
     >`select ${columns(tx)} from payment_attempts where order_no = ${orderNo} order by created_at, id`) as Attempt[]
   }
 
+  /** The attempts sent to the provider under this merchant trade number (one, or several legacy rows). */
+  async function findByOutTradeNo(outTradeNo: string, tx: Tx = sql as unknown as Tx): Promise<Attempt[]> {
+    return (await tx<
+      Attempt[]
+    >`select ${columns(tx)} from payment_attempts where out_trade_no = ${outTradeNo} order by created_at, id`) as Attempt[]
+  }
+
   return {
     findByOrderNo,
+    findByOutTradeNo,
 
     /**
      * Decides, under a per-order lock, whether `input` starts a new attempt, repeats a pending
-     * one, or conflicts with what exists (paid, other amount). Closed attempts of the same channel
-     * are reopened. Provider calls happen outside, after this commits.
+     * one, or conflicts with what exists (paid, other amount). A closed attempt is never reopened:
+     * paying again makes a new attempt (new provider trade). Provider calls happen outside, after
+     * this commits.
      */
     async prepareAttempt(input: NewAttempt): Promise<PrepareOutcome> {
       return sql.begin(async (tx) => {
@@ -115,20 +130,14 @@ export function createPaymentsRepo(sql: Sql) {
         const existing = await findByOrderNo(input.orderNo, tx)
         const decided = decideAttempt(existing, input)
         if (decided) return decided
-        const same = existing.find((a) => a.provider === input.provider && a.channel === input.channel)
-        if (same?.status === 'CLOSED') {
-          const [reopened] = await tx<Attempt[]>`
-            update payment_attempts
-               set status = 'PENDING', closed_at = null, qr_code = null, subject = ${input.subject},
-                   expire_at = ${input.expireAt}, updated_at = now()
-             where id = ${same.id} and status = 'CLOSED'
-            returning ${columns(tx)}`
-          if (reopened) return { kind: 'CREATED', attempt: reopened } as const
-        }
-        if (same) return { kind: 'NOT_PAYABLE', attempt: same } as const
+        // A new provider trade: the order's first attempt is sent as the orderNo itself, later
+        // ones (another channel, or this channel again after its trade was closed) get a suffix,
+        // because a provider never reopens a closed trade number.
+        if (existing.length >= MAX_ATTEMPTS_PER_ORDER) return { kind: 'NOT_PAYABLE', attempt: existing.at(-1)! } as const
+        const outTradeNo = existing.length === 0 ? input.orderNo : `${input.orderNo}_${existing.length + 1}`
         const [created] = await tx<Attempt[]>`
-          insert into payment_attempts (id, order_id, order_no, provider, channel, amount, subject, status, expire_at)
-          values (${randomUUID()}, ${input.orderId}, ${input.orderNo}, ${input.provider}, ${input.channel},
+          insert into payment_attempts (id, order_id, order_no, out_trade_no, provider, channel, amount, subject, status, expire_at)
+          values (${randomUUID()}, ${input.orderId}, ${input.orderNo}, ${outTradeNo}, ${input.provider}, ${input.channel},
                   ${input.amount}, ${input.subject}, 'PENDING', ${input.expireAt})
           returning ${columns(tx)}`
         return { kind: 'CREATED', attempt: created! } as const
@@ -148,11 +157,11 @@ export function createPaymentsRepo(sql: Sql) {
       return row
     },
 
-    /** Every PENDING attempt of the order at this provider → CLOSED (the provider closed the trade). */
-    async markProviderTradeClosed(orderNo: string, provider: ProviderName): Promise<Attempt[]> {
+    /** Every PENDING attempt behind this provider trade → CLOSED (the provider closed the trade). */
+    async markProviderTradeClosed(outTradeNo: string, provider: ProviderName): Promise<Attempt[]> {
       return (await sql<Attempt[]>`
         update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
-         where order_no = ${orderNo} and provider = ${provider} and status = 'PENDING'
+         where out_trade_no = ${outTradeNo} and provider = ${provider} and status = 'PENDING'
         returning ${columns(sql as unknown as Tx)}`) as Attempt[]
     },
 
@@ -160,16 +169,19 @@ export function createPaymentsRepo(sql: Sql) {
      * Records a proven payment: the attempt becomes PAID and a PAYMENT_SUCCEEDED event is queued
      * for main, in one transaction. Called identically for notifies and active queries.
      *
-     * All Alipay attempts of an order share one provider trade (out_trade_no = orderNo), so the
-     * payment goes to the pending attempt of that provider, else the most recently closed one
-     * (a payment after close is still recorded: the money was taken). The order's rows are
-     * locked first, so concurrent identical notifies serialise and all but one see DUPLICATE.
+     * The payment goes to the attempt sent under `p.outTradeNo` (pending, or closed: a payment
+     * after close is still recorded, the money was taken). Legacy rows may share one trade number
+     * between channels; then the pending one, else the most recently closed one, takes it. All the
+     * order's rows are locked first, so concurrent identical notifies serialise and all but one see
+     * DUPLICATE, and a second paid attempt of the order is reported (`otherPaid`).
      */
     async recordPayment(p: VerifiedPayment): Promise<RecordOutcome> {
       return sql.begin(async (tx): Promise<RecordOutcome> => {
         const rows = (await tx<Attempt[]>`
-          select ${columns(tx)} from payment_attempts where order_no = ${p.orderNo} order by id for update`) as Attempt[]
-        const mine = rows.filter((a) => a.provider === p.provider).sort(byRecency)
+          select ${columns(tx)} from payment_attempts
+           where order_no = (select order_no from payment_attempts where out_trade_no = ${p.outTradeNo} limit 1)
+           order by id for update`) as Attempt[]
+        const mine = rows.filter((a) => a.outTradeNo === p.outTradeNo && a.provider === p.provider).sort(byRecency)
         if (mine.length === 0) return { outcome: 'UNKNOWN_ORDER' }
         const duplicate = mine.find((a) => a.status === 'PAID' && a.tradeNo === p.tradeNo)
         if (duplicate) {
@@ -220,7 +232,7 @@ export type PaymentsRepo = ReturnType<typeof createPaymentsRepo>
 /**
  * What the existing attempts of an order say about a create request, when they settle it without
  * a new attempt: paid already, a conflicting amount or order id, or the same channel still pending.
- * Null when a new attempt may be made (or a closed one of the same channel reopened).
+ * Null when a new attempt may be made.
  */
 export function decideAttempt(existing: Attempt[], input: NewAttempt): Exclude<PrepareOutcome, { kind: 'CREATED' }> | null {
   const paid = existing.find((a) => a.status === 'PAID' || a.status === 'REFUNDED')
@@ -229,9 +241,11 @@ export function decideAttempt(existing: Attempt[], input: NewAttempt): Exclude<P
   if (other) return { kind: 'ORDER_MISMATCH', attempt: other }
   const differentAmount = existing.find((a) => a.amount !== input.amount)
   if (differentAmount) return { kind: 'AMOUNT_MISMATCH', attempt: differentAmount }
-  const same = existing.find((a) => a.provider === input.provider && a.channel === input.channel)
-  if (same?.status === 'PENDING') return { kind: 'EXISTING', attempt: same }
-  if (same && same.status !== 'CLOSED') return { kind: 'NOT_PAYABLE', attempt: same }
+  const sameChannel = existing.filter((a) => a.provider === input.provider && a.channel === input.channel)
+  const pending = sameChannel.find((a) => a.status === 'PENDING')
+  if (pending) return { kind: 'EXISTING', attempt: pending }
+  const blocked = sameChannel.find((a) => a.status !== 'CLOSED')
+  if (blocked) return { kind: 'NOT_PAYABLE', attempt: blocked }
   return null
 }
 

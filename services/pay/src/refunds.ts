@@ -19,6 +19,8 @@ export interface RefundRow {
   refundNo: string
   orderNo: string
   paymentAttemptId: string
+  /** The provider trade number of the refunded attempt. */
+  outTradeNo: string
   provider: ProviderName
   amount: number
   reason: string | null
@@ -28,7 +30,8 @@ export interface RefundRow {
   createdAt: Date
 }
 
-const COLUMNS = `id, refund_no as "refundNo", order_no as "orderNo", payment_attempt_id as "paymentAttemptId", provider, amount,
+const COLUMNS = `id, refund_no as "refundNo", order_no as "orderNo", payment_attempt_id as "paymentAttemptId",
+  (select pa.out_trade_no from payment_attempts pa where pa.id = payment_attempt_id) as "outTradeNo", provider, amount,
   reason, status, failure_reason as "failureReason", refunded_at as "refundedAt", created_at as "createdAt"`
 
 interface PaidAttempt {
@@ -167,7 +170,7 @@ export function createRefundFlows(deps: {
     const adapter = providers[r.provider]
     if (!adapter) return r
     try {
-      const result = await adapter.refund({ outTradeNo: r.orderNo, refundNo: r.refundNo, amount: r.amount, reason: r.reason ?? undefined })
+      const result = await adapter.refund({ outTradeNo: r.outTradeNo, refundNo: r.refundNo, amount: r.amount, reason: r.reason ?? undefined })
       if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
       if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
       return r

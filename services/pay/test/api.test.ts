@@ -273,6 +273,8 @@ t.test('close and channel switch go through the provider close', async (t) => {
   const wap = await pay.call('POST', '/api/pay/create', { ...req, channel: 'wap' })
   t.equal(wap.statusCode, 200, wap.body)
   t.not(wap.json().data.paymentId, page.paymentId, 'a new attempt')
+  t.equal(page.outTradeNo, req.orderNo, 'the first attempt is sent as the orderNo')
+  t.equal(wap.json().data.outTradeNo, `${req.orderNo}_2`, 'a later attempt gets its own provider trade number')
   t.equal(gw.calls.at(-1)?.method, 'alipay.trade.close')
   const rows = await pay.sql`select channel, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
   t.same(
@@ -280,20 +282,22 @@ t.test('close and channel switch go through the provider close', async (t) => {
     ['page:CLOSED', 'wap:PENDING'],
   )
 
-  // Back to page: the closed attempt is reopened (same paymentId).
-  const back = await pay.call('POST', '/api/pay/create', req)
-  t.equal(back.json().data.paymentId, page.paymentId)
-  const rows2 = await pay.sql`select channel, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
+  // Back to page: a closed trade number is never reused, so it is a third attempt (new trade).
+  const back = (await pay.call('POST', '/api/pay/create', req)).json().data
+  t.not(back.paymentId, page.paymentId)
+  t.equal(back.outTradeNo, `${req.orderNo}_3`)
+  const rows2 = await pay.sql`select channel, status, out_trade_no from payment_attempts where order_no = ${req.orderNo} order by created_at`
   t.same(
-    rows2.map((r) => `${r.channel}:${r.status}`),
-    ['page:PENDING', 'wap:CLOSED'],
+    rows2.map((r) => `${r.channel}:${r.status}:${r.out_trade_no.slice(req.orderNo.length)}`),
+    ['page:CLOSED:', 'wap:CLOSED:_2', 'page:PENDING:_3'],
   )
-  queryAnswer = { code: '10000', msg: 'Success', out_trade_no: req.orderNo, trade_status: 'WAIT_BUYER_PAY', total_amount: '25.00' }
+  queryAnswer = { code: '10000', msg: 'Success', out_trade_no: back.outTradeNo, trade_status: 'WAIT_BUYER_PAY', total_amount: '25.00' }
   t.match(
     (await pay.call('GET', `/api/pay/status/${req.orderNo}`)).json().data,
-    { status: 'PENDING', channel: 'page' },
-    'the reopened attempt speaks for the order',
+    { status: 'PENDING', channel: 'page', outTradeNo: back.outTradeNo },
+    'the newest attempt speaks for the order',
   )
+  t.match(gw.calls.at(-1)?.bizContent, { out_trade_no: back.outTradeNo }, 'the provider is asked about that trade')
 
   // close: pending attempts → CLOSED; closing again is harmless.
   closeAnswer = { code: '10000', msg: 'Success', out_trade_no: req.orderNo }

@@ -59,8 +59,12 @@ async function create(over: Record<string, unknown>) {
   return { req, data: res.body.data }
 }
 const status = async (orderNo: string) => (await client.get<Envelope<PaymentStatusResponse>>(`/api/pay/status/${orderNo}`)).body.data
+/** The most recently changed attempt of an order, given its orderNo or an attempt's trade number. */
 const attempt = async (orderNo: string) =>
-  (await sql`select status, trade_no, paid_via, channel from payment_attempts where order_no = ${orderNo} order by updated_at desc`)[0]
+  (
+    await sql`select status, trade_no, paid_via, channel from payment_attempts
+               where order_no = ${orderNo} or out_trade_no = ${orderNo} order by updated_at desc`
+  )[0]
 const events = async (orderNo: string) =>
   (await sql`select payload from outbox where payload->>'orderNo' = ${orderNo}`).map((r) => r.payload as PaymentEvent)
 const verdicts = async (orderNo: string) =>
@@ -242,13 +246,16 @@ t.test('close is local (Epay has none); a later payment is recorded as paid afte
   t.match(await attempt(late.req.orderNo), { status: 'PAID', paid_via: 'CLOSE' }, JSON.stringify(r.body))
 })
 
-t.test('switching type re-creates the same Epay order; the payment lands on the current attempt', async (t) => {
+t.test('switching type makes a new Epay order (its own trade number); the payment lands on that attempt', async (t) => {
   const first = await create({ channel: 'alipay', device: 'mobile' })
   const second = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', { ...first.req, channel: 'wxpay', device: 'mobile' })
   t.equal(second.status, 200, JSON.stringify(second.body))
-  t.match((await control('GET', `/control/epay/trades/${first.req.orderNo}`)).body, { type: 'wxpay' })
-  await control('POST', `/control/epay/trades/${first.req.orderNo}/pay`, {})
-  await paid(first.req.orderNo)
+  const outTradeNo = second.body.data.outTradeNo
+  t.equal(outTradeNo, `${first.req.orderNo}_2`)
+  t.match((await control('GET', `/control/epay/trades/${outTradeNo}`)).body, { type: 'wxpay' })
+  t.match((await control('GET', `/control/epay/trades/${first.req.orderNo}`)).body, { type: 'alipay' })
+  await control('POST', `/control/epay/trades/${outTradeNo}/pay`, {})
+  await paid(outTradeNo)
   const rows = await sql`select channel, status from payment_attempts where order_no = ${first.req.orderNo} order by created_at`
   t.same(
     rows.map((r) => `${r.channel}:${r.status}`),

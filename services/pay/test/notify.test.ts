@@ -217,8 +217,8 @@ t.test('an order paid through two channels: both recorded, one event each', asyn
   const { req, params } = await paidFixture(pay)
   // A second attempt on another channel, inserted directly (switching channel needs the gateway).
   await pay.sql`
-    insert into payment_attempts (id, order_id, order_no, provider, channel, amount, subject, status, trade_no, paid_at)
-    values (gen_random_uuid(), ${req.orderId}, ${req.orderNo}, 'ALIPAY', 'qr', 2500, 's', 'PAID', 'T-OTHER', now())`
+    insert into payment_attempts (id, order_id, order_no, out_trade_no, provider, channel, amount, subject, status, trade_no, paid_at)
+    values (gen_random_uuid(), ${req.orderId}, ${req.orderNo}, ${req.orderNo + '_2'}, 'ALIPAY', 'qr', 2500, 's', 'PAID', 'T-OTHER', now())`
   const res = await postNotify(pay.app, signedNotifyBody(params, pay.keys.alipay.platformPrivateKey))
   t.equal(res.body, 'success')
   t.equal((await pay.sql`select count(*)::int as n from payment_attempts where order_no = ${req.orderNo} and status = 'PAID'`)[0]!.n, 2)
@@ -331,4 +331,12 @@ t.test('outbox: events queued while no worker ran are all delivered, each once, 
   await Promise.all(workers.map((w) => w.stop()))
   t.equal(deliveries.length, 12, 'each event delivered exactly once')
   t.equal(new Set(deliveries).size, 12)
+})
+
+t.test('a notify for a provider this instance has not configured: 503 (the provider retries), logged', async (t) => {
+  const pay = await setupPay(t)
+  const res = await postNotify(pay.app, JSON.stringify({ id: 'x' }), { path: '/api/pay/notify/wechat', contentType: 'application/json' })
+  t.equal(res.statusCode, 503, 'not a 2xx: WeChat would stop retrying on one')
+  t.match((await logRows(pay)).at(-1), { verdict: 'REJECTED', reason: 'PROVIDER_DISABLED' })
+  t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 0)
 })

@@ -2,13 +2,17 @@ import { randomBytes } from 'node:crypto'
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 
-/** `P` + yyyyMMddHHmmss (GMT+8, as the providers show it) + 16 random base32 chars (80 bits: unguessable). */
+/**
+ * `P` + yyyyMMddHHmmss (GMT+8, as the providers show it) + 14 random base32 chars (70 bits:
+ * unguessable): 29 characters, so the pay service's later attempts `orderNo_2` … `orderNo_99` still
+ * fit WeChat Pay's 32-character out_trade_no.
+ */
 export function newOrderNo(now = new Date()): string {
   const cst = new Date(now.getTime() + 8 * 3600_000)
   const stamp = cst.toISOString().slice(0, 19).replace(/[-T:]/g, '')
-  const bytes = randomBytes(16)
+  const bytes = randomBytes(14)
   let tail = ''
-  for (let i = 0; i < 16; i++) tail += BASE32[bytes[i]! & 31]
+  for (let i = 0; i < 14; i++) tail += BASE32[bytes[i]! & 31]
   return `P${stamp}${tail}`
 }
 

@@ -22,8 +22,12 @@ const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull(
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
 
 /**
- * One row per (orderNo, channel): a way the buyer was offered to pay. All Alipay attempts of an
- * order share the provider trade number `out_trade_no = order_no`.
+ * A way the buyer was offered to pay an order: one provider trade. Each attempt has its own
+ * provider trade number `out_trade_no`: the order's first attempt uses the orderNo itself, later
+ * ones `orderNo_2`, `orderNo_3`, … because providers never reuse a closed trade number (WeChat
+ * ORDER_CLOSED, Alipay ACQ.TRADE_HAS_CLOSE), so re-paying with another channel needs a new one.
+ * (Rows from before migration 0003 may share `out_trade_no = order_no` between channels.)
+ * At most one PENDING attempt per (order, provider, channel).
  * status: PENDING → PAID | CLOSED | FAILED; CLOSED → PAID (late payment: the money was taken).
  */
 export const paymentAttempts = pgTable(
@@ -32,6 +36,8 @@ export const paymentAttempts = pgTable(
     id: uuid('id').primaryKey(),
     orderId: bigint('order_id', { mode: 'number' }).notNull(),
     orderNo: text('order_no').notNull(),
+    /** The merchant trade number sent to the provider for this attempt. */
+    outTradeNo: text('out_trade_no').notNull(),
     provider: text('provider').notNull(),
     channel: text('channel').notNull(),
     amount: bigint('amount', { mode: 'number' }).notNull(),
@@ -50,7 +56,10 @@ export const paymentAttempts = pgTable(
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('payment_attempts_order_channel_uq').on(t.orderNo, t.provider, t.channel),
+    uniqueIndex('payment_attempts_trade_uq').on(t.outTradeNo, t.provider, t.channel),
+    uniqueIndex('payment_attempts_pending_channel_uq')
+      .on(t.orderNo, t.provider, t.channel)
+      .where(sql`${t.status} = 'PENDING'`),
     check('payment_attempts_status_ck', sql`${t.status} in ('PENDING', 'PAID', 'CLOSED', 'FAILED', 'REFUNDED')`),
     check('payment_attempts_amount_ck', sql`${t.amount} > 0`),
     check('payment_attempts_paid_ck', sql`${t.status} <> 'PAID' or (${t.tradeNo} is not null and ${t.paidAt} is not null)`),

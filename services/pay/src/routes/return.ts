@@ -10,7 +10,7 @@ import type { PaymentsRepo } from '../payments.ts'
 
 const ReturnQuery = Type.Object({ out_trade_no: Type.Optional(Type.Unknown()) }, { additionalProperties: true })
 
-export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 'findByOrderNo'>; frontendUrl: string }> = async (
+export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 'findByOutTradeNo'>; frontendUrl: string }> = async (
   app,
   { repo, frontendUrl },
 ) => {
@@ -18,7 +18,7 @@ export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 
 
   async function destination(outTradeNo: unknown): Promise<string> {
     if (typeof outTradeNo !== 'string' || !ORDER_NO_RE.test(outTradeNo)) return notFound
-    const [attempt] = await repo.findByOrderNo(outTradeNo)
+    const [attempt] = await repo.findByOutTradeNo(outTradeNo)
     return attempt ? `${frontendUrl}/order/${encodeURIComponent(String(attempt.orderId))}` : notFound
   }
 

@@ -3,7 +3,7 @@
  * the pay service's signed API (main → pay) and the events pay pushes to main.
  * Amounts between services are integer fen.
  */
-import { Type, type Static } from 'typebox'
+import { Type, type Static, type TObjectOptions, type TProperties, type TSchema } from 'typebox'
 
 /** Every JSON answer: `{code, message, data, timestamp}`; errors add `error` (stable code). */
 export interface Envelope<T> {
@@ -55,6 +55,9 @@ export const ERROR_CODES = [
   'NOT_GOODS_ORDER',
   'INVALID_DELIVERY_TRANSITION',
   'IDEMPOTENCY_KEY_IN_PROGRESS',
+  // reconciliation against provider bills (issue 8)
+  'BILL_UNAVAILABLE',
+  'RECONCILIATION_RUNNING',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 
@@ -179,7 +182,7 @@ export const PaymentSucceededEvent = Type.Object(
     orderId: Type.Integer({ minimum: 1 }),
     orderNo: Type.String({ minLength: 6, maxLength: 64 }),
     /** Integer fen actually paid. */
-    amount: Type.Integer({ minimum: 1 }),
+    amount: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
     provider: Type.String(),
     channel: Type.String(),
     tradeNo: Type.String(),
@@ -198,9 +201,9 @@ export const RefundSucceededEvent = Type.Object(
     orderNo: Type.String({ minLength: 6, maxLength: 64 }),
     refundNo: Type.String({ minLength: 6, maxLength: 64 }),
     /** Integer fen of this refund. */
-    amount: Type.Integer({ minimum: 1 }),
+    amount: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
     /** Integer fen refunded so far for the order, this refund included. */
-    totalRefunded: Type.Integer({ minimum: 1 }),
+    totalRefunded: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
     provider: Type.String(),
     refundedAt: Type.String(),
   },
@@ -211,3 +214,138 @@ export type RefundSucceededEvent = Static<typeof RefundSucceededEvent>
 /** Every event pay pushes to main (discriminated by `type`). */
 export const PaymentEvent = Type.Union([PaymentSucceededEvent, RefundSucceededEvent])
 export type PaymentEvent = Static<typeof PaymentEvent>
+
+// ---- HTTP response schemas (OpenAPI at /docs; fastify also writes the responses with them) ----
+//
+// fast-json-stringify writes only what a response schema declares and coerces what it declares:
+// a closed object drops the properties it does not list, a non-nullable field writes null as 0 or
+// "", an `integer` rounds 9.9. So every object here is open (the listed properties documented and
+// typed, anything else written as it is), nullable fields say so, and yuan amounts are `number`.
+
+/**
+ * `T | null` for a schema with one `type`, as `type: [T, 'null']`: fast-json-stringify picks the
+ * branch of such a type list with `typeof`, whereas for `anyOf` it runs a validator on the value
+ * and throws (a 500) when no branch matches exactly (a format, an enum).
+ */
+export function Nullable<T extends TSchema>(schema: T) {
+  const { type, enum: values } = schema as { type?: unknown; enum?: unknown[] }
+  if (typeof type !== 'string') throw new Error('Nullable: the schema must have one `type`')
+  return Type.Unsafe<Static<T> | null>({ ...schema, type: [type, 'null'], ...(values ? { enum: [...values, null] } : {}) })
+}
+
+/** An object whose listed properties are documented; any other property is kept as it is. */
+export const OpenObject = <T extends TProperties>(properties: T, options: TObjectOptions = {}) =>
+  Type.Object(properties, { additionalProperties: true, ...options })
+
+/** A string from a closed list: documented as an enum, written as the string it is. */
+export const StringEnum = <const T extends readonly string[]>(values: T, options: { description?: string } = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...options })
+
+/** A timestamp as the API writes it (ISO-8601, UTC). */
+export const IsoTime = (description?: string) => Type.String({ format: 'date-time', ...(description ? { description } : {}) })
+
+/** `{code: 200, message, data, timestamp}` around `data`. */
+export const OkEnvelope = <T extends TSchema>(data: T, description = '成功 (code 200)') =>
+  OpenObject(
+    {
+      code: Type.Integer({ description: '200 on success' }),
+      message: Type.String(),
+      data,
+      timestamp: Type.Integer({ description: 'milliseconds since the epoch' }),
+    },
+    { description },
+  )
+
+const ErrorEnvelopeProperties = {
+  code: Type.Integer({ description: 'the HTTP status' }),
+  message: Type.String({ description: 'for people (Chinese by default)' }),
+  data: Type.Unknown({ description: 'null, or details (409 ORDER_NOT_PAYABLE from pay carries the paid PaymentStatusResponse)' }),
+  timestamp: Type.Integer({ description: 'milliseconds since the epoch' }),
+  error: StringEnum(ERROR_CODES, { description: 'stable error code' }),
+}
+
+/** `{code, message, data, timestamp, error}`: every error answer (the one error handler writes it with `fail`). */
+export const ErrorEnvelope = (description = '错误') => Type.Unsafe<Envelope<unknown>>(OpenObject(ErrorEnvelopeProperties, { description }))
+
+const ERROR_DESCRIPTIONS = {
+  400: 'INVALID_PARAMS: 请求参数无效',
+  401: 'UNAUTHORIZED / SERVICE_AUTH_FAILED / INVALID_CREDENTIALS: 未认证',
+  403: 'FORBIDDEN: 无权访问',
+  404: '*_NOT_FOUND: 不存在',
+  409: 'conflict: duplicate, state, idempotency key, insufficient credits',
+  413: 'PAYLOAD_TOO_LARGE: 请求体过大',
+  415: 'UNSUPPORTED_MEDIA_TYPE: 不支持的内容类型',
+  422: 'semantic: CUSTOM_CREDITS_OUT_OF_RANGE, PAYMENT_METHOD_DISABLED, …',
+  429: 'RATE_LIMITED: 请求过于频繁',
+  502: 'PROVIDER_ERROR / PAY_SERVICE_UNAVAILABLE: 上游不可用',
+  503: 'SERVICE_UNAVAILABLE / PAY_SERVICE_UNAVAILABLE: 服务暂不可用',
+  '4xx': 'any other client error (e.g. 413, 415), same envelope',
+} as const
+export type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS
+
+/** Response schemas for the error statuses a route answers: `{...errorResponses(400, 404)}`. */
+export function errorResponses<const S extends readonly ErrorStatus[]>(...statuses: S) {
+  return Object.fromEntries(statuses.map((s) => [s, ErrorEnvelope(ERROR_DESCRIPTIONS[s])])) as {
+    [K in S[number]]: ReturnType<typeof ErrorEnvelope>
+  }
+}
+
+/** Seed 000 §4.2 paging: `{content, totalElements, totalPages, page (0-based), size}`. */
+export const PageSchema = <T extends TSchema>(item: T) =>
+  OpenObject({
+    content: Type.Array(item),
+    totalElements: Type.Integer(),
+    totalPages: Type.Integer(),
+    page: Type.Integer({ description: '0-based' }),
+    size: Type.Integer(),
+  })
+
+/** A request with no parameters (stated, so that every route declares its input). */
+export const NoQuery = Type.Object({}, { description: 'no parameters' })
+
+/** The signed service-call headers (HMAC-SHA256 over method, path, timestamp, nonce and body hash). */
+export const ServiceAuthHeaders = Type.Object({
+  'x-svc-key-id': Type.String({ minLength: 1, description: 'id of the shared key (SERVICE_KEYS)' }),
+  'x-svc-timestamp': Type.String({ minLength: 1, description: 'unix seconds; ±300 s' }),
+  'x-svc-nonce': Type.String({ minLength: 1, description: 'accepted once' }),
+  'x-svc-signature': Type.String({ minLength: 1, description: 'HMAC-SHA256 of method, path, timestamp, nonce and body hash' }),
+})
+
+// pay's answers to main (integer fen), as schemas of the interfaces above.
+
+export const CreatePaymentResponseSchema = OpenObject({
+  paymentId: Type.String(),
+  orderNo: Type.String(),
+  outTradeNo: Type.String({ description: 'the merchant trade number sent to the provider' }),
+  method: Type.String(),
+  channel: Type.String(),
+  payType: StringEnum(PAY_TYPES),
+  amount: Type.Integer({ description: 'fen' }),
+  formHtml: Type.Optional(Type.String({ description: 'payType form: an auto-submitting HTML form' })),
+  paymentUrl: Type.Optional(Type.String({ description: 'payType jump (and the GET variant of form)' })),
+  qrCode: Type.Optional(Type.String({ description: 'payType qrcode: the raw QR content' })),
+  jsapiParams: Type.Optional(OpenObject({}, { description: 'payType jsapi: appId, timeStamp, nonceStr, package, signType, paySign' })),
+  expireAt: Nullable(IsoTime()),
+})
+
+export const PaymentStatusResponseSchema = OpenObject({
+  orderNo: Type.String(),
+  outTradeNo: Type.String(),
+  status: StringEnum(PAYMENT_STATUSES),
+  paidAt: Nullable(IsoTime()),
+  tradeNo: Nullable(Type.String()),
+  amount: Type.Integer({ description: 'fen' }),
+  method: Type.String(),
+  channel: Type.String(),
+})
+
+export const RefundResponseSchema = OpenObject({
+  refundNo: Type.String(),
+  orderNo: Type.String(),
+  amount: Type.Integer({ description: 'fen, this refund' }),
+  status: StringEnum(REFUND_STATUSES),
+  totalRefunded: Type.Integer({ description: 'fen refunded so far for the order' }),
+  refundedAt: Nullable(IsoTime()),
+  failureReason: Nullable(Type.String()),
+  provider: Type.String(),
+})

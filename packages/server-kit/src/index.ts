@@ -4,11 +4,26 @@
  * never a 500 for bad input), /healthz and /readyz, request ids, log redaction and a
  * graceful shutdown.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import { AppError, fail, type ErrorCode } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
+import { installMetrics } from './metrics.ts'
+import { registerOpenApi, type OpenApiOptions } from './openapi.ts'
+
+export { installMetrics, sharedScrapeRead } from './metrics.ts'
+export {
+  documentGaps,
+  documentSchemas,
+  registerOpenApi,
+  registeredRoutes,
+  routeSchemaGaps,
+  type OpenApiDocument,
+  type OpenApiOptions,
+  type RouteRecord,
+  type SchemaGap,
+} from './openapi.ts'
 
 export const REDACT_PATHS = [
   'req.headers.authorization',
@@ -24,7 +39,15 @@ export const REDACT_PATHS = [
   '*.sign',
 ]
 
-export function createApp(opts: { name: string; sql?: Sql; logLevel?: string; bodyLimit?: number; fastify?: FastifyServerOptions }) {
+export function createApp(opts: {
+  name: string
+  sql?: Sql
+  logLevel?: string
+  bodyLimit?: number
+  fastify?: FastifyServerOptions
+  metricsToken?: string
+  openapi?: OpenApiOptions
+}) {
   const app = Fastify({
     logger: {
       level: opts.logLevel ?? process.env.LOG_LEVEL ?? 'info',
@@ -38,8 +61,20 @@ export function createApp(opts: { name: string; sql?: Sql; logLevel?: string; bo
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
     trustProxy: true,
+    // Path parameters longer than the router's default 100 characters (an e-mail may have 254).
+    routerOptions: { maxParamLength: 512 },
+    // A malformed URL or an over-long path parameter is refused by the router before any route:
+    // in the envelope too, never fastify's own JSON echoing the path.
+    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
+      const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
+      return reply.status(status).send(fail(status, 'INVALID_PARAMS', status === 414 ? '路径参数过长' : '请求路径无效'))
+    },
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()
+  // Prometheus: `app.metrics` (this app's registry), request latency by route, `GET /metrics`.
+  installMetrics(app, { token: opts.metricsToken })
+  // OpenAPI document at /docs/json, Swagger UI at /docs; before any route, as routes are collected when added.
+  if (opts.openapi) registerOpenApi(app, opts.openapi)
 
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)

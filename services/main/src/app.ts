@@ -1,4 +1,7 @@
 import rateLimit from '@fastify/rate-limit'
+import { TypeBoxValidatorCompiler } from '@fastify/type-provider-typebox'
+import type { FastifySchemaCompiler } from 'fastify'
+import type { TSchema } from 'typebox'
 import { createApp } from '@paysys/server-kit'
 import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
@@ -19,6 +22,8 @@ import { createRefundService, type RefundService } from './refunds.ts'
 import { createOrderSweeper, type OrderSweeper } from './orders/sweeper.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { adminRoutes } from './routes/admin.ts'
+import { MAIN_OPENAPI } from './routes/schemas.ts'
+import { registerMainMetrics } from './metrics.ts'
 
 export interface MainDeps {
   config: Readonly<MainConfig>
@@ -43,8 +48,42 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
+ * path params, which are text; TypeBox still converts those), which in a body would read `true` as 1
+ * or "true" and ["x"] as "x" (type confusion, found by test/fuzz). And a query integer must be written
+ * as one: TypeBox's conversion would truncate "1.5" to 1.
+ */
+const validatorCompiler: FastifySchemaCompiler<TSchema> = (route) => {
+  const validate = TypeBoxValidatorCompiler(route)
+  const props = (route.schema as { properties?: Record<string, { type?: unknown }> }).properties ?? {}
+  const integers = route.httpPart === 'body' ? [] : Object.keys(props).filter((k) => props[k]!.type === 'integer')
+  if (!integers.length) return validate
+  return (value) => {
+    const given = value as Record<string, unknown> | undefined
+    const bad = integers.find((k) => typeof given?.[k] === 'string' && !/^-?\d{1,16}$/.test(given[k] as string))
+    if (bad) return { error: [{ keyword: 'type', instancePath: `/${bad}`, schemaPath: '#', params: {}, message: 'must be integer' }] }
+    return validate(value)
+  }
+}
+
+/** JSON.parse reviver: a NUL character in a key or a string is bad input (PostgreSQL text cannot hold it). */
+function refuseNul(key: string, value: unknown): unknown {
+  if (key.includes('\0') || (typeof value === 'string' && value.includes('\0'))) {
+    throw new AppError(400, 'INVALID_PARAMS', '请求体不能包含 NUL 字符')
+  }
+  return value
+}
+
 export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides: { pay?: PayClient } = {}) {
-  const app = createApp({ name: 'main', sql, logLevel: config.logLevel })
+  const app = createApp({ name: 'main', sql, logLevel: config.logLevel, metricsToken: config.metricsToken, openapi: MAIN_OPENAPI })
+  registerMainMetrics(app.metrics, { sql, log: app.log })
+
+  app.setValidatorCompiler(validatorCompiler)
+  // PostgreSQL text cannot hold NUL: refused here as bad input, not later as a database error (500).
+  app.addHook('onRequest', async (req) => {
+    if (/%00/.test(req.url)) throw new AppError(400, 'INVALID_PARAMS', '请求不能包含 NUL 字符')
+  })
 
   // Keep the raw JSON text: signed service calls are verified over the exact bytes.
   app.removeContentTypeParser('application/json')
@@ -52,11 +91,13 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     const text = body as string
     req.rawBody = text
     if (text === '') return done(null, undefined)
+    let parsed: unknown
     try {
-      done(null, JSON.parse(text))
-    } catch {
-      done(new AppError(400, 'INVALID_PARAMS', '请求体不是合法的 JSON'), undefined)
+      parsed = text.includes('\\u0000') ? JSON.parse(text, refuseNul) : JSON.parse(text)
+    } catch (err) {
+      return done(err instanceof AppError ? err : new AppError(400, 'INVALID_PARAMS', '请求体不是合法的 JSON'), undefined)
     }
+    done(null, parsed)
   })
 
   const users = createUsersRepo(sql)

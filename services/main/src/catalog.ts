@@ -226,6 +226,8 @@ export function createCatalogRepo(sql: Sql) {
       return rows[0]
     },
     async findProduct(id: number): Promise<ProductRow | undefined> {
+      // Product ids are int4: a larger id names no product (and must not reach the database as an error).
+      if (!Number.isSafeInteger(id) || id < 1 || id > 2_147_483_647) return undefined
       return (await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where id = $1`, [id], { prepare: true }))[0]
     },
     /** Seed 001's list (credit products and goods), in display order. */

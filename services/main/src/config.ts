@@ -27,6 +27,8 @@ export interface MainConfig {
   /** First admin, created (or promoted) at start-up when both are given. */
   adminEmail?: string
   adminPassword?: string
+  /** Bearer token `GET /metrics` requires; without one the endpoint is open (development). */
+  metricsToken?: string
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<MainConfig> {
@@ -49,6 +51,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const adminEmail = r.optional('ADMIN_EMAIL')
   const adminPassword = r.secret('ADMIN_PASSWORD')
   if ((adminEmail === undefined) !== (adminPassword === undefined)) r.problems.push('set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither')
+  const metricsToken = r.secret('METRICS_TOKEN')
+  if (metricsToken !== undefined && metricsToken.length < 16) r.problems.push('METRICS_TOKEN must be at least 16 characters')
   return r.done({
     port: r.int('PORT', 8080, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
@@ -68,5 +72,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),
     logLevel: r.string('LOG_LEVEL', 'info'),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
+    ...(metricsToken ? { metricsToken } : {}),
   })
 }

@@ -33,13 +33,17 @@ declare module 'fastify' {
   }
 }
 
+/** Deeper bodies are refused before they are hashed (recursion would overflow the stack: a 500). */
+const MAX_DEPTH = 64
+
 /** JSON with sorted keys: two bodies that differ only in key order are the same request. */
-export function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`
+export function stableJson(v: unknown, depth = 0): string {
+  if (depth > MAX_DEPTH) throw new AppError(400, 'INVALID_PARAMS', '请求体嵌套过深')
+  if (Array.isArray(v)) return `[${v.map((x) => stableJson(x, depth + 1)).join(',')}]`
   if (v && typeof v === 'object') {
     return `{${Object.keys(v)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k], depth + 1)}`)
       .join(',')}}`
   }
   return JSON.stringify(v ?? null)

@@ -18,11 +18,18 @@ export interface PayClient {
   methods(requestId?: string): Promise<{ method: string; channels: string[] }[]>
   refund(req: RefundRequest, requestId?: string): Promise<RefundResponse>
   refundStatus(refundNo: string, requestId?: string): Promise<RefundResponse>
+  /** Reconciliation (对账) runs and differences, for main's admin API (pay owns them). */
+  reconciliations(query: Record<string, string>, requestId?: string): Promise<unknown>
+  runReconciliation(body: { provider: string; day: string; async?: boolean }, requestId?: string): Promise<unknown>
+  reconciliation(id: string, requestId?: string): Promise<unknown>
+  resolveDifference(id: string, body: { note: string; resolvedBy: string }, requestId?: string): Promise<unknown>
   close_(): Promise<void>
 }
 
 export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeoutMs: number }): PayClient {
   const client = createServiceClient(opts)
+  // A reconciliation run downloads and checks a whole bill: it may take minutes, not seconds.
+  const slow = createServiceClient({ ...opts, timeoutMs: Math.max(opts.timeoutMs, 300_000) })
   async function unwrap<T>(call: Promise<ServiceResponse<Envelope<T>>>): Promise<T> {
     let res: ServiceResponse<Envelope<T>>
     try {
@@ -55,6 +62,18 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     refund: (req, rid) => unwrap(client.post<Envelope<RefundResponse>>('/api/pay/refund', req, h(rid))),
     refundStatus: (refundNo, rid) =>
       unwrap(client.get<Envelope<RefundResponse>>(`/api/pay/refund/${encodeURIComponent(refundNo)}`, h(rid))),
-    close_: () => client.close(),
+    reconciliations: (query, rid) => {
+      // No bare `?`: the request line drops an empty query, and the signature must cover the path as sent.
+      const qs = new URLSearchParams(query).toString()
+      return unwrap(client.get<Envelope<unknown>>(`/api/pay/reconciliations${qs ? `?${qs}` : ''}`, h(rid)))
+    },
+    runReconciliation: (body, rid) => unwrap(slow.post<Envelope<unknown>>('/api/pay/reconciliations', body, h(rid))),
+    reconciliation: (id, rid) => unwrap(client.get<Envelope<unknown>>(`/api/pay/reconciliations/${encodeURIComponent(id)}`, h(rid))),
+    resolveDifference: (id, body, rid) =>
+      unwrap(client.post<Envelope<unknown>>(`/api/pay/reconciliations/differences/${encodeURIComponent(id)}/resolve`, body, h(rid))),
+    close_: async () => {
+      await client.close()
+      await slow.close()
+    },
   }
 }

@@ -9,9 +9,19 @@ import { createPaymentFlows } from './flows.ts'
 import { createNonceStore } from './nonces.ts'
 import { createPaymentsRepo } from './payments.ts'
 import { createProviders } from './providers/index.ts'
+import { registerPayMetrics } from './metrics.ts'
 import { createRefundFlows } from './refunds.ts'
+import { createReconciler, type Reconciler } from './reconciliation/engine.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Reconciliation against provider bills: server.ts runs its daily job, the CLI a day. */
+    reconciler: Reconciler
+  }
+}
 import type { ProviderRegistry } from './providers/types.ts'
 import { notifyRoutes } from './routes/notify.ts'
+import { PAY_OPENAPI } from './routes/openapi.ts'
 import { returnRoutes } from './routes/return.ts'
 import { serviceRoutes } from './routes/service.ts'
 
@@ -20,10 +30,13 @@ export interface AppDeps {
   providers?: ProviderRegistry
   /** Called when an event for main was queued (server.ts wakes the outbox worker). */
   onEventQueued?: () => void
+  /** The reconciliation job queue's enqueue, once server.ts has started it. */
+  reconcileQueue?: () => ((provider: string, day: string) => Promise<string | null>) | undefined
 }
 
 export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = {}) {
-  const app = createApp({ name: 'pay', sql, logLevel: config.logLevel })
+  const app = createApp({ name: 'pay', sql, logLevel: config.logLevel, metricsToken: config.metricsToken, openapi: PAY_OPENAPI })
+  const metrics = registerPayMetrics(app.metrics, { sql, log: app.log })
   const repo = createPaymentsRepo(sql)
   const providers = deps.providers ?? createProviders(config)
   const flows = createPaymentFlows({
@@ -31,9 +44,19 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
     providers,
     log: app.log,
     onEventQueued: deps.onEventQueued,
+    onNotification: metrics.notification,
   })
   const refunds = createRefundFlows({ sql, providers, log: app.log, onEventQueued: deps.onEventQueued })
-  app.register(serviceRoutes, { flows, refunds, keys: config.serviceKeys, nonces: createNonceStore(sql, app.log) })
+  const reconciler = createReconciler({ sql, providers, flows, log: app.log, feeRates: config.reconcile.feeRates })
+  app.decorate('reconciler', reconciler)
+  app.register(serviceRoutes, {
+    flows,
+    refunds,
+    reconciler,
+    enqueueReconciliation: deps.reconcileQueue,
+    keys: config.serviceKeys,
+    nonces: createNonceStore(sql, app.log),
+  })
   app.register(notifyRoutes, { flows })
   app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl })
   return app

@@ -37,6 +37,21 @@ export interface PayConfig {
   /** false: events are only stored (main must pull); for operations and the reconciliation test. */
   outboxPushEnabled: boolean
   providerTimeoutMs: number
+  /** Bearer token `GET /metrics` requires; without one the endpoint is open (development). */
+  metricsToken?: string
+  reconcile: ReconcileConfig
+}
+
+/** Reconciliation against provider bills (对账). */
+export interface ReconcileConfig {
+  /** false: no daily job (the admin API and the CLI still run a day on demand). */
+  enabled: boolean
+  /** Cron, China time. */
+  cron: string
+  retryLimit: number
+  retryDelaySeconds: number
+  /** Fee rates bill fees are checked against, per provider; absent = fees are summed, not checked. */
+  feeRates: Partial<Record<'ALIPAY' | 'WECHAT_PAY' | 'EPAY', number>>
 }
 
 export const DEFAULT_ALIPAY_GATEWAY = 'https://openapi.alipay.com/gateway.do'
@@ -48,7 +63,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const port = r.int('PORT', 8081, 1, 65535)
 
   let serviceKeys: ServiceKey[] = []
-  const keySpec = r.string('SERVICE_KEYS')
+  // Inline or from a file (SERVICE_KEYS_FILE), like every other secret.
+  const keySpec = r.secret('SERVICE_KEYS', { required: true })
   if (keySpec) {
     try {
       serviceKeys = parseServiceKeys(keySpec)
@@ -75,8 +91,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     outboxPollMs: r.int('OUTBOX_POLL_MS', 500, 10, 60_000),
     outboxPushEnabled: r.bool('OUTBOX_PUSH_ENABLED', true),
     providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 8000, 100, 60_000),
+    reconcile: {
+      enabled: r.bool('RECONCILE_JOBS_ENABLED', true),
+      cron: r.string('RECONCILE_CRON', '30 10 * * *'),
+      retryLimit: r.int('RECONCILE_RETRY_LIMIT', 12, 0, 1000),
+      retryDelaySeconds: r.int('RECONCILE_RETRY_DELAY_SECONDS', 1800, 1, 86_400),
+      feeRates: readFeeRates(r),
+    },
   }
+  if (!/^(\S+\s+){4}\S+$/.test(config.reconcile.cron))
+    r.problems.push(`RECONCILE_CRON must be a 5-field cron, got ${JSON.stringify(config.reconcile.cron)}`)
+  // Pay is reachable from the internet (notify, return): its metrics must not be.
+  const metricsToken = r.secret('METRICS_TOKEN')
+  if (metricsToken !== undefined && metricsToken.length < 16) r.problems.push('METRICS_TOKEN must be at least 16 characters')
+  if (metricsToken) config.metricsToken = metricsToken
   return r.done(config)
+}
+
+/** `RECONCILE_FEE_RATES=ALIPAY:0.006,WECHAT_PAY:0.006` */
+function readFeeRates(r: ReturnType<typeof createEnvReader>): ReconcileConfig['feeRates'] {
+  const spec = r.optional('RECONCILE_FEE_RATES')
+  const rates: ReconcileConfig['feeRates'] = {}
+  if (!spec) return rates
+  for (const part of spec.split(',')) {
+    const m = /^\s*(ALIPAY|WECHAT_PAY|EPAY)\s*:\s*(0(\.\d{1,6})?)\s*$/.exec(part)
+    if (!m) {
+      r.problems.push(`RECONCILE_FEE_RATES: expected PROVIDER:rate (rate below 1, e.g. ALIPAY:0.006), got ${JSON.stringify(part)}`)
+      continue
+    }
+    rates[m[1] as keyof ReconcileConfig['feeRates']] = Number(m[2])
+  }
+  return rates
 }
 
 function readAlipay(r: ReturnType<typeof createEnvReader>): AlipayConfig | null {

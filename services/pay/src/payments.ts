@@ -60,7 +60,7 @@ export interface VerifiedPayment {
   /** Integer fen the provider says was paid. */
   amount: number
   paidAt: Date | null
-  via: 'NOTIFY' | 'QUERY' | 'CLOSE'
+  via: 'NOTIFY' | 'QUERY' | 'CLOSE' | 'RECONCILIATION'
 }
 
 export type RecordOutcome =

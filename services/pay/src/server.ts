@@ -6,6 +6,8 @@ import { listenAndHandleSignals } from '@paysys/server-kit'
 import { buildApp } from './app.ts'
 import { loadConfig } from './config.ts'
 import { createOutboxWorker, type OutboxWorker } from './outbox.ts'
+import { startReconcileJobs, type ReconcileJobs } from './reconciliation/jobs.ts'
+import type { ProviderName } from './providers/types.ts'
 
 // alipay-sdk stamps requests with the process's local time; Alipay expects China time (UTC+8).
 process.env.TZ = 'Asia/Shanghai'
@@ -17,7 +19,11 @@ await runMigrations(config.databaseUrl, MIGRATIONS)
 const sql = connect(config.databaseUrl)
 
 let worker: OutboxWorker | undefined
-const app = buildApp(config, sql, { onEventQueued: () => worker?.wake() })
+let jobs: ReconcileJobs | undefined
+const app = buildApp(config, sql, {
+  onEventQueued: () => worker?.wake(),
+  reconcileQueue: () => (jobs ? (provider, day) => jobs!.enqueue(provider as ProviderName, day) : undefined),
+})
 worker = createOutboxWorker({
   sql,
   mainUrl: config.mainUrl,
@@ -27,9 +33,20 @@ worker = createOutboxWorker({
 })
 if (config.outboxPushEnabled) worker.start()
 else app.log.warn('OUTBOX_PUSH_ENABLED=false: payments are not pushed to main (main reconciles by pulling)')
-app.log.info({ providers: config.alipay ? ['ALIPAY'] : [], gateway: config.alipay?.gateway }, 'pay service starting')
+const enabled = (['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const).filter((p) =>
+  p === 'ALIPAY' ? config.alipay : p === 'WECHAT_PAY' ? config.wechat : config.epay,
+) as ProviderName[]
+app.log.info({ providers: enabled, gateway: config.alipay?.gateway }, 'pay service starting')
+
+if (config.reconcile.enabled) {
+  jobs = await startReconcileJobs(
+    { databaseUrl: config.databaseUrl, ...config.reconcile },
+    { reconciler: app.reconciler, providers: enabled, log: app.log },
+  )
+}
 
 await listenAndHandleSignals(app, config.port, config.host, async () => {
+  await jobs?.stop()
   await worker?.stop()
   await sql.end({ timeout: 5 })
 })

@@ -229,7 +229,7 @@ t.test('config: validated once, frozen, Alipay all-or-nothing', async (t) => {
   t.match(problems({ ...base, OUTBOX_POLL_MS: '0' }).join('\n'), /OUTBOX_POLL_MS/)
   t.match(problems({ ...base, SERVICE_KEYS: 'k:short' }).join('\n'), /SERVICE_KEYS/)
   t.match(problems({ ...base, FRONTEND_URL: 'javascript:alert(1)' }).join('\n'), /FRONTEND_URL/)
-  t.match(problems({ DATABASE_URL: 'postgres://x' }).join('\n'), /SERVICE_KEYS is required/)
+  t.match(problems({ DATABASE_URL: 'postgres://x' }).join('\n'), /SERVICE_KEYS \(or SERVICE_KEYS_FILE\) is required/)
   t.match(problems({ ...base, NODE_ENV: 'production' }).join('\n'), /PUBLIC_URL is required[\s\S]*MAIN_URL is required/)
 })
 

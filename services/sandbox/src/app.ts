@@ -17,6 +17,7 @@ import { expireDue } from './alipay/trades.ts'
 import { registerControl } from './control.ts'
 import { epayAck, epayScaledSchedule, registerEpay } from './epay/index.ts'
 import { registerWechat, wechatDeliveryRules } from './wechat/index.ts'
+import { registerBills } from './bills/index.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -68,6 +69,7 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   if (config.epay) providers.push(registerEpay(app, { config, epay: config.epay, sql, deliveries }))
   if (config.wechat) providers.push(registerWechat(app, { config: { ...config, wechat: config.wechat }, sql, deliveries }))
   registerCashier(app, providers)
+  registerBills(app, config, sql)
 
   if (opts.worker !== false) {
     app.addHook('onReady', async () => deliveries.start())

@@ -37,7 +37,7 @@ const SECURITY_HEADERS: Record<string, string> = {
 }
 
 export async function buildApp(config: Readonly<WebConfig>) {
-  const app = createApp({ name: 'web', logLevel: config.logLevel, bodyLimit: 1024 * 1024 })
+  const app = createApp({ name: 'web', logLevel: config.logLevel, bodyLimit: 1024 * 1024, metricsToken: config.metricsToken })
   const agent = new Agent({ connections: 64, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs })
   app.addHook('onClose', async () => agent.close())
 

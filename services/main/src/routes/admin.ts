@@ -3,7 +3,7 @@
  * catalogue create/update/deactivate, order search, refunds, credit adjustments, shipping, daily stats.
  */
 import { Type } from 'typebox'
-import { AppError, ok } from '@paysys/contracts'
+import { AppError, errorResponses, ok, OkEnvelope, OpenObject, PageSchema } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { FastifyRequest } from 'fastify'
 import type { App } from '../app.ts'
@@ -13,10 +13,21 @@ import { ORDER_NO_RE } from '../orders/order-no.ts'
 import { DELIVERY_STATUSES, type DeliveryStatus, type OrderRow } from '../orders/repo.ts'
 import { presentOrder } from '../present.ts'
 import { presentRefund } from '../refunds.ts'
+import { reconciliationAdminRoutes } from './reconciliations.ts'
 import { EMAIL_RE, normaliseEmail, presentUser, type UserRow } from '../users.ts'
 import { DeliveryCode, Kind } from './catalog.ts'
 import { NumericId, Paging, pageOf, paging, Yuan, yuanToFen } from './common.ts'
 import { OrderStatusQuery } from './orders.ts'
+import {
+  DailyStatsSchema,
+  LedgerRowSchema,
+  OrderProperties,
+  OrderSchema,
+  ProductSchema,
+  RefundSchema,
+  USER,
+  UserSchema,
+} from './schemas.ts'
 
 const IdParams = Type.Object({ id: NumericId })
 const Text = (maxLength: number, minLength = 0) => Type.String({ minLength, maxLength })
@@ -38,6 +49,50 @@ const ProductFields = {
 }
 const CreateProductBody = Type.Object({ kind: Kind, ...ProductFields }, { additionalProperties: false })
 const UpdateProductBody = Type.Partial(Type.Object(ProductFields), { additionalProperties: false, minProperties: 1 })
+
+// OpenAPI (/docs) and response serialisation: see schemas.ts. Every admin route answers 401 and 403 (role admin).
+const ADMIN = { tags: ['admin'], security: USER }
+const AdminOrderSchema = OpenObject({ ...OrderProperties, userId: Type.Integer() })
+const createProductSchema = {
+  ...ADMIN,
+  summary: 'Create a product (credits or goods)',
+  body: CreateProductBody,
+  response: { 200: OkEnvelope(ProductSchema, '商品已创建'), ...errorResponses(400, 401, 403, 409) },
+}
+const updateProductSchema = {
+  ...ADMIN,
+  summary: 'Update a product',
+  params: IdParams,
+  body: UpdateProductBody,
+  response: { 200: OkEnvelope(ProductSchema, '商品已更新'), ...errorResponses(400, 401, 403, 404, 409) },
+}
+const productStateSchema = (summary: string) => ({
+  ...ADMIN,
+  summary,
+  params: IdParams,
+  response: { 200: OkEnvelope(ProductSchema), ...errorResponses(400, 401, 403, 404) },
+})
+const adminOrderSchema = {
+  ...ADMIN,
+  summary: 'One order with its refunds',
+  params: IdParams,
+  response: {
+    200: OkEnvelope(OpenObject({ ...OrderProperties, userId: Type.Integer(), refunds: Type.Array(RefundSchema) })),
+    ...errorResponses(400, 401, 403, 404),
+  },
+}
+const orderRefundsSchema = {
+  ...ADMIN,
+  summary: "An order's refunds",
+  params: IdParams,
+  response: { 200: OkEnvelope(Type.Array(RefundSchema)), ...errorResponses(400, 401, 403, 404) },
+}
+const adminUserSchema = {
+  ...ADMIN,
+  summary: 'One user',
+  params: IdParams,
+  response: { 200: OkEnvelope(UserSchema), ...errorResponses(400, 401, 403, 404) },
+}
 
 /** YYYY-MM-DD (a China-time calendar day) or a full ISO date-time. */
 function parseInstant(value: string, what: string, endOfDay = false): Date {
@@ -79,7 +134,14 @@ export async function adminRoutes(app: App) {
 
   app.get(
     '/api/admin/products',
-    { schema: { querystring: Type.Object({ ...Paging.properties, kind: Type.Optional(Kind), active: Type.Optional(Type.Boolean()) }) } },
+    {
+      schema: {
+        ...ADMIN,
+        summary: 'Products, active or not',
+        querystring: Type.Object({ ...Paging.properties, kind: Type.Optional(Kind), active: Type.Optional(Type.Boolean()) }),
+        response: { 200: OkEnvelope(PageSchema(ProductSchema)), ...errorResponses(400, 401, 403) },
+      },
+    },
     async (req) => {
       const p = paging(req.query, 20)
       const { active, kind } = req.query
@@ -95,7 +157,7 @@ export async function adminRoutes(app: App) {
     if (unknown.length) throw new AppError(400, 'INVALID_PARAMS', `未知的配送方式: ${unknown.join(', ')}`)
   }
 
-  app.post('/api/admin/products', { preHandler: app.idempotent, schema: { body: CreateProductBody } }, async (req) => {
+  app.post('/api/admin/products', { preHandler: app.idempotent, schema: createProductSchema }, async (req) => {
     const b = req.body
     const priceFen = yuanToFen(b.price, 'price')
     const originalPriceFen = b.originalPrice === undefined ? priceFen : yuanToFen(b.originalPrice, 'originalPrice')
@@ -148,7 +210,7 @@ export async function adminRoutes(app: App) {
     return updated
   }
 
-  app.patch('/api/admin/products/:id', { schema: { params: IdParams, body: UpdateProductBody } }, async (req) => {
+  app.patch('/api/admin/products/:id', { schema: updateProductSchema }, async (req) => {
     const b = req.body
     const patch: Partial<ProductInput> = {
       name: b.name?.trim(),
@@ -173,12 +235,12 @@ export async function adminRoutes(app: App) {
     ['deactivate', false],
     ['activate', true],
   ] as const) {
-    app.post(`/api/admin/products/:id/${action}`, { schema: { params: IdParams } }, async (req) =>
+    app.post(`/api/admin/products/:id/${action}`, { schema: productStateSchema(isActive ? 'Put on sale' : 'Take off sale') }, async (req) =>
       ok(presentProduct(await update(req, Number(req.params.id), { isActive })), isActive ? '商品已上架' : '商品已下架'),
     )
   }
   // Deleting keeps the row (orders refer to it): it is a deactivation.
-  app.delete('/api/admin/products/:id', { schema: { params: IdParams } }, async (req) =>
+  app.delete('/api/admin/products/:id', { schema: productStateSchema('Take off sale (the row stays: orders refer to it)') }, async (req) =>
     ok(presentProduct(await update(req, Number(req.params.id), { isActive: false })), '商品已下架'),
   )
 
@@ -188,11 +250,14 @@ export async function adminRoutes(app: App) {
     '/api/admin/orders',
     {
       schema: {
+        ...ADMIN,
+        summary: 'Search orders (status, kind, user, email, orderNo, from/to: YYYY-MM-DD China time or ISO)',
+        response: { 200: OkEnvelope(PageSchema(AdminOrderSchema)), ...errorResponses(400, 401, 403) },
         querystring: Type.Object({
           ...Paging.properties,
           status: Type.Optional(OrderStatusQuery),
           kind: Type.Optional(Kind),
-          userId: Type.Optional(Type.Integer({ minimum: 1 })),
+          userId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
           email: Type.Optional(Type.String({ maxLength: 254 })),
           orderNo: Type.Optional(Type.String({ maxLength: 64 })),
           from: Type.Optional(Type.String({ maxLength: 40 })),
@@ -223,7 +288,7 @@ export async function adminRoutes(app: App) {
     },
   )
 
-  app.get('/api/admin/orders/:id', { schema: { params: IdParams } }, async (req) => {
+  app.get('/api/admin/orders/:id', { schema: adminOrderSchema }, async (req) => {
     const o = await orderById(req.params.id)
     return ok({ ...presentOrder(o), userId: o.userId, refunds: (await refunds.listForOrder(o.id)).map(presentRefund) })
   })
@@ -233,6 +298,12 @@ export async function adminRoutes(app: App) {
     {
       preHandler: app.idempotent,
       schema: {
+        ...ADMIN,
+        summary: 'Refund an order, fully or partly (credits granted are clawed back; force: even if spent)',
+        response: {
+          200: OkEnvelope(OpenObject({ refund: RefundSchema, order: OrderSchema })),
+          ...errorResponses(400, 401, 403, 404, 409, 502, 503),
+        },
         params: IdParams,
         body: Type.Object(
           { amount: Type.Optional(Yuan), reason: Text(256, 1), force: Type.Optional(Type.Boolean()) },
@@ -255,7 +326,7 @@ export async function adminRoutes(app: App) {
     },
   )
 
-  app.get('/api/admin/orders/:id/refunds', { schema: { params: IdParams } }, async (req) => {
+  app.get('/api/admin/orders/:id/refunds', { schema: orderRefundsSchema }, async (req) => {
     const o = await orderById(req.params.id)
     return ok((await refunds.listForOrder(o.id)).map(presentRefund))
   })
@@ -275,7 +346,13 @@ export async function adminRoutes(app: App) {
     app.route({
       method,
       url,
-      schema: { params: IdParams, body: ShippingBody },
+      schema: {
+        ...ADMIN,
+        summary: 'Advance the delivery status of a paid goods order: PENDING → SHIPPED → DELIVERED',
+        params: IdParams,
+        body: ShippingBody,
+        response: { 200: OkEnvelope(OrderSchema, '配送状态已更新'), ...errorResponses(400, 401, 403, 404, 409, 422) },
+      },
       handler: async (req) => {
         const order = await orderById(req.params.id)
         const to: DeliveryStatus = req.body.deliveryStatus
@@ -302,9 +379,15 @@ export async function adminRoutes(app: App) {
     {
       preHandler: app.idempotent,
       schema: {
+        ...ADMIN,
+        summary: 'Adjust a balance (an ADJUST ledger row); never below zero',
+        response: {
+          200: OkEnvelope(OpenObject({ entry: LedgerRowSchema, balance: Type.Integer(), user: UserSchema }), '积分已调整'),
+          ...errorResponses(400, 401, 403, 404, 409),
+        },
         body: Type.Object(
           {
-            userId: Type.Optional(Type.Integer({ minimum: 1 })),
+            userId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
             email: Type.Optional(Type.String({ maxLength: 254 })),
             delta: Type.Integer({ minimum: -100_000_000, maximum: 100_000_000 }),
             reason: Text(256, 1),
@@ -335,7 +418,7 @@ export async function adminRoutes(app: App) {
     },
   )
 
-  app.get('/api/admin/users/:id', { schema: { params: IdParams } }, async (req) => {
+  app.get('/api/admin/users/:id', { schema: adminUserSchema }, async (req) => {
     const user = await users.findById(Number(req.params.id))
     if (!user) throw new AppError(404, 'USER_NOT_FOUND', '用户不存在')
     return ok(presentUser(user))
@@ -347,6 +430,9 @@ export async function adminRoutes(app: App) {
     '/api/admin/stats/daily',
     {
       schema: {
+        ...ADMIN,
+        summary: 'Daily figures (Asia/Shanghai days; default the last 7; at most 366)',
+        response: { 200: OkEnvelope(DailyStatsSchema), ...errorResponses(400, 401, 403) },
         querystring: Type.Object({
           from: Type.Optional(Type.String({ maxLength: 10 })),
           to: Type.Optional(Type.String({ maxLength: 10 })),
@@ -423,4 +509,7 @@ export async function adminRoutes(app: App) {
       })
     },
   )
+
+  // Reconciliation against provider bills (对账): registered here so the admin check above applies.
+  await app.register(reconciliationAdminRoutes)
 }

@@ -1,8 +1,9 @@
 import { Type } from 'typebox'
-import { AppError, ok } from '@paysys/contracts'
+import { AppError, errorResponses, ok, OkEnvelope } from '@paysys/contracts'
 import type { App } from '../app.ts'
 import { hashPassword, verifyPassword } from '../passwords.ts'
 import { EMAIL_RE, presentUser } from '../users.ts'
+import { AuthResultSchema, USER, UserSchema } from './schemas.ts'
 
 const Credentials = Type.Object({
   email: Type.String({ minLength: 3, maxLength: 254 }),
@@ -10,10 +11,30 @@ const Credentials = Type.Object({
   name: Type.Optional(Type.String({ maxLength: 64 })),
 })
 
+// OpenAPI (/docs) and response serialisation: see schemas.ts.
+const registerSchema = {
+  tags: ['auth'],
+  summary: 'Register (or claim the guest account of that email)',
+  body: Credentials,
+  response: { 200: OkEnvelope(AuthResultSchema), ...errorResponses(400, 409, 429) },
+}
+const loginSchema = {
+  tags: ['auth'],
+  summary: 'Log in: a JWT for bearerAuth',
+  body: Credentials,
+  response: { 200: OkEnvelope(AuthResultSchema), ...errorResponses(400, 401, 429) },
+}
+const meSchema = {
+  tags: ['auth'],
+  summary: 'My profile and credit balance',
+  security: USER,
+  response: { 200: OkEnvelope(UserSchema), ...errorResponses(401) },
+}
+
 export async function authRoutes(app: App) {
   const { users } = app.deps
 
-  app.post('/api/auth/register', { schema: { body: Credentials } }, async (req) => {
+  app.post('/api/auth/register', { schema: registerSchema }, async (req) => {
     const { email, password, name } = req.body
     if (!EMAIL_RE.test(email.trim())) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
     const user = await users.register(email, await hashPassword(password), name?.trim() ?? '')
@@ -21,7 +42,7 @@ export async function authRoutes(app: App) {
     return ok({ token: app.signToken(user), user: presentUser(user) }, '注册成功')
   })
 
-  app.post('/api/auth/login', { schema: { body: Credentials } }, async (req) => {
+  app.post('/api/auth/login', { schema: loginSchema }, async (req) => {
     const user = await users.findByEmail(req.body.email)
     if (!(await verifyPassword(req.body.password, user?.passwordHash ?? null)) || !user) {
       throw new AppError(401, 'INVALID_CREDENTIALS', '邮箱或密码错误')
@@ -29,7 +50,7 @@ export async function authRoutes(app: App) {
     return ok({ token: app.signToken(user), user: presentUser(user) }, '登录成功')
   })
 
-  app.get('/api/users/me', { preHandler: app.requireUser }, async (req) => {
+  app.get('/api/users/me', { preHandler: app.requireUser, schema: meSchema }, async (req) => {
     const user = await users.findById(req.user.id)
     if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
     return ok(presentUser(user))
@@ -40,6 +61,10 @@ export async function authRoutes(app: App) {
     {
       preHandler: app.requireUser,
       schema: {
+        tags: ['auth'],
+        summary: 'Update my name or WeChat openid binding (JSAPI)',
+        security: USER,
+        response: { 200: OkEnvelope(UserSchema), ...errorResponses(400, 401) },
         body: Type.Object(
           {
             name: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { AppError, ok } from '@paysys/contracts'
+import { AppError, errorResponses, IsoTime, NoQuery, Nullable, ok, OkEnvelope, OpenObject, PageSchema, StringEnum } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { App } from '../app.ts'
 import { currentUser } from '../auth.ts'
@@ -9,10 +9,63 @@ import { normaliseMethod, requireOpenidFor, resolveChannel } from '../payments.t
 import { EMAIL_RE, normaliseEmail } from '../users.ts'
 import { presentLedgerRow } from '../ledger.ts'
 import { isServiceCall, verifyServiceCall } from '../service-calls.ts'
+import { ORDER_STATUSES } from '../orders/repo.ts'
 import { Paging, paging, pageOf } from './common.ts'
+import { LedgerRowSchema, OPTIONAL_USER, PackageSchema, PaymentInfoSchema, USER, USER_OR_SERVICE } from './schemas.ts'
 
 const PackageCode = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' })
 export { paging, pageOf } from './common.ts'
+
+// OpenAPI (/docs) and response serialisation: see schemas.ts.
+const packagesSchema = {
+  tags: ['credits'],
+  summary: 'Active credit packages (seed 000), CREDITS_CUSTOM included',
+  querystring: NoQuery,
+  response: { 200: OkEnvelope(Type.Array(PackageSchema)), ...errorResponses('4xx') },
+}
+const packageSchema = {
+  tags: ['credits'],
+  summary: 'One package by its code',
+  params: Type.Object({ packageCode: PackageCode }),
+  response: { 200: OkEnvelope(PackageSchema), ...errorResponses(400, 404) },
+}
+const PurchaseResultSchema = OpenObject({
+  orderId: Type.String({ description: 'the orderNo (seed 000)' }),
+  id: Type.Integer(),
+  orderNo: Type.String(),
+  packageInfo: OpenObject({
+    packageCode: Nullable(Type.String()),
+    packageName: Type.String(),
+    credits: Type.Integer(),
+    price: Type.Number({ description: 'yuan' }),
+  }),
+  customerInfo: OpenObject({ email: Type.String(), name: Type.String() }),
+  paymentInfo: PaymentInfoSchema,
+  orderStatus: StringEnum(ORDER_STATUSES),
+  createdAt: IsoTime(),
+  expireAt: IsoTime(),
+})
+const ConsumeResultSchema = OpenObject({
+  ...LedgerRowSchema.properties,
+  ledgerId: Type.Integer(),
+  credits: Type.Integer(),
+  balance: Type.Integer(),
+  idempotencyKey: Type.String(),
+  replayed: Type.Boolean({ description: 'true: this key was spent before; nothing was spent again' }),
+})
+const balanceSchema = {
+  tags: ['credits'],
+  summary: 'My credit balance',
+  security: USER,
+  response: { 200: OkEnvelope(OpenObject({ balance: Type.Integer() })), ...errorResponses(401) },
+}
+const ledgerSchema = {
+  tags: ['credits'],
+  summary: 'My credit ledger, newest first',
+  security: USER,
+  querystring: Paging,
+  response: { 200: OkEnvelope(PageSchema(LedgerRowSchema)), ...errorResponses(400, 401) },
+}
 
 export async function creditsRoutes(app: App) {
   const { catalog, users, orders, payments, sql, config, ledger } = app.deps
@@ -20,14 +73,14 @@ export async function creditsRoutes(app: App) {
   // The most requested page of all: the presented list is kept for 2 s, so an admin's change shows
   // within 2 s on every instance while the database sees one query per instance per 2 s.
   let packagesCache: { at: number; data: ReturnType<typeof presentPackage>[] } | undefined
-  app.get('/api/credits/packages', async () => {
+  app.get('/api/credits/packages', { schema: packagesSchema }, async () => {
     if (!packagesCache || Date.now() - packagesCache.at > 2000) {
       packagesCache = { at: Date.now(), data: (await catalog.listActivePackages()).map(presentPackage) }
     }
     return ok(packagesCache.data, '获取积分套餐成功')
   })
 
-  app.get('/api/credits/packages/:packageCode', { schema: { params: Type.Object({ packageCode: PackageCode }) } }, async (req) => {
+  app.get('/api/credits/packages/:packageCode', { schema: packageSchema }, async (req) => {
     const p = await catalog.findPackage(req.params.packageCode)
     if (!p || !p.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${req.params.packageCode}`)
     return ok(presentPackage(p), '获取套餐详情成功')
@@ -38,6 +91,10 @@ export async function creditsRoutes(app: App) {
     {
       preHandler: [app.optionalUser, app.idempotent],
       schema: {
+        tags: ['credits'],
+        summary: 'Seed 000 purchase: create the order and start its payment (a user, or a guest by customerEmail)',
+        security: OPTIONAL_USER,
+        response: { 200: OkEnvelope(PurchaseResultSchema, '订单创建成功'), ...errorResponses(400, 401, 404, 409, 422, 429, 502, 503) },
         body: Type.Object({
           packageCode: PackageCode,
           paymentMethod: Type.String({ minLength: 1, maxLength: 32 }),
@@ -145,12 +202,16 @@ export async function creditsRoutes(app: App) {
         else await app.requireUser(req, reply)
       },
       schema: {
+        tags: ['credits'],
+        summary: 'Spend credits (the user, or a backend with a service key naming the user); idempotent by idempotencyKey',
+        security: USER_OR_SERVICE,
+        response: { 200: OkEnvelope(ConsumeResultSchema), ...errorResponses(400, 401, 403, 404, 409) },
         body: Type.Object({
           credits: Type.Integer({ minimum: 1, maximum: 100_000_000 }),
           description: Type.Optional(Type.String({ maxLength: 256 })),
           idempotencyKey: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[\\x21-\\x7e]+$' })),
           /** Service-key callers name the user by id or email. */
-          userId: Type.Optional(Type.Integer({ minimum: 1 })),
+          userId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
           email: Type.Optional(Type.String({ maxLength: 254 })),
         }),
       },
@@ -192,13 +253,13 @@ export async function creditsRoutes(app: App) {
     },
   )
 
-  app.get('/api/credits/balance', { preHandler: app.requireUser }, async (req) => {
+  app.get('/api/credits/balance', { preHandler: app.requireUser, schema: balanceSchema }, async (req) => {
     const user = await users.findById(req.user.id)
     if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
     return ok({ balance: user.creditBalance })
   })
 
-  app.get('/api/credits/ledger', { preHandler: app.requireUser, schema: { querystring: Paging } }, async (req) => {
+  app.get('/api/credits/ledger', { preHandler: app.requireUser, schema: ledgerSchema }, async (req) => {
     const p = paging(req.query)
     const [rows, count] = await Promise.all([
       sql<

@@ -1,5 +1,5 @@
 import { Type } from 'typebox'
-import { AppError, ok, PaymentEvent } from '@paysys/contracts'
+import { AppError, errorResponses, ok, OkEnvelope, OpenObject, PageSchema, PaymentEvent } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { FastifyRequest } from 'fastify'
 import type { App } from '../app.ts'
@@ -15,6 +15,17 @@ import { verifyServiceCall } from '../service-calls.ts'
 import { EMAIL_RE, normaliseEmail } from '../users.ts'
 import { ProductIdField } from './catalog.ts'
 import { Paging, pageOf, paging } from './common.ts'
+import {
+  HistoryRowSchema,
+  OPTIONAL_USER,
+  OrderProperties,
+  OrderSchema,
+  OrderStatusSchema,
+  PaymentInfoSchema,
+  PaymentSyncSchema,
+  SERVICE,
+  USER,
+} from './schemas.ts'
 
 const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
 const PayBody = Type.Object({
@@ -42,6 +53,90 @@ const CreateOrderBody = Type.Object(
 ) // an `amount` from the client is refused, not ignored: the server prices orders
 export const OrderStatusQuery = Type.Union(ORDER_STATUSES.map((s) => Type.Literal(s)))
 
+// OpenAPI (/docs) and response serialisation: see schemas.ts.
+const orderDetailSchema = {
+  tags: ['orders'],
+  summary: 'My order (seed 003): local state only, by numeric id or orderNo',
+  security: USER,
+  params: IdParams,
+  response: { 200: OkEnvelope(OrderSchema), ...errorResponses(400, 401, 403, 404) },
+}
+const createOrderSchema = {
+  tags: ['orders'],
+  summary: 'Create an order from productId or packageCode (seed 001; goods with delivery, seed 004); priced here',
+  security: USER,
+  body: CreateOrderBody,
+  response: {
+    200: OkEnvelope(
+      OpenObject({ ...OrderProperties, orderId: Type.Integer({ description: 'the numeric id (seed 001)' }) }),
+      '订单创建成功',
+    ),
+    ...errorResponses(400, 401, 404, 409, 422, 429),
+  },
+}
+const cancelSchema = {
+  tags: ['orders'],
+  summary: 'Cancel a pending order (seed 004): the provider trade is closed first',
+  security: USER,
+  params: IdParams,
+  response: { 200: OkEnvelope(OrderSchema, '订单已取消'), ...errorResponses(400, 401, 403, 404, 409, 502, 503) },
+}
+const paySchema = {
+  tags: ['orders'],
+  summary: 'Start or restart the payment: {method, channel?, device?, openid?} → paymentInfo; CREDITS pays goods from the balance',
+  security: USER,
+  params: IdParams,
+  body: PayBody,
+  response: {
+    200: OkEnvelope(
+      OpenObject({
+        orderId: Type.Integer(),
+        orderNo: Type.String(),
+        paymentInfo: PaymentInfoSchema,
+        order: Type.Optional(OpenObject(OrderProperties, { description: 'CREDITS: the paid order' })),
+      }),
+      '创建支付成功',
+    ),
+    ...errorResponses(400, 401, 403, 404, 409, 422, 502, 503),
+  },
+}
+const alipaySchema = {
+  tags: ['orders'],
+  summary: 'Seed 003: an Alipay page payment as {paymentId, formHtml} (a form named punchout_form)',
+  security: USER,
+  params: IdParams,
+  response: {
+    200: OkEnvelope(OpenObject({ paymentId: Type.String(), formHtml: Type.String({ description: 'HTML form, auto-submitting' }) })),
+    ...errorResponses(400, 401, 403, 404, 409, 422, 502, 503),
+  },
+}
+const paymentStatusSchema = {
+  tags: ['orders'],
+  summary: 'Payment status; while pending, asks pay (which asks the provider); local state if pay is down',
+  security: USER,
+  params: IdParams,
+  response: { 200: OkEnvelope(PaymentSyncSchema), ...errorResponses(400, 401, 403, 404) },
+}
+const orderStatusSchema = {
+  tags: ['credits'],
+  summary: 'Seed 000 order status: public by the unguessable orderNo, by numeric id for its owner',
+  security: OPTIONAL_USER,
+  params: Type.Object({ orderId: Type.String({ minLength: 1, maxLength: 64 }) }),
+  response: { 200: OkEnvelope(OrderStatusSchema), ...errorResponses(400, 401, 403, 404) },
+}
+const callbackSchema = {
+  tags: ['service'],
+  summary: 'Payment and refund events from pay (signed); idempotent by eventId',
+  security: SERVICE,
+  body: PaymentEvent,
+  response: {
+    200: OkEnvelope(
+      OpenObject({ eventId: Type.String(), outcome: Type.String({ description: 'what the event did (DUPLICATE: seen before)' }) }),
+    ),
+    ...errorResponses(400, 401, 404, 409),
+  },
+}
+
 export async function ordersRoutes(app: App) {
   const { orders, payments, sql, catalog, users, pay, config } = app.deps
 
@@ -61,13 +156,13 @@ export async function ordersRoutes(app: App) {
     return order
   }
 
-  app.get('/api/orders/:id', { preHandler: app.requireUser, schema: { params: IdParams } }, async (req) => {
+  app.get('/api/orders/:id', { preHandler: app.requireUser, schema: orderDetailSchema }, async (req) => {
     return ok(presentOrder(await owned(req, req.params.id)))
   })
 
   // Seed 001 create (and seed 004 goods with delivery). The amount is computed here, never taken from the client.
   for (const url of ['/api/orders', '/api/orders/create']) {
-    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: { body: CreateOrderBody } }, async (req) => {
+    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: createOrderSchema }, async (req) => {
       const b = req.body
       if ((b.productId === undefined) === (b.packageCode === undefined)) {
         throw new AppError(400, 'INVALID_PARAMS', '需要 productId 或 packageCode（二选一）')
@@ -125,7 +220,13 @@ export async function ordersRoutes(app: App) {
       url,
       {
         preHandler: app.requireUser,
-        schema: { querystring: Type.Object({ ...Paging.properties, status: Type.Optional(OrderStatusQuery) }) },
+        schema: {
+          tags: ['orders'],
+          summary: 'My orders, newest first',
+          security: USER,
+          querystring: Type.Object({ ...Paging.properties, status: Type.Optional(OrderStatusQuery) }),
+          response: { 200: OkEnvelope(PageSchema(OrderSchema), '获取订单列表成功'), ...errorResponses(400, 401) },
+        },
       },
       async (req) => {
         const p = paging(req.query)
@@ -141,6 +242,10 @@ export async function ordersRoutes(app: App) {
     {
       preHandler: app.requireUser,
       schema: {
+        tags: ['credits'],
+        summary: "Seed 000 §4.2: a user's order history (that user or an admin)",
+        security: USER,
+        response: { 200: OkEnvelope(PageSchema(HistoryRowSchema), '查询订单历史成功'), ...errorResponses(400, 401, 403) },
         params: Type.Object({ email: Type.String({ minLength: 3, maxLength: 254 }) }),
         querystring: Type.Object({ ...Paging.properties, status: Type.Optional(OrderStatusQuery) }),
       },
@@ -159,7 +264,7 @@ export async function ordersRoutes(app: App) {
   )
 
   // Seed 004 cancel: the provider trade is closed first; if the buyer has paid meanwhile, the order becomes PAID instead.
-  app.post('/api/orders/:id/cancel', { preHandler: app.requireUser, schema: { params: IdParams } }, async (req) => {
+  app.post('/api/orders/:id/cancel', { preHandler: app.requireUser, schema: cancelSchema }, async (req) => {
     const order = await owned(req, req.params.id)
     if (order.status !== 'PENDING_PAYMENT') {
       if (paymentStatusOf(order.status) === 'PAID') throw new AppError(409, 'ORDER_ALREADY_PAID', '订单已支付，不能取消')
@@ -188,7 +293,7 @@ export async function ordersRoutes(app: App) {
   })
 
   for (const url of ['/api/orders/:id/pay', '/api/orders/pay/:id']) {
-    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: { params: IdParams, body: PayBody } }, async (req) => {
+    app.post(url, { preHandler: [app.requireUser, app.idempotent], schema: paySchema }, async (req) => {
       const method = normaliseMethod(req.body.method)
       if (method === 'CREDITS') return payWithCredits(req, req.params.id, req.body.channel)
       const channel = resolveChannel(method, req.body.channel, req.body.device)
@@ -256,14 +361,14 @@ export async function ordersRoutes(app: App) {
   }
 
   // Seed 003: {paymentId, formHtml} with a form named punchout_form.
-  app.post('/api/orders/:id/alipay', { preHandler: [app.requireUser, app.idempotent], schema: { params: IdParams } }, async (req) => {
+  app.post('/api/orders/:id/alipay', { preHandler: [app.requireUser, app.idempotent], schema: alipaySchema }, async (req) => {
     const order = await owned(req, req.params.id)
     const info = await payments.start(order, 'ALIPAY', 'page', { clientIp: req.ip, requestId: req.id })
     return ok({ paymentId: info.paymentId, formHtml: info.formHtml ?? '' })
   })
 
   for (const url of ['/api/orders/:id/payment-status', '/api/orders/payment-status/:id']) {
-    app.get(url, { preHandler: app.requireUser, schema: { params: IdParams } }, async (req) => {
+    app.get(url, { preHandler: app.requireUser, schema: paymentStatusSchema }, async (req) => {
       const order = await payments.sync(await owned(req, req.params.id), req.id)
       return ok({
         id: order.id,
@@ -278,26 +383,22 @@ export async function ordersRoutes(app: App) {
   }
 
   // Seed 000: public by the unguessable orderNo; by numeric id only for its owner.
-  app.get(
-    '/api/payment-orders/:orderId/status',
-    { preHandler: app.optionalUser, schema: { params: Type.Object({ orderId: Type.String({ minLength: 1, maxLength: 64 }) }) } },
-    async (req) => {
-      const ref = req.params.orderId
-      let order: OrderRow | undefined
-      if (/^\d+$/.test(ref)) {
-        const user = currentUser(req)
-        if (!user) throw new AppError(401, 'UNAUTHORIZED', '按数字ID查询需要登录')
-        order = await owned(req, ref)
-      } else {
-        order = await lookup(ref)
-        if (!order) throw new AppError(404, 'ORDER_NOT_FOUND', '订单不存在')
-      }
-      return ok(presentOrderStatus(await payments.sync(order, req.id)), '查询订单状态成功')
-    },
-  )
+  app.get('/api/payment-orders/:orderId/status', { preHandler: app.optionalUser, schema: orderStatusSchema }, async (req) => {
+    const ref = req.params.orderId
+    let order: OrderRow | undefined
+    if (/^\d+$/.test(ref)) {
+      const user = currentUser(req)
+      if (!user) throw new AppError(401, 'UNAUTHORIZED', '按数字ID查询需要登录')
+      order = await owned(req, ref)
+    } else {
+      order = await lookup(ref)
+      if (!order) throw new AppError(404, 'ORDER_NOT_FOUND', '订单不存在')
+    }
+    return ok(presentOrderStatus(await payments.sync(order, req.id)), '查询订单状态成功')
+  })
 
   // Events from pay, signed with the service key; idempotent by eventId.
-  app.post('/api/orders/callback', { schema: { body: PaymentEvent } }, async (req, reply) => {
+  app.post('/api/orders/callback', { schema: callbackSchema }, async (req, reply) => {
     await verifyServiceCall(app, req)
     const e = req.body
     const seen = await sql`select outcome from processed_events where event_id = ${e.eventId}`

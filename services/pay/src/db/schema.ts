@@ -169,3 +169,86 @@ export const serviceNonces = pgTable(
   },
   (t) => [primaryKey({ columns: [t.keyId, t.nonce] }), index('service_nonces_seen_at_idx').on(t.seenAt)],
 )
+
+/**
+ * One reconciliation (对账) of a provider's bill for one day (UTC+8). status: RUNNING → SUCCEEDED |
+ * FAILED (the bill could not be had or did not verify; `error` says why, the job retries later and
+ * nothing was repaired). Figures are in fen.
+ */
+export const reconciliationRuns = pgTable(
+  'reconciliation_runs',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider').notNull(),
+    billDay: text('bill_day').notNull(),
+    status: text('status').notNull().default('RUNNING'),
+    /** SCHEDULED (daily job), MANUAL (admin API), CLI. */
+    trigger: text('trigger').notNull(),
+    error: text('error'),
+    /** Where the rows came from: BILL (the provider's file) or QUERY (Epay: one order query per attempt). */
+    source: text('source'),
+    billRows: integer('bill_rows').notNull().default(0),
+    matched: integer('matched').notNull().default(0),
+    /** Differences of the day after this run (all classes, repaired ones included). */
+    differences: integer('differences').notNull().default(0),
+    /** Differences this run repaired (a payment the provider proved, recorded here as by a notify). */
+    repaired: integer('repaired').notNull().default(0),
+    billPaymentTotal: bigint('bill_payment_total', { mode: 'number' }).notNull().default(0),
+    billRefundTotal: bigint('bill_refund_total', { mode: 'number' }).notNull().default(0),
+    billFeeTotal: bigint('bill_fee_total', { mode: 'number' }).notNull().default(0),
+    localPaymentTotal: bigint('local_payment_total', { mode: 'number' }).notNull().default(0),
+    localRefundTotal: bigint('local_refund_total', { mode: 'number' }).notNull().default(0),
+    /** Differences by class, e.g. {"STATUS_MISMATCH": 3}. */
+    byClass: jsonb('by_class').notNull().default({}),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('reconciliation_runs_day_idx').on(t.provider, t.billDay),
+    check('reconciliation_runs_status_ck', sql`${t.status} in ('RUNNING', 'SUCCEEDED', 'FAILED')`),
+  ],
+)
+
+/**
+ * A difference between a provider's bill and our records, one row per (provider, day, class,
+ * trade, refund), kept across runs of the same day: a re-run finds the same rows, and one repaired
+ * by an earlier run stays on record as REPAIRED. status: OPEN → RESOLVED (a person, with a note) |
+ * REPAIRED (the run recorded the payment) | GONE (no longer differs, e.g. a late notify arrived).
+ * class: PROVIDER_ONLY, LOCAL_ONLY, STATUS_MISMATCH, AMOUNT_MISMATCH, FEE_MISMATCH, REFUND_MISMATCH.
+ */
+export const reconciliationDifferences = pgTable(
+  'reconciliation_differences',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider').notNull(),
+    billDay: text('bill_day').notNull(),
+    class: text('class').notNull(),
+    outTradeNo: text('out_trade_no').notNull(),
+    /** REFUND_MISMATCH rows: the refund number; '' otherwise (part of the unique key). */
+    refundNo: text('refund_no').notNull().default(''),
+    tradeNo: text('trade_no'),
+    paymentAttemptId: uuid('payment_attempt_id'),
+    orderNo: text('order_no'),
+    billAmount: bigint('bill_amount', { mode: 'number' }),
+    localAmount: bigint('local_amount', { mode: 'number' }),
+    billFee: bigint('bill_fee', { mode: 'number' }),
+    billStatus: text('bill_status'),
+    localStatus: text('local_status'),
+    detail: text('detail').notNull(),
+    status: text('status').notNull().default('OPEN'),
+    firstRunId: bigint('first_run_id', { mode: 'number' }).notNull(),
+    lastRunId: bigint('last_run_id', { mode: 'number' }).notNull(),
+    resolutionNote: text('resolution_note'),
+    resolvedBy: text('resolved_by'),
+    resolvedAt: timestamp('resolved_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('reconciliation_differences_uq').on(t.provider, t.billDay, t.class, t.outTradeNo, t.refundNo),
+    index('reconciliation_differences_open_idx')
+      .on(t.createdAt)
+      .where(sql`${t.status} = 'OPEN'`),
+    check('reconciliation_differences_status_ck', sql`${t.status} in ('OPEN', 'RESOLVED', 'REPAIRED', 'GONE')`),
+  ],
+)

@@ -16,6 +16,7 @@
  *   provider (see src/payments.ts).
  */
 import { AppError } from '@paysys/contracts'
+import type { BillDay, BillRow } from '../reconciliation/types.ts'
 
 export const PROVIDERS = ['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const
 export type ProviderName = (typeof PROVIDERS)[number]
@@ -149,6 +150,13 @@ export interface PaymentProvider {
    * anyone sign a notify). Called only for a known order and amount; `reason` goes to notify_log.
    */
   confirmPayment?(trade: ProviderTrade): Promise<{ ok: true } | { ok: false; reason: string }>
+  /**
+   * Optional: the provider's bill (对账单) of one day (UTC+8), downloaded, verified (response signature,
+   * file hash where the provider gives one) and parsed into rows in fen. A day without trades is `[]`.
+   * Throws BillError: UNAVAILABLE (network, provider error, no bill yet), VERIFICATION_FAILED (bad
+   * signature or hash), MALFORMED (the file could not be parsed). Never a partial result.
+   */
+  fetchBill?(day: BillDay): Promise<BillRow[]>
   /** What to answer the provider: `success` stops its retries, `failure` asks it to retry. */
   readonly acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
 }

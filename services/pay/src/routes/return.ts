@@ -5,10 +5,28 @@
  */
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import { errorResponses } from '@paysys/contracts'
 import { ORDER_NO_RE } from '../flows.ts'
 import type { PaymentsRepo } from '../payments.ts'
 
 const ReturnQuery = Type.Object({ out_trade_no: Type.Optional(Type.Unknown()) }, { additionalProperties: true })
+
+// OpenAPI (/docs). The provider's return parameters are accepted as they come (and trusted for nothing).
+const returnSchema = {
+  tags: ['browser'],
+  summary: 'The browser back from the cashier: 302 to FRONTEND_URL/order/{orderId} (never another host)',
+  querystring: ReturnQuery,
+  response: {
+    // No body: `send()`.
+    302: Type.Unsafe<unknown>(
+      Type.Null({
+        description: 'to FRONTEND_URL/order/{orderId}; FRONTEND_URL/order/unknown?error=ORDER_NOT_FOUND for an unknown trade',
+        headers: { location: Type.String({ description: 'always under FRONTEND_URL' }) },
+      }),
+    ),
+    ...errorResponses('4xx'),
+  },
+}
 
 export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 'findByOutTradeNo'>; frontendUrl: string }> = async (
   app,
@@ -23,7 +41,7 @@ export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 
   }
 
   for (const path of ['/api/pay/return', '/api/pay/return/epay']) {
-    app.get(path, { schema: { querystring: ReturnQuery } }, async (req, reply) => {
+    app.get(path, { schema: returnSchema }, async (req, reply) => {
       let location: string
       try {
         location = await destination(req.query.out_trade_no)

@@ -5,11 +5,26 @@
  */
 import { Type } from 'typebox'
 import { TypeBoxValidatorCompiler, type FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { AppError, CreatePaymentRequest, fail, ok, RefundRequest } from '@paysys/contracts'
+import {
+  AppError,
+  CreatePaymentRequest,
+  CreatePaymentResponseSchema,
+  errorResponses,
+  fail,
+  ok,
+  OkEnvelope,
+  OpenObject,
+  PaymentStatusResponseSchema,
+  RefundRequest,
+  RefundResponseSchema,
+  ServiceAuthHeaders,
+} from '@paysys/contracts'
 import { verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
 import type { PaymentFlows } from '../flows.ts'
 import type { NonceStore } from '../nonces.ts'
 import type { RefundFlows } from '../refunds.ts'
+import type { Reconciler } from '../reconciliation/engine.ts'
+import { reconciliationRoutes } from './reconciliation.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,12 +36,60 @@ declare module 'fastify' {
 
 const OrderNoParams = Type.Object({ orderNo: Type.String({ minLength: 1, maxLength: 64 }) })
 
+// OpenAPI (/docs) and response serialisation (open objects: see @paysys/contracts). Every route
+// here is signed (headers x-svc-*, checked before validation) and answers 401 SERVICE_AUTH_FAILED.
+const SIGNED = { tags: ['service'], headers: ServiceAuthHeaders }
+const createSchema = {
+  ...SIGNED,
+  summary: 'Start a payment attempt; the same orderNo, amount and channel answer the existing attempt',
+  body: CreatePaymentRequest,
+  response: { 200: OkEnvelope(CreatePaymentResponseSchema), ...errorResponses(400, 401, 409, 422, 502) },
+}
+const methodsSchema = {
+  ...SIGNED,
+  summary: 'The configured providers and their channels',
+  response: {
+    200: OkEnvelope(Type.Array(OpenObject({ method: Type.String(), channels: Type.Array(Type.String()) }))),
+    ...errorResponses(401),
+  },
+}
+const statusSchema = {
+  ...SIGNED,
+  summary: 'Payment status; while PENDING the provider is asked (and a payment it proves is recorded)',
+  params: OrderNoParams,
+  response: { 200: OkEnvelope(PaymentStatusResponseSchema), ...errorResponses(400, 401, 404) },
+}
+const closeSchema = {
+  ...SIGNED,
+  summary: 'Close the provider trade; 409 ORDER_NOT_PAYABLE with data = the paid status when it was paid meanwhile',
+  params: OrderNoParams,
+  response: {
+    200: OkEnvelope(OpenObject({ orderNo: Type.String(), status: Type.String() })),
+    ...errorResponses(400, 401, 404, 409, 502),
+  },
+}
+const refundSchema = {
+  ...SIGNED,
+  summary: 'Refund (partial allowed, never above paid − refunded); idempotent by refundNo',
+  body: RefundRequest,
+  response: { 200: OkEnvelope(RefundResponseSchema), ...errorResponses(400, 401, 404, 409, 422, 502) },
+}
+const refundStatusSchema = {
+  ...SIGNED,
+  summary: 'A refund; a PENDING one is sent to the provider again first',
+  params: Type.Object({ refundNo: Type.String({ minLength: 1, maxLength: 64 }) }),
+  response: { 200: OkEnvelope(RefundResponseSchema), ...errorResponses(400, 401, 404, 502) },
+}
+
 export const serviceRoutes: FastifyPluginAsyncTypebox<{
   flows: PaymentFlows
   refunds: RefundFlows
+  /** Optional so a test can mount the payment routes alone. */
+  reconciler?: Reconciler
+  enqueueReconciliation?: () => ((provider: string, day: string) => Promise<string | null>) | undefined
   keys: readonly ServiceKey[]
   nonces: NonceStore
-}> = async (app, { flows, refunds, keys, nonces }) => {
+}> = async (app, { flows, refunds, reconciler, enqueueReconciliation, keys, nonces }) => {
   // Strict bodies: the shared ajv setup coerces types, which would read an amount of "25.00"
   // (yuan, by mistake) as 25 fen. TypeBox's compiler checks JSON bodies as they are.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
@@ -61,13 +124,13 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
     if (req.rawBodyInvalid) throw new AppError(400, 'INVALID_PARAMS', '请求体不是有效的 JSON')
   })
 
-  app.post('/api/pay/create', { schema: { body: CreatePaymentRequest } }, async (req) => ok(await flows.create(req.body)))
+  app.post('/api/pay/create', { schema: createSchema }, async (req) => ok(await flows.create(req.body)))
 
-  app.get('/api/pay/methods', async () => ok(flows.methods()))
+  app.get('/api/pay/methods', { schema: methodsSchema }, async () => ok(flows.methods()))
 
-  app.get('/api/pay/status/:orderNo', { schema: { params: OrderNoParams } }, async (req) => ok(await flows.status(req.params.orderNo)))
+  app.get('/api/pay/status/:orderNo', { schema: statusSchema }, async (req) => ok(await flows.status(req.params.orderNo)))
 
-  app.post('/api/pay/close/:orderNo', { schema: { params: OrderNoParams } }, async (req, reply) => {
+  app.post('/api/pay/close/:orderNo', { schema: closeSchema }, async (req, reply) => {
     const result = await flows.close(req.params.orderNo)
     if (result.kind === 'PAID') {
       // main reacts to this (marks the order paid): the paid status travels with the conflict.
@@ -77,11 +140,10 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
   })
 
   // Refunds: partial allowed, never above paid − refunded; idempotent by refundNo.
-  app.post('/api/pay/refund', { schema: { body: RefundRequest } }, async (req) => ok(await refunds.refund(req.body)))
+  app.post('/api/pay/refund', { schema: refundSchema }, async (req) => ok(await refunds.refund(req.body)))
 
-  app.get(
-    '/api/pay/refund/:refundNo',
-    { schema: { params: Type.Object({ refundNo: Type.String({ minLength: 1, maxLength: 64 }) }) } },
-    async (req) => ok(await refunds.status(req.params.refundNo)),
-  )
+  app.get('/api/pay/refund/:refundNo', { schema: refundStatusSchema }, async (req) => ok(await refunds.status(req.params.refundNo)))
+
+  // Signed like everything here: the child plugin inherits the verification hook above.
+  if (reconciler) await app.register(reconciliationRoutes, { reconciler, enqueue: enqueueReconciliation })
 }

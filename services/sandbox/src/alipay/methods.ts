@@ -5,6 +5,7 @@
  */
 import { chinaTime, fenToYuan, httpUrl, parseChinaTime, randomToken, yuanToFen } from '../util.ts'
 import type { AlipayContext } from './gateway.ts'
+import { BILL_METHOD, billDownloadUrlQuery } from '../bills/alipay.ts'
 import type { Params } from './signing.ts'
 import {
   BizError,
@@ -184,4 +185,5 @@ export const API_METHODS: Record<string, Method> = {
   'alipay.trade.close': close,
   'alipay.trade.refund': refund,
   'alipay.trade.fastpay.refund.query': refundQuery,
+  [BILL_METHOD]: billDownloadUrlQuery,
 }

@@ -3,7 +3,19 @@
  * Amounts are integer fen.
  */
 import { sql } from 'drizzle-orm'
-import { bigint, bigserial, index, integer, jsonb, pgTable, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+import {
+  bigint,
+  bigserial,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core'
 
 /** One Alipay trade (page/wap form payment or precreate QR). `id` is the cashier's payment id. */
 export const alipayTrades = pgTable(
@@ -219,3 +231,49 @@ export const wechatRefunds = pgTable(
     uniqueIndex('wechat_refunds_refund_id_uq').on(t.refundId),
   ],
 )
+
+const bytea = customType<{ data: Buffer }>({ dataType: () => 'bytea' })
+
+/**
+ * A provider bill (对账单) file, generated when the merchant asks for its download URL and served
+ * as it was then (a real bill is a fixed file; WeChat's hash_value covers it). `token` is the
+ * secret part of the download URL; the link stops working at `expires_at`.
+ */
+export const billFiles = pgTable(
+  'bill_files',
+  {
+    token: text('token').primaryKey(),
+    /** alipay | wechat */
+    provider: text('provider').notNull(),
+    /** yyyy-MM-dd (China time). */
+    billDate: text('bill_date').notNull(),
+    fileName: text('file_name').notNull(),
+    contentType: text('content_type').notNull(),
+    content: bytea('content').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+  },
+  (t) => [index('bill_files_expires_idx').on(t.expiresAt)],
+)
+
+/** Control API: the amount (fen) a trade's bill row shows instead of its real one (the trade itself is unchanged). */
+export const billAmountOverrides = pgTable(
+  'bill_amount_overrides',
+  {
+    /** alipay | wechat */
+    provider: text('provider').notNull(),
+    outTradeNo: text('out_trade_no').notNull(),
+    amount: bigint('amount', { mode: 'number' }).notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.outTradeNo] })],
+)
+
+/** Control API: how the provider's bill queries and downloads misbehave (no row = `none`). */
+export const billFaults = pgTable('bill_faults', {
+  /** alipay | wechat */
+  provider: text('provider').primaryKey(),
+  /** download-error | query-error | hash-mismatch | corrupt | bad-signature */
+  mode: text('mode').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+})

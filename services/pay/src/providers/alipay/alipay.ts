@@ -4,6 +4,7 @@
  */
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk'
 import type { AlipayConfig } from '../../config.ts'
+import { createAlipayBillFetcher } from './bill.ts'
 import {
   ALIPAY_CHANNELS,
   channelSpec,
@@ -170,6 +171,8 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
       if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo }
       return { ok: true, trade }
     },
+
+    fetchBill: createAlipayBillFetcher(sdk, { timeoutMs: opts.timeoutMs }),
 
     acknowledge: {
       success: { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success' },

@@ -12,6 +12,7 @@ import { request } from 'undici'
 import Pay from 'wechatpay-node-v3'
 import { AppError } from '@paysys/contracts'
 import type { WechatConfig } from './config.ts'
+import { createWechatBillFetcher } from './bill.ts'
 import { decryptResource, platformCertFromPem, verifySignedMessage, type PlatformCert } from './signature.ts'
 import {
   WECHAT_CHANNELS,
@@ -358,6 +359,8 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo }
       return { ok: true, trade }
     },
+
+    fetchBill: createWechatBillFetcher({ sdk, baseUrl: config.baseUrl, timeoutMs: opts.timeoutMs, call }),
 
     acknowledge: {
       success: { status: 204, contentType: 'application/json; charset=utf-8', body: '' },

@@ -1,0 +1,199 @@
+/**
+ * WeChat Pay's trade bill (交易账单): `GET /v3/bill/tradebill` through the adapter's signed client
+ * (its answer's Wechatpay-Signature checked like every other answer), then `download_url` fetched
+ * with the merchant's Authorization — that answer is not signed, so the file's SHA1 is checked
+ * against the signed `hash_value` before a byte of it is parsed — gunzipped, and parsed into
+ * BillRow[] in fen.
+ *
+ * The parsing functions are pure (tested on literal text); `createWechatBillFetcher` is the flow.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { gunzipSync } from 'node:zlib'
+import type Pay from 'wechatpay-node-v3'
+import { BillError, type BillDay, type BillRow } from '../../reconciliation/types.ts'
+import { MAX_BILL_BYTES, assertBillDay, billLines, downloadCapped, isDayOver, parseChinaDateTime, signedYuanToFen } from '../bill-common.ts'
+import { errorOf } from './transformers.ts'
+
+const malformed = (why: string) => new BillError(`微信支付账单无法解析: ${why}`.slice(0, 300), 'WECHAT_PAY', 'MALFORMED')
+const unverified = (why: string) => new BillError(`微信支付账单校验失败: ${why}`.slice(0, 300), 'WECHAT_PAY', 'VERIFICATION_FAILED')
+const unavailable = (why: string) => new BillError(`微信支付账单不可用: ${why}`.slice(0, 300), 'WECHAT_PAY', 'UNAVAILABLE')
+
+/** The columns we read, by their header names (matched after trimming, so order does not matter). */
+const COL = {
+  time: '交易时间',
+  transactionId: '微信订单号',
+  outTradeNo: '商户订单号',
+  state: '交易状态',
+  orderAmount: '订单金额',
+  refundNo: '商户退款单号',
+  refundAmount: '申请退款金额',
+  fee: '手续费',
+} as const
+
+/** The values of a data line: each is prefixed with a backtick (a value cannot hold ",`"). */
+function backticked(line: string, where: string): string[] {
+  if (!line.startsWith('`')) throw malformed(`${where}不是以反引号开头的数据行`)
+  return line
+    .slice(1)
+    .split(',`')
+    .map((v) => v.trim())
+}
+
+/**
+ * The bill text → rows. The header line, one line per SUCCESS (payment) or REFUND row, then the
+ * totals (`总交易单数,…` and its values line), whose count must match the rows (a cut file has no
+ * totals, or the wrong count). Payments take 订单金额, refunds 申请退款金额; 手续费 is positive when
+ * charged and negative when given back on a refund, as the file has it. Anything else → MALFORMED.
+ */
+export function parseWechatBill(text: string): BillRow[] {
+  const lines = billLines(text)
+  while (lines.length && lines[lines.length - 1]!.trim() === '') lines.pop()
+  const header = (lines[0] ?? '').split(',').map((h) => h.trim())
+  const index = {} as Record<keyof typeof COL, number>
+  for (const [key, name] of Object.entries(COL) as [keyof typeof COL, string][]) {
+    index[key] = header.indexOf(name)
+    if (index[key] < 0) throw malformed(`表头缺少“${name}”`)
+  }
+  const totalsAt = lines.findIndex((l) => l.startsWith('总交易单数'))
+  if (totalsAt < 0) throw malformed('没有汇总行（文件不完整）')
+
+  const rows = lines
+    .slice(1, totalsAt)
+    .filter((l) => l.trim() !== '')
+    .map((line, n): BillRow => {
+      const where = `第 ${n + 1} 行`
+      const fields = backticked(line, where)
+      if (fields.length !== header.length) throw malformed(`${where}有 ${fields.length} 列，表头有 ${header.length} 列`)
+      const get = (key: keyof typeof COL) => fields[index[key]]!
+      const state = get('state')
+      const kind = state === 'SUCCESS' ? 'PAYMENT' : state === 'REFUND' ? 'REFUND' : null
+      if (!kind) throw malformed(`${where}的交易状态“${state}”未知`)
+      let amount: number
+      let fee: number
+      try {
+        amount = signedYuanToFen(get(kind === 'PAYMENT' ? 'orderAmount' : 'refundAmount'))
+        fee = signedYuanToFen(get('fee'))
+      } catch (err) {
+        throw malformed(`${where}金额无效: ${(err as Error).message}`)
+      }
+      if (amount <= 0) throw malformed(`${where}金额不是正数`)
+      const outTradeNo = get('outTradeNo')
+      if (!outTradeNo) throw malformed(`${where}没有商户订单号`)
+      const time = parseChinaDateTime(get('time'))
+      if (!time) throw malformed(`${where}交易时间无效`)
+      return {
+        kind,
+        outTradeNo,
+        tradeNo: get('transactionId') || null,
+        amount,
+        fee,
+        refundNo: kind === 'REFUND' ? get('refundNo') || null : null,
+        time,
+        providerStatus: state,
+      }
+    })
+
+  const totals = backticked(lines[totalsAt + 1] ?? '', '汇总数值行')
+  if (totals[0] !== String(rows.length)) throw malformed(`总交易单数 ${totals[0]}，明细有 ${rows.length} 行`)
+  return rows
+}
+
+/**
+ * The downloaded bytes → rows: gunzipped when asked for GZIP (capped), then checked against the
+ * signed answer's hash (SHA1 of the uncompressed file; another hash type cannot be checked), and only
+ * then decoded (UTF-8, strictly) and parsed.
+ */
+export function readWechatBill(
+  bytes: Buffer,
+  expect: { gzip: boolean; hashType: string; hashValue: string; maxBytes?: number },
+): BillRow[] {
+  let file = bytes
+  if (expect.gzip) {
+    try {
+      file = gunzipSync(bytes, { maxOutputLength: expect.maxBytes ?? MAX_BILL_BYTES })
+    } catch (err) {
+      throw malformed(`不是有效的 GZIP 文件 (${(err as Error).message})`)
+    }
+  }
+  if (expect.hashType.toUpperCase() !== 'SHA1') throw unverified(`不支持的哈希类型 ${expect.hashType}`)
+  const actual = createHash('sha1').update(file).digest()
+  const expected = /^[0-9a-fA-F]{40}$/.test(expect.hashValue) ? Buffer.from(expect.hashValue, 'hex') : null
+  if (!expected || !timingSafeEqual(actual, expected)) throw unverified('文件的 SHA1 与 hash_value 不一致')
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(file)
+  } catch {
+    throw malformed('不是 UTF-8 文本')
+  }
+  return parseWechatBill(text)
+}
+
+/**
+ * Where to fetch `download_url` and the path to sign. The merchant's Authorization only ever goes to
+ * WECHAT_BASE_URL: the link's path and query are requested there, as the adapter does for every call
+ * (the real link is on api.mch.weixin.qq.com, the host it maps to WECHAT_BASE_URL). Null when the
+ * link is not an http(s) URL under /v3/.
+ */
+export function billDownloadTarget(downloadUrl: unknown, baseUrl: string): { url: string; signedPath: string } | null {
+  if (typeof downloadUrl !== 'string') return null
+  let u: URL
+  try {
+    u = new URL(downloadUrl)
+  } catch {
+    return null
+  }
+  if ((u.protocol !== 'https:' && u.protocol !== 'http:') || !u.pathname.startsWith('/v3/')) return null
+  const signedPath = `${u.pathname}${u.search}`
+  return { url: `${baseUrl.replace(/\/+$/, '')}${signedPath}`, signedPath }
+}
+
+/** What the SDK's HTTP service answers (its `Output`). */
+interface Output {
+  status: number
+  data?: any
+  error?: any
+}
+
+export function createWechatBillFetcher(deps: {
+  sdk: Pick<Pay, 'tradebill' | 'getSignature' | 'getAuthorization'>
+  baseUrl: string
+  timeoutMs: number
+  /** The adapter's call wrapper: the answer's signature is verified before it resolves. */
+  call: (what: string, fn: () => Promise<Output>) => Promise<Output>
+  maxBytes?: number
+}): (day: BillDay) => Promise<BillRow[]> {
+  const maxBytes = deps.maxBytes ?? MAX_BILL_BYTES
+  return async (day) => {
+    assertBillDay(day, 'WECHAT_PAY')
+    let res: Output
+    try {
+      res = await deps.call('tradebill', () => deps.sdk.tradebill({ bill_date: day, bill_type: 'ALL', tar_type: 'GZIP' }))
+    } catch (err) {
+      const message = (err as Error).message
+      // The adapter's answer check says 验签失败 (bad signature, unknown serial, stale timestamp).
+      if (message.includes('验签')) throw unverified(`账单申请应答${message}`)
+      throw unavailable(message)
+    }
+    if (res.status !== 200) {
+      const e = errorOf(res.error ?? res.data)
+      // No bill for a finished day: no trades or refunds that day (STATEMENT_CREATING and the rest: not yet).
+      if (e.code === 'NO_STATEMENT_EXIST' && isDayOver(day)) return []
+      throw unavailable(`HTTP ${res.status} ${e.code} ${e.message}`)
+    }
+    const { hash_type: hashType, hash_value: hashValue, download_url: downloadUrl } = (res.data ?? {}) as Record<string, unknown>
+    const target = billDownloadTarget(downloadUrl, deps.baseUrl)
+    if (typeof hashType !== 'string' || typeof hashValue !== 'string' || !target)
+      throw unavailable('账单申请应答缺少 hash_type、hash_value 或有效的 download_url')
+
+    const nonce = randomBytes(16).toString('hex')
+    const timestamp = String(Math.floor(Date.now() / 1000))
+    const authorization = deps.sdk.getAuthorization(nonce, timestamp, deps.sdk.getSignature('GET', nonce, timestamp, target.signedPath))
+    const bytes = await downloadCapped(target.url, {
+      provider: 'WECHAT_PAY',
+      headers: { Authorization: authorization, Accept: '*/*' },
+      timeoutMs: deps.timeoutMs,
+      maxBytes,
+    })
+    return readWechatBill(bytes, { gzip: true, hashType, hashValue, maxBytes })
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * Reconciliation on pg-boss (Postgres-backed, safe with several pay instances): a daily cron job
+ * (China time) queues yesterday's run for every enabled provider, one job per provider and day
+ * (singletonKey), and a failed run (no bill yet, a download that failed, a bill that did not verify)
+ * is retried with backoff. The admin API and the CLI run a day directly (same engine, same lock).
+ */
+import PgBoss from 'pg-boss'
+import type { FastifyBaseLogger } from 'fastify'
+import { AppError } from '@paysys/contracts'
+import type { ProviderName } from '../providers/types.ts'
+import { chinaDay, type Reconciler } from './engine.ts'
+
+const DAILY = 'reconcile-daily'
+const DAY = 'reconcile-day'
+
+export interface ReconcileJobsConfig {
+  databaseUrl: string
+  /** Cron in China time; bills of a day are ready the next morning (Alipay ~09:00, WeChat ~10:00). */
+  cron: string
+  retryLimit: number
+  retryDelaySeconds: number
+}
+
+export interface ReconcileJobs {
+  /** Queues one provider day (deduplicated while one is queued). */
+  enqueue(provider: ProviderName, day: string): Promise<string | null>
+  stop(): Promise<void>
+}
+
+interface DayJob {
+  provider: ProviderName
+  day: string
+}
+
+export async function startReconcileJobs(
+  config: ReconcileJobsConfig,
+  deps: { reconciler: Reconciler; providers: ProviderName[]; log: FastifyBaseLogger },
+): Promise<ReconcileJobs> {
+  const { reconciler, log } = deps
+  const boss = new PgBoss({ connectionString: config.databaseUrl, schema: 'pgboss', max: 3, application_name: 'pay-jobs' })
+  boss.on('error', (err) => log.error({ err }, 'job queue error'))
+  await boss.start()
+  const retry = { retryLimit: config.retryLimit, retryDelay: config.retryDelaySeconds, retryBackoff: true }
+  await boss.createQueue(DAY, { name: DAY, ...retry })
+  await boss.updateQueue(DAY, { name: DAY, ...retry })
+  await boss.createQueue(DAILY, { name: DAILY })
+  await boss.schedule(DAILY, config.cron, {}, { tz: 'Asia/Shanghai' })
+
+  const enqueue = (provider: ProviderName, day: string) => boss.send(DAY, { provider, day }, { singletonKey: `${provider}:${day}` })
+
+  await boss.work(DAILY, async () => {
+    const yesterday = chinaDay(new Date(Date.now() - 86_400_000))
+    for (const provider of deps.providers) await enqueue(provider, yesterday)
+    log.info({ day: yesterday, providers: deps.providers }, 'daily reconciliation queued')
+  })
+
+  await boss.work<DayJob>(DAY, async ([job]) => {
+    const { provider, day } = job!.data
+    try {
+      await reconciler.run(provider, day, 'SCHEDULED')
+    } catch (err) {
+      // A request that can never succeed (provider disabled, bad day) is not retried.
+      if (err instanceof AppError && err.status < 500 && err.status !== 409) {
+        log.error({ provider, day, err: { message: err.message } }, 'reconciliation job dropped')
+        return
+      }
+      throw err // FAILED run stored; pg-boss retries with backoff
+    }
+  })
+
+  return {
+    enqueue,
+    stop: () => boss.stop({ graceful: true, timeout: 10_000, wait: true }),
+  }
+}

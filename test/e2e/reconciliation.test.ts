@@ -191,6 +191,7 @@ t.test('bad input: 400/422 and no run', async (t) => {
   const [before] = await paySql`select count(*)::int as n from reconciliation_runs`
   for (const body of [
     { provider: 'ALIPAY', day: '2026-02-30' },
+    { provider: 'ALIPAY', day: '2026-13-01' },
     { provider: 'ALIPAY', day: '2999-01-01' },
     { provider: 'ALIPAY', day: 'yesterday' },
     { provider: 'PAYPAL', day: today },

@@ -91,6 +91,7 @@ t.test('bill days are calendar days in China time, never in the future', async (
   t.ok(validBillDay('2026-11-21', now))
   t.notOk(validBillDay('2026-11-23', now))
   t.notOk(validBillDay('2026-02-30', now))
+  t.notOk(validBillDay('2026-13-01', now), 'no month 13 (an invalid Date, not a throw)')
   t.notOk(validBillDay('20261121', now))
   t.notOk(validBillDay(20261121, now))
   t.same(dayWindow('2026-11-21').start.toISOString(), '2026-11-20T16:00:00.000Z')

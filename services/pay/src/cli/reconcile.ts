@@ -15,7 +15,7 @@ import { connect, runMigrations } from '@paysys/db'
 import { fenToYuanString } from '@paysys/money'
 import { buildApp } from '../app.ts'
 import { loadConfig } from '../config.ts'
-import { chinaDay } from '../reconciliation/engine.ts'
+import { chinaToday } from '../providers/bill-common.ts'
 
 process.env.TZ = 'Asia/Shanghai'
 const USAGE = 'usage: reconcile --provider ALIPAY|WECHAT_PAY|EPAY [--day yyyy-MM-dd (default: yesterday, China time)]'
@@ -39,7 +39,7 @@ if (!args.provider) {
   process.exit(2)
 }
 const provider = args.provider.toUpperCase() === 'WECHAT' ? 'WECHAT_PAY' : args.provider.toUpperCase()
-const day = args.day ?? chinaDay(new Date(Date.now() - 86_400_000))
+const day = args.day ?? chinaToday(Date.now() - 86_400_000)
 
 const config = loadConfigOrExit(() => loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }))
 await runMigrations(config.databaseUrl, fileURLToPath(new URL('../../drizzle', import.meta.url)))

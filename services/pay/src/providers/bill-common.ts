@@ -12,11 +12,16 @@ export const MAX_BILL_BYTES = 64 * 1024 * 1024
 
 const CST_OFFSET_MS = 8 * 3600_000
 
+/** A real calendar date `yyyy-MM-dd` (not 2026-02-30, not 2026-13-01). */
+export function isCalendarDay(day: unknown): day is BillDay {
+  if (typeof day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return false
+  const d = new Date(`${day}T00:00:00Z`)
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === day
+}
+
 /** Refuses anything but a real calendar date `yyyy-MM-dd` (it ends up in provider requests). */
 export function assertBillDay(day: BillDay, provider: ProviderName): void {
-  const d = /^\d{4}-\d{2}-\d{2}$/.test(day) ? new Date(`${day}T00:00:00Z`) : null
-  if (!d || Number.isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== day)
-    throw new BillError(`账单日期无效: ${JSON.stringify(String(day).slice(0, 20))}`, provider, 'UNAVAILABLE')
+  if (!isCalendarDay(day)) throw new BillError(`账单日期无效: ${JSON.stringify(String(day).slice(0, 20))}`, provider, 'UNAVAILABLE')
 }
 
 /** Today in China time, `yyyy-MM-dd`. */

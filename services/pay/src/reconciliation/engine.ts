@@ -15,6 +15,7 @@ import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import type { PaymentFlows } from '../flows.ts'
 import type { PaymentProvider, ProviderName, ProviderRegistry } from '../providers/types.ts'
+import { chinaToday, isCalendarDay } from '../providers/bill-common.ts'
 import { billTotals, compareBill, DIFFERENCE_CLASSES, type Difference, type LocalAttempt, type LocalRefund } from './compare.ts'
 import { BillError, type BillDay, type BillRow } from './types.ts'
 
@@ -82,14 +83,9 @@ export function dayWindow(day: BillDay): { start: Date; end: Date } {
   const start = new Date(`${day}T00:00:00+08:00`)
   return { start, end: new Date(start.getTime() + DAY_MS) }
 }
-export function chinaDay(at: Date): BillDay {
-  return new Date(at.getTime() + 8 * 3600_000).toISOString().slice(0, 10)
-}
 /** A real `yyyy-MM-dd` date not after today (China time). */
 export function validBillDay(day: unknown, now = new Date()): day is BillDay {
-  if (typeof day !== 'string' || !/^\d{4}-\d{2}-\d{2}$/.test(day)) return false
-  if (new Date(`${day}T00:00:00Z`).toISOString().slice(0, 10) !== day) return false
-  return day <= chinaDay(now) && day >= '2000-01-01'
+  return isCalendarDay(day) && day <= chinaToday(now.getTime()) && day >= '2000-01-01'
 }
 
 /** At most `limit` calls in flight. */

@@ -8,7 +8,8 @@ import PgBoss from 'pg-boss'
 import type { FastifyBaseLogger } from 'fastify'
 import { AppError } from '@paysys/contracts'
 import type { ProviderName } from '../providers/types.ts'
-import { chinaDay, type Reconciler } from './engine.ts'
+import { chinaToday } from '../providers/bill-common.ts'
+import type { Reconciler } from './engine.ts'
 
 const DAILY = 'reconcile-daily'
 const DAY = 'reconcile-day'
@@ -49,7 +50,7 @@ export async function startReconcileJobs(
   const enqueue = (provider: ProviderName, day: string) => boss.send(DAY, { provider, day }, { singletonKey: `${provider}:${day}` })
 
   await boss.work(DAILY, async () => {
-    const yesterday = chinaDay(new Date(Date.now() - 86_400_000))
+    const yesterday = chinaToday(Date.now() - 86_400_000)
     for (const provider of deps.providers) await enqueue(provider, yesterday)
     log.info({ day: yesterday, providers: deps.providers }, 'daily reconciliation queued')
   })

@@ -139,3 +139,4 @@ export async function listenAndHandleSignals(app: FastifyInstance, port: number,
   process.on('SIGINT', () => void shutdown('SIGINT'))
   await app.listen({ port, host })
 }
+export { startJobs, stopJobs, every, PgBoss, type JobsOptions, type PeriodicTask } from './jobs.ts'

@@ -1,0 +1,94 @@
+/**
+ * Durable background work on pg-boss (jobs live in the service's own database, schema `pgboss`),
+ * shared by main and pay. Safe with several instances of a service on the same database: a job is
+ * fetched by one worker only, a worker killed mid-job leaves the job to expire and be retried, and
+ * nothing runs on an in-process timer of its own.
+ *
+ * `every()` is a periodic task (sweeps): a `stately` queue holds at most one queued and one running
+ * job, each run queues the next one `seconds` later (several instances racing to queue it keep one),
+ * and a per-minute cron re-seeds the chain should it ever break (a crash between runs).
+ */
+import PgBoss from 'pg-boss'
+import type { FastifyBaseLogger } from 'fastify'
+
+export { PgBoss }
+
+export interface JobsOptions {
+  databaseUrl: string
+  log: FastifyBaseLogger
+  /** Postgres application_name of the job connections (shows in pg_stat_activity). */
+  applicationName: string
+  /** Connection pool size of pg-boss (default 4). */
+  max?: number
+  /**
+   * How often pg-boss expires jobs of crashed workers, archives and runs cron (default 15 s;
+   * pg-boss's own default of 2 min would leave a crashed instance's work waiting that long).
+   */
+  maintenanceIntervalSeconds?: number
+}
+
+/** Starts pg-boss on the service's database (creates/migrates the `pgboss` schema once). */
+export async function startJobs(opts: JobsOptions): Promise<PgBoss> {
+  const boss = new PgBoss({
+    connectionString: opts.databaseUrl,
+    schema: 'pgboss',
+    max: opts.max ?? 4,
+    application_name: opts.applicationName,
+    maintenanceIntervalSeconds: opts.maintenanceIntervalSeconds ?? 15,
+    // Cron schedules are checked this often (seconds); a minute cron is enough for re-seeding.
+    cronMonitorIntervalSeconds: 30,
+  })
+  boss.on('error', (err) => opts.log.error({ err: { message: (err as Error).message } }, 'job queue error'))
+  await boss.start()
+  return boss
+}
+
+/**
+ * Graceful stop: stops fetching, waits (up to `timeoutMs`) for the jobs in progress to finish, then
+ * closes pg-boss's pool. Jobs still running at the deadline are failed and retried elsewhere.
+ */
+export async function stopJobs(boss: PgBoss | undefined, timeoutMs = 10_000): Promise<void> {
+  if (!boss) return
+  await boss.stop({ graceful: true, wait: true, timeout: timeoutMs })
+}
+
+export interface PeriodicTask {
+  /** Queue name (also the cron schedule's name). */
+  name: string
+  /** Seconds between the end of one run and the start of the next (≥ 0.5). */
+  seconds: number
+  /** The work; an exception is logged and the next run still happens. */
+  run: () => Promise<unknown>
+  /** A run taking longer than this is considered crashed and retried (default 5 min). */
+  expireInSeconds?: number
+}
+
+/**
+ * Registers a periodic task. The worker polls at most every `seconds` (min 0.5 s), so the effective
+ * period is between `seconds` and about twice it.
+ */
+export async function every(boss: PgBoss, task: PeriodicTask, log: FastifyBaseLogger): Promise<void> {
+  const { name } = task
+  const seconds = Math.max(0.5, task.seconds)
+  const expireInSeconds = task.expireInSeconds ?? 300
+  const queue = { name, policy: 'stately' as const, retryLimit: 1, retryDelay: 1, expireInSeconds }
+  await boss.createQueue(name, queue)
+  await boss.updateQueue(name, queue)
+  const next = (afterSeconds: number) =>
+    boss.send(name, {}, { startAfter: afterSeconds > 0 ? new Date(Date.now() + afterSeconds * 1000) : undefined }).catch((err: Error) => {
+      log.warn({ task: name, err: { message: err.message } }, 'could not queue the next run')
+      return null
+    })
+  await boss.work(name, { pollingIntervalSeconds: Math.min(Math.max(0.5, seconds), 2) }, async () => {
+    try {
+      await task.run()
+    } catch (err) {
+      log.error({ task: name, err: { message: (err as Error).message } }, 'periodic task failed')
+    } finally {
+      // Queued while this one is still active: the stately queue keeps a single queued run.
+      await next(seconds)
+    }
+  })
+  await boss.schedule(name, '* * * * *', {}, { tz: 'UTC' })
+  await next(0)
+}

@@ -285,3 +285,19 @@ t.test('bad ids and unknown routes are clean 4xx', async (t) => {
   t.equal(broken.statusCode, 400)
   t.notOk(broken.body.includes('at '), 'no stack trace')
 })
+
+t.test("an admin reads another user's order only while the database still says admin", async (t) => {
+  const owner = await register('idor-owner@example.com')
+  const admin = await register('idor-admin@example.com')
+  const order = await insertOrder(owner.userId)
+  await sql`update users set role = 'admin' where id = ${admin.userId}`
+  // The token was issued while the account was a user: the claim says user, the database says admin.
+  t.equal((await app.inject({ url: `/api/orders/${order.id}`, headers: auth(admin.token) })).statusCode, 200)
+  const adminToken = app.signToken({ id: admin.userId, email: 'idor-admin@example.com', role: 'admin' })
+  t.equal((await app.inject({ url: `/api/orders/${order.id}`, headers: auth(adminToken) })).statusCode, 200)
+  await sql`update users set role = 'user' where id = ${admin.userId}`
+  const demoted = await app.inject({ url: `/api/orders/${order.id}`, headers: auth(adminToken) })
+  t.equal(demoted.statusCode, 403, 'a demoted admin with an unexpired admin token is refused')
+  t.equal(demoted.json().error, 'FORBIDDEN')
+  t.equal((await app.inject({ url: `/api/orders/${order.id}`, headers: auth(owner.token) })).statusCode, 200, 'the owner still reads it')
+})

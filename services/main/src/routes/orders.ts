@@ -147,12 +147,16 @@ export async function ordersRoutes(app: App) {
     throw new AppError(400, 'INVALID_PARAMS', `无效的订单号: ${ref.slice(0, 64)}`)
   }
 
-  /** The order, if the caller owns it (or is an admin). */
+  /**
+   * The order, if the caller owns it (or is an admin). The admin role is read from the database, not
+   * the token's claim: a demoted admin's unexpired token must not keep reading other users' orders.
+   */
   async function owned(req: FastifyRequest, ref: string): Promise<OrderRow> {
     const order = await lookup(ref)
     if (!order) throw new AppError(404, 'ORDER_NOT_FOUND', '订单不存在')
-    const user = req.user
-    if (order.userId !== user.id && user.role !== 'admin') throw new AppError(403, 'FORBIDDEN', '无权访问该订单')
+    if (order.userId === req.user.id) return order
+    const me = await users.findById(req.user.id)
+    if (me?.role !== 'admin') throw new AppError(403, 'FORBIDDEN', '无权访问该订单')
     return order
   }
 

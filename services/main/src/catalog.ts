@@ -246,8 +246,9 @@ export function createCatalogRepo(sql: Sql) {
       const cond = where.length ? `where ${where.join(' and ')}` : ''
       const [rows, count] = await Promise.all([
         sql.unsafe<ProductRow[]>(
-          `select ${COLUMNS} from products ${cond} order by display_order, id limit ${page.limit} offset ${page.offset}`,
-          args as never[],
+          // Paging values are bound too, never spliced into the text.
+          `select ${COLUMNS} from products ${cond} order by display_order, id limit $${args.length + 1} offset $${args.length + 2}`,
+          [...args, page.limit, page.offset] as never[],
         ),
         sql.unsafe<{ n: number }[]>(`select count(*)::int as n from products ${cond}`, args as never[]),
       ])

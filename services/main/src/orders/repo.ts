@@ -161,8 +161,9 @@ export function createOrdersRepo(sql: Sql) {
       const cond = where.length ? `where ${where.join(' and ')}` : ''
       const [rows, count] = await Promise.all([
         sql.unsafe<OrderRow[]>(
-          `select ${COLUMNS} from orders ${cond} order by created_at desc, id desc limit ${page.limit} offset ${page.offset}`,
-          args as never[],
+          // Paging values are bound too, never spliced into the text.
+          `select ${COLUMNS} from orders ${cond} order by created_at desc, id desc limit $${args.length + 1} offset $${args.length + 2}`,
+          [...args, page.limit, page.offset] as never[],
         ),
         sql.unsafe<{ n: number }[]>(`select count(*)::int as n from orders ${cond}`, args as never[]),
       ])

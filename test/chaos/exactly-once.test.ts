@@ -13,9 +13,12 @@ const ORDERS = Number(process.env.CHAOS_ORDERS ?? 1000)
 const USERS = 20
 const COPIES = 5 // per pay instance
 
-const cluster = await startCluster({ mains: 2, pays: 2 })
+const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
+const cluster = await startCluster({ mains: 2, pays: 2, extra: { main: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password } } })
 t.teardown(() => cluster.stop())
 const { mains, pays, sandbox } = cluster
+
+let paidOrders: { id: number; orderNo: string; user: number }[] = []
 
 t.test(`${ORDERS} orders, every notify ×${COPIES} to both pay instances → each credited once`, async (t) => {
   const started = Date.now()
@@ -120,4 +123,46 @@ t.test(`${ORDERS} orders, every notify ×${COPIES} to both pay instances → eac
   t.equal(ledger!.total, ORDERS * 200)
   t.equal(balances!.total, ORDERS * 200, 'the balances sum to what was bought')
   t.equal(attempts!.paid, ORDERS, 'one paid attempt per order in pay')
+  paidOrders = orders
+})
+
+t.test('the same full refund sent twice to each main instance at once refunds once', async (t) => {
+  const REFUNDS = Math.min(100, paidOrders.length)
+  const admin = (await http(`${mains[0]!.url}/api/auth/login`, { body: ADMIN })).json.data.token as string
+  const targets = paidOrders.slice(0, REFUNDS)
+  const outcome = { succeeded: 0, refused4xx: 0, errors5xx: 0 }
+  await pool(targets, 5, async (o) => {
+    const answers = await Promise.all(
+      [0, 1, 0, 1].map((k) => http(`${mains[k]!.url}/api/admin/orders/${o.id}/refund`, { token: admin, body: { reason: '重复退款测试' } })),
+    )
+    for (const a of answers) {
+      if (a.status === 200) outcome.succeeded++
+      else if (a.status >= 500) outcome.errors5xx++
+      else outcome.refused4xx++
+    }
+  })
+  const ids = targets.map((o) => o.id)
+  const [main] = await cluster.mainSql<{ refunded: number; rows: number; clawed: number }[]>`
+    select (select count(*) from orders where id = any(${ids}) and status = 'REFUNDED')::int as refunded,
+           (select count(*) from credit_ledger where type = 'REFUND' and order_id = any(${ids}))::int as rows,
+           (select coalesce(-sum(delta), 0) from credit_ledger where type = 'REFUND' and order_id = any(${ids}))::int as clawed`
+  const nos = targets.map((o) => o.orderNo)
+  const [sandboxSide] = await cluster.sandboxSql<{ n: number; fen: number }[]>`
+    select count(*)::int as n, coalesce(sum(r.refund_amount), 0)::int as fen from alipay_refunds r
+      join alipay_trades t on t.id = r.trade_id where t.out_trade_no = any(${nos})`
+  const [price] = await cluster.mainSql<{ fen: number }[]>`select amount_fen::int as fen from orders where id = ${ids[0]!}`
+  const inv = await moneyInvariants(cluster.mainSql)
+  t.comment(
+    `exactly-once refunds: orders ${REFUNDS}, requests ${REFUNDS * 4} (2 per main instance), succeeded ${outcome.succeeded}, ` +
+      `refused ${outcome.refused4xx}, 5xx ${outcome.errors5xx}, REFUNDED ${main!.refunded}, REFUND ledger rows ${main!.rows}, ` +
+      `provider refunds ${sandboxSide!.n}, double refunds ${sandboxSide!.n - REFUNDS}, balance≠ledger users ${inv.balanceDrift}`,
+  )
+  t.equal(outcome.errors5xx, 0)
+  t.equal(outcome.succeeded, REFUNDS, 'one request per order succeeded')
+  t.equal(main!.refunded, REFUNDS)
+  t.equal(main!.rows, REFUNDS, 'credits clawed back once per order')
+  t.equal(main!.clawed, REFUNDS * 200)
+  t.equal(sandboxSide!.n, REFUNDS, 'the provider refunded each order once')
+  t.equal(sandboxSide!.fen, REFUNDS * price!.fen, 'the provider refunded exactly the paid amounts')
+  t.equal(inv.balanceDrift, 0)
 })

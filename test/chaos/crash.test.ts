@@ -106,6 +106,32 @@ t.test(`kill -9 of pay and main during a ${ORDERS}-order run loses no payment`, 
   if (!main.up()) await main.start()
   if (!pay.up()) await pay.start()
 
+  // Finale: orders paid while BOTH services are down (the provider's notifies fail until they are back).
+  const finale = await pool(
+    Array.from({ length: 24 }, (_, i) => i),
+    4,
+    async (i) => {
+      const plan = PLANS[i % PLANS.length]!
+      const res = await http(`${main.url}/api/credits/purchase`, {
+        token: tokens[i % tokens.length]!,
+        body: { packageCode: 'CREDITS_200', paymentMethod: plan.method, channel: plan.channel, device: 'pc' },
+      })
+      if (res.status !== 200) throw new Error(`finale purchase: ${res.status} ${res.text}`)
+      return { orderNo: res.json.data.orderNo as string, provider: plan.provider }
+    },
+  )
+  await Promise.all([pay.kill(), main.kill()])
+  kills.pay++
+  kills.main++
+  for (const o of finale) {
+    const res = await http(`${sandbox}/control/${o.provider}/trades/${o.orderNo}/pay`, { body: {} })
+    if (res.status !== 200) throw new Error(`sandbox pay ${o.orderNo}: ${res.text}`)
+    paid.push(o)
+  }
+  created += finale.length
+  await sleep(1000 + random() * 2000)
+  await Promise.all([pay.start(), main.start()])
+
   const converging = Date.now()
   const paidNos = paid.map((p) => p.orderNo)
   let missing = paidNos.length

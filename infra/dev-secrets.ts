@@ -30,6 +30,12 @@ export function devSecretFiles(keys: DevKeys): Record<string, string> {
     PAY_PUBLIC_URL: 'http://pay.localhost:8081',
     SANDBOX_URL: SANDBOX,
     LOG_LEVEL: 'info',
+    // No proxy in front: browsers reach web and pay directly; main sees web, which appends their address.
+    MAIN_TRUST_PROXY: '1',
+    WEB_TRUST_PROXY: 'false',
+    PAY_TRUST_PROXY: 'false',
+    // Plain HTTP on localhost.
+    HSTS_MAX_AGE: '0',
     ALIPAY_APP_ID: keys.alipay.appId,
     ALIPAY_PRIVATE_KEY_FILE: '/run/secrets/pay/alipay_private_key.pem',
     ALIPAY_PUBLIC_KEY_FILE: '/run/secrets/pay/alipay_public_key.pem',

@@ -4,6 +4,7 @@
  * All problems are collected and reported together; the process then exits with code 1.
  */
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -13,6 +14,32 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+/**
+ * Whose `X-Forwarded-For` / `-Proto` / `-Host` to believe (fastify's `trustProxy`): `false` (none: the TCP
+ * peer is the client), `true` (any peer), a hop count, or addresses and CIDRs (and proxy-addr's names
+ * `loopback`, `linklocal`, `uniquelocal`).
+ */
+export type TrustProxy = boolean | number | string[]
+
+/** The HTTP edge of a service: `TRUST_PROXY` and `HSTS_MAX_AGE` (every service reads them the same way). */
+export interface HttpConfig {
+  trustProxy: TrustProxy
+  /** Seconds for `Strict-Transport-Security`; 0 = no header (set it only when browsers reach the service over HTTPS). */
+  hstsMaxAge: number
+}
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal'])
+
+/** `10.0.0.0/8`, `fd00::/8`, `192.168.1.7`, `loopback`: what proxy-addr compiles. */
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true
+  const [ip, bits, extra] = entry.split('/')
+  const version = isIP(ip ?? '')
+  if (version === 0 || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)
+}
 
 export function createEnvReader(env: Env = process.env) {
   const problems: string[] = []
@@ -99,6 +126,30 @@ export function createEnvReader(env: Env = process.env) {
         return def
       }
       return v as T
+    },
+    /** `false|no|off|0` (the default), `true|yes|on`, a hop count, or a comma-separated list of addresses/CIDRs. */
+    trustProxy(name: string): TrustProxy {
+      const v = raw(name)?.trim()
+      if (v === undefined || /^(false|no|off|0)$/i.test(v)) return false
+      if (/^(true|yes|on)$/i.test(v)) return true
+      if (/^\d+$/.test(v)) {
+        if (Number(v) <= 32) return Number(v)
+        problems.push(`${name}: a hop count must be from 0 to 32, got ${JSON.stringify(v)}`)
+        return false
+      }
+      const entries = v.split(',').map((e) => e.trim())
+      const bad = entries.filter((e) => !isProxyAddress(e))
+      if (bad.length) {
+        problems.push(
+          `${name} must be true, false, a hop count or comma-separated IP addresses/CIDRs (or loopback, linklocal, uniquelocal); bad: ${bad.map((b) => JSON.stringify(b)).join(', ')}`,
+        )
+        return false
+      }
+      return entries
+    },
+    /** `TRUST_PROXY` and `HSTS_MAX_AGE` (seconds, at most 2 years; 0 or unset: no header). */
+    http(): HttpConfig {
+      return { trustProxy: reader.trustProxy('TRUST_PROXY'), hstsMaxAge: reader.int('HSTS_MAX_AGE', 0, 0, 63_072_000) }
     },
     /** Throws ConfigError when anything was wrong; otherwise returns the frozen config. */
     done<T extends object>(config: T): Readonly<T> {

@@ -5,7 +5,7 @@
  * A provider is enabled only when all of its variables are given; giving some but not all is an error.
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { createEnvReader } from '@paysys/config'
+import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { readWechatSandbox, type WechatSandboxConfig } from './wechat/config.ts'
 
 export interface AlipaySandboxConfig {
@@ -32,6 +32,8 @@ export interface SandboxConfig {
   /** Base URL the browser sees (cashier pages, QR contents). */
   publicUrl: string
   logLevel: string
+  /** TRUST_PROXY (whose X-Forwarded-* to believe) and HSTS_MAX_AGE. */
+  http: HttpConfig
   alipay: AlipaySandboxConfig | null
   epay: EpaySandboxConfig | null
   wechat: WechatSandboxConfig | null
@@ -90,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl,
     publicUrl,
     logLevel,
+    http: r.http(),
     alipay,
     epay: readEpay(r),
     wechat: readWechatSandbox(r),

@@ -28,16 +28,22 @@ const HOP_BY_HOP = new Set([
 /** Not forwarded to main: undici sets its own. */
 const REQUEST_ONLY = new Set(['host', 'content-length'])
 
-const SECURITY_HEADERS: Record<string, string> = {
-  // The Alipay/Epay forms post to the provider's gateway (another origin): form-action allows http(s).
-  'content-security-policy':
-    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'",
-  'referrer-policy': 'same-origin',
-  'x-frame-options': 'DENY',
-}
+/**
+ * CSP of the app's pages (the other security headers are server-kit's). The Alipay/Epay forms post to the
+ * provider's gateway (another origin): form-action allows http(s).
+ */
+export const PAGE_CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
 
 export async function buildApp(config: Readonly<WebConfig>) {
-  const app = createApp({ name: 'web', logLevel: config.logLevel, bodyLimit: 1024 * 1024, metricsToken: config.metricsToken })
+  const app = createApp({
+    name: 'web',
+    logLevel: config.logLevel,
+    bodyLimit: 1024 * 1024,
+    metricsToken: config.metricsToken,
+    http: config.http,
+    pageCsp: PAGE_CSP,
+  })
   const agent = new Agent({ connections: 64, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs })
   app.addHook('onClose', async () => agent.close())
 
@@ -91,9 +97,6 @@ export async function buildApp(config: Readonly<WebConfig>) {
   })
 
   // ---- static files and the SPA fallback ------------------------------------------------------
-  app.addHook('onSend', async (req, reply) => {
-    if (!req.url.startsWith('/api/')) for (const [k, v] of Object.entries(SECURITY_HEADERS)) reply.header(k, v)
-  })
   await app.register(fastifyStatic, {
     root: PUBLIC_DIR,
     wildcard: false, // one route per file; everything else falls through to the SPA route below

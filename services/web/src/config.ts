@@ -1,4 +1,4 @@
-import { createEnvReader } from '@paysys/config'
+import { createEnvReader, type HttpConfig } from '@paysys/config'
 
 export interface WebConfig {
   port: number
@@ -10,6 +10,8 @@ export interface WebConfig {
   /** How long a proxied call to main may take before the browser gets a 504. */
   proxyTimeoutMs: number
   logLevel: string
+  /** TRUST_PROXY (whose X-Forwarded-* to believe) and HSTS_MAX_AGE. */
+  http: HttpConfig
   /** Bearer token `GET /metrics` requires; without one the endpoint is open (development). The web app is public. */
   metricsToken?: string
 }
@@ -26,6 +28,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(sandbox ? { sandboxUrl: r.url('SANDBOX_URL') } : {}),
     proxyTimeoutMs: r.int('PROXY_TIMEOUT_MS', 30_000, 100, 600_000),
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    http: r.http(),
     ...(metricsToken ? { metricsToken } : {}),
   })
 }

@@ -250,3 +250,24 @@ t.test('expiry: an overdue order becomes EXPIRED and its provider trade is close
   t.equal(pay.status, 409)
   t.equal(pay.json.error, 'ORDER_NOT_PAYABLE')
 })
+
+t.test('Epay refunds an order once: a partial refund succeeds, a second one is 409 before anything reaches Epay', async (t) => {
+  const u = await newUser()
+  const res = await http(`${main}/api/credits/purchase`, {
+    token: u.token,
+    body: { packageCode: 'CREDITS_500', paymentMethod: 'EPAY', channel: 'wxpay', device: 'pc' },
+  })
+  t.equal(res.status, 200, res.text)
+  const { id, orderNo } = res.json.data
+  t.equal((await http(`${sandbox}/control/epay/trades/${orderNo}/pay`, { body: {} })).status, 200)
+  await until('order PAID', async () => (await order(u.token, id)).status === 'PAID')
+  const first = await http(`${main}/api/admin/orders/${id}/refund`, { token: adminToken, body: { amount: 5, reason: '部分退款' } })
+  t.equal(first.status, 200, first.text)
+  t.match(first.json.data, { refund: { status: 'SUCCEEDED', amount: 5 }, order: { status: 'PARTIALLY_REFUNDED' } })
+  const second = await http(`${main}/api/admin/orders/${id}/refund`, { token: adminToken, body: { amount: 5, reason: '再退' } })
+  t.equal(second.status, 409, second.text)
+  t.equal(second.json.error, 'ORDER_NOT_REFUNDABLE')
+  t.equal((await order(u.token, id)).status, 'PARTIALLY_REFUNDED')
+  t.match((await http(`${sandbox}/control/epay/trades/${orderNo}`)).json, { status: 2, refundedMoney: '5.00' }, 'refunded once at Epay')
+  t.equal(await balance(u.token), 400, '100 credits clawed back once')
+})

@@ -18,6 +18,7 @@ import { registerControl } from './control.ts'
 import { epayAck, epayScaledSchedule, registerEpay } from './epay/index.ts'
 import { registerWechat, wechatDeliveryRules } from './wechat/index.ts'
 import { registerBills } from './bills/index.ts'
+import { registerProviderFaults } from './faults.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,7 +27,7 @@ declare module 'fastify' {
 }
 
 export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?: boolean } = {}) {
-  const app = createApp({ name: 'sandbox', sql, logLevel: config.logLevel })
+  const app = createApp({ name: 'sandbox', sql, logLevel: config.logLevel, http: config.http })
   await app.register(formbody, { bodyLimit: 64 * 1024 })
 
   let lastExpirySweep = 0
@@ -52,6 +53,8 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   })
   app.decorate('deliveries', deliveries)
 
+  // Before the provider routes: its hook must see every API call.
+  registerProviderFaults(app, config)
   const providers: CashierProvider[] = []
   if (config.alipay) {
     const ctx: AlipayContext = {

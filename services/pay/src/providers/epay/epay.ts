@@ -161,8 +161,18 @@ export function createEpayProvider(
       const form = { pid: config.pid, key: config.key, out_trade_no: input.outTradeNo, money: toEpayAmount(input.amount) }
       const answer = parseRefundAnswer(await callJson('api.php?act=refund', `${endpoint('api.php')}?act=refund`, { method: 'POST', form }))
       if (answer.ok) return { refundNo: input.refundNo, amount: input.amount, state: 'SUCCEEDED', refundedAt: new Date() }
-      // A refusal is final. Epay has no refund number and refunds an order once: asking again after a
-      // lost answer is refused (`只支持退款已支付状态的订单`) even when the first request went through.
+      // Epay has no refund number and refunds an order once (pay allows one refund per Epay attempt):
+      // asking again after a lost answer is refused (`只支持退款已支付状态的订单`) although the first
+      // request went through. So a refusal is checked against the order: refunded there (status 2) →
+      // that refund was this one; still paid → a real refusal; cannot ask → unknown, stays pending.
+      let order: QueryResult
+      try {
+        order = await query(input.outTradeNo)
+      } catch (err) {
+        throw new ProviderError(`易支付退款被拒且无法查询订单: ${(err as Error).message}`, 'EPAY', answer, true)
+      }
+      if (order.found && order.providerStatus === '2')
+        return { refundNo: input.refundNo, amount: input.amount, state: 'SUCCEEDED', refundedAt: new Date() }
       const failureReason = `${String(answer.code)} ${answer.msg}`
       return { refundNo: input.refundNo, amount: input.amount, state: 'FAILED', refundedAt: null, failureReason }
     },

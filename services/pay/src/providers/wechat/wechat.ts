@@ -157,7 +157,8 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       await refreshCertificates()
       check = verifySignedMessage(answer.headers, answer.text, certFor)
     }
-    if (!check.ok) throw fail(`微信支付应答验签失败 (${check.reason})`, { status: answer.status }, false)
+    // Unverifiable proves nothing either way (a broken proxy, a cut-off answer): retryable, so a refund stays PENDING.
+    if (!check.ok) throw fail(`微信支付应答验签失败 (${check.reason})`, { status: answer.status })
     let data: unknown = {}
     if (answer.text) {
       try {

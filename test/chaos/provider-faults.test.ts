@@ -1,0 +1,370 @@
+/**
+ * Provider faults: the sandbox answers slowly, times out, answers 503 or garbage for create, query,
+ * close and refund of every provider (Alipay QR, WeChat native, Epay). Per mode, on one stack:
+ * (a) main and pay stay responsive (health and catalogue probes answer 200 while faulty calls are in
+ *     flight); (b) a user who waits gets 502/503 with a stable code or the order's known state, never
+ *     a 500, and nothing is credited or refunded twice; refunds stay PENDING (retryable), expired
+ *     orders keep their trade-close pending; (c) once the faults are cleared everything converges:
+ *     orders paid at the sandbox during the fault are PAID and credited once, pending refunds succeed
+ *     once, expired orders' trades are closed.
+ * Prints one figures line per mode and operation.
+ */
+import t from 'tap'
+import { http, startStack, until, type Http } from '../e2e/fixtures/stack.ts'
+
+const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
+const PROVIDER_TIMEOUT_MS = 1500
+const stack = await startStack({
+  extra: {
+    main: {
+      ADMIN_EMAIL: ADMIN.email,
+      ADMIN_PASSWORD: ADMIN.password,
+      PAY_TIMEOUT_MS: '2000',
+      EXPIRY_SWEEP_MS: '300',
+      RECONCILE_AFTER_SECONDS: '1',
+    },
+    pay: { PROVIDER_TIMEOUT_MS: String(PROVIDER_TIMEOUT_MS) },
+  },
+})
+t.teardown(() => stack.stop())
+const { main, pay, sandbox } = stack
+const adminToken = (await http(`${main}/api/auth/login`, { body: ADMIN })).json.data.token as string
+
+type SandboxName = 'alipay' | 'wechat' | 'epay'
+interface Provider {
+  method: string
+  channel: string
+  sandbox: SandboxName
+}
+const PROVIDERS: Provider[] = [
+  { method: 'ALIPAY', channel: 'qr', sandbox: 'alipay' },
+  { method: 'WECHAT_PAY', channel: 'native', sandbox: 'wechat' },
+  { method: 'EPAY', channel: 'alipay', sandbox: 'epay' },
+]
+const PACKAGE = { code: 'CREDITS_200', credits: 200, fen: 1000 }
+/** What a user waiting on a provider call may get when the provider is down. */
+const UNAVAILABLE = new Set(['PROVIDER_ERROR', 'PAY_SERVICE_UNAVAILABLE'])
+
+interface Order {
+  id: number
+  orderNo: string
+  provider: Provider
+}
+
+let seq = 0
+async function newUser() {
+  const res = await http(`${main}/api/auth/register`, {
+    body: { email: `faults${++seq}-${Date.now()}@example.com`, password: 'password123' },
+  })
+  if (res.status !== 200) throw new Error(res.text)
+  return { token: res.json.data.token as string, id: res.json.data.user.id as number }
+}
+const purchase = (token: string, p: Provider) =>
+  http(`${main}/api/credits/purchase`, {
+    token,
+    body: { packageCode: PACKAGE.code, paymentMethod: p.method, channel: p.channel, device: 'pc' },
+  })
+async function newOrder(token: string, p: Provider): Promise<Order> {
+  const res = await purchase(token, p)
+  if (res.status !== 200) throw new Error(`purchase ${p.method}: ${res.status} ${res.text}`)
+  return { id: res.json.data.id, orderNo: res.json.data.orderNo, provider: p }
+}
+const orderStatus = async (token: string, o: Order) => (await http(`${main}/api/orders/${o.id}`, { token })).json.data.status as string
+const payAtSandbox = async (o: Order, notify: boolean) => {
+  const res = await http(`${sandbox}/control/${o.provider.sandbox}/trades/${o.orderNo}/pay`, { body: { notify } })
+  if (res.status !== 200) throw new Error(`sandbox pay ${o.orderNo}: ${res.status} ${res.text}`)
+}
+const sandboxTrade = async (o: Order) => (await http(`${sandbox}/control/${o.provider.sandbox}/trades/${o.orderNo}`)).json
+/** What the sandbox says was refunded on the trade, in fen. */
+function refundedFen(p: Provider, view: Record<string, unknown>): number {
+  if (p.sandbox === 'wechat') return Number(view.refunded)
+  return Math.round(Number(p.sandbox === 'alipay' ? view.refundedAmount : view.refundedMoney) * 100)
+}
+/** The sandbox trade is closed; Epay has no close API (pay closes locally): its order must at least be unpaid. */
+function tradeClosed(p: Provider, view: Record<string, unknown>): boolean {
+  if (p.sandbox === 'alipay') return view.status === 'TRADE_CLOSED'
+  if (p.sandbox === 'wechat') return view.tradeState === 'CLOSED'
+  return view.state === 'UNPAID'
+}
+
+async function setFaults(body: Record<string, unknown> | null) {
+  const res = body ? await http(`${sandbox}/control/faults`, { body }) : await http(`${sandbox}/control/faults`, { method: 'DELETE' })
+  if (res.status !== 200) throw new Error(`faults: ${res.status} ${res.text}`)
+}
+const faultHits = async (operation: string) =>
+  ((await http(`${sandbox}/control/faults`)).json.faults as { operation: string; hits: number }[])
+    .filter((f) => f.operation === operation)
+    .reduce((n, f) => n + f.hits, 0)
+
+/** GET /healthz on main and pay and the package list on main, round after round until `stop()`. */
+function probe() {
+  const results: { what: string; status: number; ms: number }[] = []
+  let stopped = false
+  const one = async (what: string, url: string) => {
+    const started = Date.now()
+    let status = 0
+    try {
+      status = (await http(url)).status
+    } catch {
+      status = -1
+    }
+    results.push({ what, status, ms: Date.now() - started })
+  }
+  const loop = (async () => {
+    while (!stopped) {
+      await Promise.all([
+        one('main /healthz', `${main}/healthz`),
+        one('pay /healthz', `${pay}/healthz`),
+        one('main packages', `${main}/api/credits/packages`),
+      ])
+      await new Promise((r) => setTimeout(r, 50))
+    }
+  })()
+  return {
+    async stop() {
+      stopped = true
+      await loop
+      return results
+    },
+  }
+}
+
+/** Counts by outcome: 200, 502/503 with a stable code, anything else (a 500, a hang cut short, …). */
+function tally(responses: Http[]) {
+  let ok = 0
+  let unavailable = 0
+  const other: string[] = []
+  for (const r of responses) {
+    if (r.status === 200) ok++
+    else if ((r.status === 502 || r.status === 503) && UNAVAILABLE.has(r.json?.error)) unavailable++
+    else other.push(`${r.status} ${r.text.slice(0, 200)}`)
+  }
+  return { ok, unavailable, other, fiveHundreds: responses.filter((r) => r.status >= 500 && r.status !== 502 && r.status !== 503).length }
+}
+
+const MODES: { mode: 'slow' | 'timeout' | '5xx' | 'garbage'; delayMs?: number }[] = [
+  { mode: '5xx' },
+  { mode: 'garbage' },
+  // Below pay's provider timeout: the calls succeed, late.
+  { mode: 'slow', delayMs: 700 },
+  // Past pay's provider timeout: pay gives up, then the provider does it anyway (the answer is lost).
+  { mode: 'slow', delayMs: 2500 },
+  // The sandbox holds for 30 s (default): pay's client gives up after PROVIDER_TIMEOUT_MS.
+  { mode: 'timeout' },
+]
+
+/** PROVIDER_FAULT_MODES=5xx,slow-2500ms runs only those (labels as in the figures lines). */
+const only = process.env.PROVIDER_FAULT_MODES?.split(',')
+
+for (const { mode, delayMs } of MODES) {
+  const label = delayMs ? `${mode}-${delayMs}ms` : mode
+  if (only && !only.includes(label)) continue
+  /** The provider answers before pay gives up: the calls succeed, late. */
+  const answers = mode === 'slow' && delayMs! < PROVIDER_TIMEOUT_MS
+  /** The provider does it, but pay has given up waiting for the answer. */
+  const lostAnswers = mode === 'slow' && !answers
+  t.test(`mode ${label}: responsive, 502/503 or known state while faulty, converged once healthy`, async (t) => {
+    const user = await newUser()
+    // ---- before the fault: orders to pay during it, orders to expire during it, paid orders to refund ----
+    const toPay: Order[] = []
+    const toExpire: Order[] = []
+    const toRefund: Order[] = []
+    for (const p of PROVIDERS) {
+      toPay.push(await newOrder(user.token, p), await newOrder(user.token, p))
+      toExpire.push(await newOrder(user.token, p))
+      const r = await newOrder(user.token, p)
+      await payAtSandbox(r, true)
+      toRefund.push(r)
+    }
+    await until(
+      'refundable orders PAID',
+      async () => (await Promise.all(toRefund.map((o) => orderStatus(user.token, o)))).every((s) => s === 'PAID'),
+      30_000,
+    )
+
+    // ---- the fault: every operation of every provider ----
+    await setFaults({ provider: 'all', operation: 'all', mode, ...(delayMs ? { delayMs } : {}) })
+    // Paid at the provider meanwhile: pay learns it from the notify (Epay's is re-queried: faulty) or not at all.
+    for (const [i, o] of toPay.entries()) await payAtSandbox(o, i % 2 === 0)
+    // Overdue: the sweep expires them and tries to close their trades.
+    await stack.mainSql`update orders set expire_at = now() - interval '1 second' where id = any(${toExpire.map((o) => o.id)})`
+
+    const probes = probe()
+    const [creates, statuses, refunds] = await Promise.all([
+      Promise.all(PROVIDERS.flatMap((p) => [purchase(user.token, p), purchase(user.token, p)])),
+      Promise.all([...toPay, ...toPay].map((o) => http(`${main}/api/orders/${o.id}/payment-status`, { token: user.token }))),
+      Promise.all(
+        toRefund.map((o) => http(`${main}/api/admin/orders/${o.id}/refund`, { token: adminToken, body: { reason: '故障测试退款' } })),
+      ),
+    ])
+    const probed = await probes.stop()
+
+    // (a) responsive
+    t.ok(probed.length >= 3, 'probes ran while the faulty calls were in flight')
+    const badProbes = probed.filter((p) => p.status !== 200)
+    t.same(badProbes, [], 'every health / catalogue probe answered 200')
+    const slowest = (what: string) => Math.max(0, ...probed.filter((p) => p.what === what).map((p) => p.ms))
+    t.comment(
+      `provider-faults mode=${label} probes=${probed.length} max-ms main-healthz=${slowest('main /healthz')} pay-healthz=${slowest('pay /healthz')} main-packages=${slowest('main packages')}`,
+    )
+
+    // (b) create: 502/503 with a stable code (slow: answered late, or given up on)
+    const c = tally(creates)
+    t.same(c.other, [], 'create: only 200 or 502/503 PROVIDER_ERROR / PAY_SERVICE_UNAVAILABLE')
+    if (!answers) t.equal(c.ok, 0, 'create: nothing answered as created while the provider fails')
+
+    // (b) query: the order's known state (the provider's answer is not needed to answer)
+    const s = tally(statuses)
+    t.same(s.other, [], 'payment-status: 200 or 502/503, never 500')
+    for (const r of statuses.filter((r) => r.status === 200))
+      t.ok(
+        ['PENDING_PAYMENT', 'PAID'].includes(r.json.data.orderStatus),
+        `payment-status answers a known state: ${r.json.data.orderStatus}`,
+      )
+
+    // (b) refund: accepted as PENDING (retryable) or refused with 502/503; never lost, never FAILED
+    const rf = tally(refunds)
+    t.same(rf.other, [], 'refund: 200 or 502/503, never 500')
+    for (const r of refunds.filter((r) => r.status === 200)) {
+      if (answers) t.ok(['PENDING', 'SUCCEEDED'].includes(r.json.data.refund.status), r.json.data.refund.status)
+      else t.equal(r.json.data.refund.status, 'PENDING', 'refund stays pending while the provider fails')
+    }
+    const mainRefunds = await stack.mainSql<{ order_id: number; status: string; amount_fen: number }[]>`
+      select order_id, status, amount_fen from refunds where order_id = any(${toRefund.map((o) => o.id)})`
+    t.equal(mainRefunds.length, toRefund.length, 'one refund row per refund request')
+    t.notOk(
+      mainRefunds.some((r) => r.status === 'FAILED'),
+      'no refund given up as FAILED',
+    )
+
+    // The sweep retries pending refunds and closes expired trades while the provider still fails.
+    await stack.mainSql`update refunds set created_at = created_at - interval '1 minute' where status = 'PENDING'`
+    const refundHits = await faultHits('refund')
+    const closeHits = await faultHits('close')
+    if (!answers) {
+      if (mainRefunds.some((r) => r.status === 'PENDING'))
+        await until(
+          'the sweep retried a pending refund against the faulty provider',
+          async () => (await faultHits('refund')) > refundHits,
+          20_000,
+        )
+      await until('the sweep tried to close the expired trades', async () => (await faultHits('close')) > closeHits, 20_000)
+      const failed = await stack.mainSql`select 1 from refunds where status = 'FAILED' and order_id = any(${toRefund.map((o) => o.id)})`
+      t.equal(failed.length, 0, 'retries under the fault leave refunds PENDING')
+      const expired = await stack.mainSql<{ status: string }[]>`select status from orders where id = any(${toExpire.map((o) => o.id)})`
+      t.ok(
+        expired.every((o) => o.status === 'EXPIRED'),
+        'overdue orders expired',
+      )
+    }
+    const creditedDuring = await stack.mainSql<{ n: number }[]>`
+      select count(*)::int as n from credit_ledger where type = 'PURCHASE' and order_id = any(${toPay.map((o) => o.id)})`
+    // Paid without a notify: only a query can prove these, and every query fails (or is given up on).
+    const unnotified = toPay.filter((_, i) => i % 2 === 1)
+    const [provenByQuery] = await stack.mainSql<{ n: number }[]>`
+      select count(*)::int as n from credit_ledger where type = 'PURCHASE' and order_id = any(${unnotified.map((o) => o.id)})`
+    if (!answers) t.equal(provenByQuery!.n, 0, 'nothing is credited from a failed query')
+
+    // ---- (c) healthy again: converge ----
+    await setFaults(null)
+    await until(
+      'every order paid during the fault PAID in main',
+      async () => {
+        const st = await Promise.all(toPay.map((o) => http(`${main}/api/orders/${o.id}/payment-status`, { token: user.token })))
+        return st.every((r) => r.status === 200 && r.json.data.orderStatus === 'PAID')
+      },
+      60_000,
+    )
+    await stack.mainSql`update refunds set created_at = created_at - interval '1 minute' where status = 'PENDING'`
+    const refundState = async () =>
+      new Map(
+        (
+          await stack.mainSql<{ order_id: number; status: string; failure_reason: string | null }[]>`
+            select order_id, status, failure_reason from refunds where order_id = any(${toRefund.map((o) => o.id)})`
+        ).map((r) => [Number(r.order_id), r]),
+      )
+    await until('every refund settled', async () => [...(await refundState()).values()].every((r) => r.status !== 'PENDING'), 60_000)
+    const settled = await refundState()
+    for (const o of toRefund) {
+      const r = settled.get(o.id)!
+      // Epay has no refund number: after a lost answer the retry is refused, and pay recognises the order as refunded.
+      t.equal(r.status, 'SUCCEEDED', `${o.provider.method} refund succeeded once healthy ${r.failure_reason ?? ''}`)
+    }
+    const failedRefunds = [...settled.values()].filter((r) => r.status === 'FAILED').length
+    await until(
+      'every expired order trade closed',
+      async () => {
+        const rows = await stack.mainSql`select trade_close_pending from orders where id = any(${toExpire.map((o) => o.id)})`
+        return rows.every((r) => r.trade_close_pending === false)
+      },
+      60_000,
+    )
+
+    // Exactly once: one PURCHASE row per paid order, refunds once at the provider, the balance adds up.
+    const ledger = await stack.mainSql<{ order_id: number; type: string; n: number; delta: number }[]>`
+      select order_id, type, count(*)::int as n, sum(delta)::int as delta from credit_ledger where user_id = ${user.id}
+      group by order_id, type`
+    const purchases = ledger.filter((l) => l.type === 'PURCHASE')
+    const doubles = ledger.filter((l) => (l.type === 'PURCHASE' || l.type === 'REFUND') && l.n !== 1)
+    t.same(doubles, [], 'one PURCHASE row per paid order, one REFUND row per refunded order')
+    t.same(
+      purchases.map((l) => l.order_id).sort((a, b) => a - b),
+      [...toPay, ...toRefund].map((o) => o.id).sort((a, b) => a - b),
+      'exactly the paid orders were credited',
+    )
+    const balance = (await http(`${main}/api/credits/balance`, { token: user.token })).json.data.balance
+    t.equal(
+      balance,
+      (toPay.length + failedRefunds) * PACKAGE.credits,
+      'balance: the orders paid during the fault; the refunded ones clawed back (a FAILED refund gives them back)',
+    )
+    const refundedAtProvider = await Promise.all(toRefund.map(async (o) => refundedFen(o.provider, await sandboxTrade(o))))
+    t.same(
+      refundedAtProvider,
+      toRefund.map(() => PACKAGE.fen),
+      'each refund reached the provider exactly once',
+    )
+    const payRefunds = await stack.paySql<{ order_no: string; status: string }[]>`
+      select order_no, status from refunds where order_no = any(${toRefund.map((o) => o.orderNo)})`
+    t.same(
+      toRefund.map((o) => payRefunds.filter((r) => r.order_no === o.orderNo).map((r) => r.status)),
+      toRefund.map((o) => [settled.get(o.id)!.status]),
+      "pay's refunds: one each, in the state main has",
+    )
+    const closed = await Promise.all(toExpire.map(async (o) => tradeClosed(o.provider, await sandboxTrade(o))))
+    t.same(
+      closed,
+      toExpire.map(() => true),
+      'the expired orders’ trades are closed at the provider (Epay: never paid)',
+    )
+    const attempts = await stack.paySql<{ status: string }[]>`
+      select status from payment_attempts where order_no = any(${toExpire.map((o) => o.orderNo)})`
+    t.same(
+      attempts.map((a) => a.status),
+      toExpire.map(() => 'CLOSED'),
+      "pay's attempts of the expired orders are CLOSED",
+    )
+    const expiredNow = await Promise.all(toExpire.map((o) => orderStatus(user.token, o)))
+    t.same(
+      expiredNow,
+      toExpire.map(() => 'EXPIRED'),
+    )
+    const afterCreates = await Promise.all(PROVIDERS.map((p) => purchase(user.token, p)))
+    t.same(
+      afterCreates.map((r) => r.status),
+      PROVIDERS.map(() => 200),
+      'create works again',
+    )
+
+    const line = (op: string, requests: number, x: ReturnType<typeof tally>, converged: string, extra = '') =>
+      t.comment(
+        `provider-faults mode=${label} op=${op} requests=${requests} 5xx-on-main=${x.fiveHundreds} 502/503=${x.unavailable} ok=${x.ok} converged=${converged} double-credits=${doubles.length}${extra}`,
+      )
+    line('create', creates.length, c, `${afterCreates.filter((r) => r.status === 200).length}/${PROVIDERS.length}`)
+    line('query', statuses.length, s, `${toPay.length}/${toPay.length}`, ` credited-during-fault=${creditedDuring[0]!.n}`)
+    line('refund', refunds.length, rf, `${payRefunds.filter((r) => r.status === 'SUCCEEDED').length}/${toRefund.length}`)
+    t.comment(
+      `provider-faults mode=${label} op=close expired-orders=${toExpire.length} 5xx-on-main=0 converged=${closed.filter(Boolean).length}/${toExpire.length} double-credits=${doubles.length}`,
+    )
+  })
+}

@@ -1,10 +1,16 @@
 /**
  * The common shape of every service: fastify with TypeBox, one error handler that maps
  * errors to the `{code, message, data, timestamp, error}` envelope (never a stack trace,
- * never a 500 for bad input), /healthz and /readyz, request ids, log redaction and a
- * graceful shutdown.
+ * never a 500 for bad input), /healthz and /readyz, request ids, security headers, log
+ * redaction and a graceful shutdown.
  */
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify'
+import Fastify, {
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { randomUUID } from 'node:crypto'
 import { AppError, fail, type ErrorCode } from '@paysys/contracts'
@@ -39,6 +45,35 @@ export const REDACT_PATHS = [
   '*.sign',
 ]
 
+/** CSP of every answer that is not an HTML page (JSON, redirects, files): nothing may load, nothing may frame it. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'"
+
+/**
+ * Default CSP of HTML pages (Swagger UI at /docs, the sandbox's cashier): own scripts only, inline styles
+ * allowed, forms may post (and be redirected) to other sites, as a cashier's forms are.
+ */
+export const PAGE_CSP =
+  "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+
+/** `TRUST_PROXY` / `HSTS_MAX_AGE` as @paysys/config reads them (`HttpConfig`). */
+export interface HttpOptions {
+  /** fastify's `trustProxy`; default false: `X-Forwarded-*` are ignored and the TCP peer is the client. */
+  trustProxy?: boolean | number | readonly string[]
+  /** Seconds; > 0 adds `Strict-Transport-Security: max-age=…`. */
+  hstsMaxAge?: number
+}
+
+/**
+ * Query parameters whose values are secrets: provider signatures in notify, return and gateway URLs
+ * (`sign`), Epay's merchant key in its API query (`key`), and anything token- or password-like.
+ */
+const SECRET_QUERY_PARAMS = /([?&](?:sign|signature|paySign|key|token|access_token|password|secret)=)[^&#]*/gi
+
+/** The URL as logged: secret query values replaced, the rest kept for debugging. */
+export function redactUrl(url: string): string {
+  return url.includes('?') ? url.replace(SECRET_QUERY_PARAMS, '$1[redacted]') : url
+}
+
 export function createApp(opts: {
   name: string
   sql?: Sql
@@ -47,11 +82,31 @@ export function createApp(opts: {
   fastify?: FastifyServerOptions
   metricsToken?: string
   openapi?: OpenApiOptions
+  http?: HttpOptions
+  /** CSP of `text/html` answers (default PAGE_CSP); other answers get API_CSP. A route's own header wins. */
+  pageCsp?: string
 }) {
+  const trust = opts.http?.trustProxy ?? false
+  // fastify 5 refuses a bare hop count (it cannot tell a proxy from a client); as a function it trusts the
+  // `n` nearest hops, proxy-addr's meaning: right only where nothing but those proxies can reach the service.
+  const trustProxy =
+    typeof trust === 'number' ? (_addr: string, hop: number) => hop < trust : typeof trust === 'object' ? [...trust] : trust
+  const hsts = opts.http?.hstsMaxAge ? `max-age=${opts.http.hstsMaxAge}` : undefined
+  const pageCsp = opts.pageCsp ?? PAGE_CSP
   const app = Fastify({
     logger: {
       level: opts.logLevel ?? process.env.LOG_LEVEL ?? 'info',
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // fastify's request serializer, with the URL's secret query values redacted.
+      serializers: {
+        req: (req: FastifyRequest) => ({
+          method: req.method,
+          url: redactUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
       base: { service: opts.name },
     },
     bodyLimit: opts.bodyLimit ?? 64 * 1024,
@@ -60,7 +115,7 @@ export function createApp(opts: {
       return typeof given === 'string' && /^[\w.-]{1,64}$/.test(given) ? given : randomUUID()
     },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false } },
-    trustProxy: true,
+    trustProxy,
     // Path parameters longer than the router's default 100 characters (an e-mail may have 254).
     routerOptions: { maxParamLength: 512 },
     // A malformed URL or an over-long path parameter is refused by the router before any route:
@@ -76,9 +131,22 @@ export function createApp(opts: {
   // OpenAPI document at /docs/json, Swagger UI at /docs; before any route, as routes are collected when added.
   if (opts.openapi) registerOpenApi(app, opts.openapi)
 
+  // Security headers on every answer; a header the route (or a proxied answer) already set is kept.
   app.addHook('onSend', async (req, reply) => {
     reply.header('x-request-id', req.id)
-    reply.header('x-content-type-options', 'nosniff')
+    const type = String(reply.getHeader('content-type') ?? '')
+    const headers: [string, string | undefined][] = [
+      ['x-content-type-options', 'nosniff'],
+      ['x-frame-options', 'DENY'],
+      ['referrer-policy', 'no-referrer'],
+      ['cross-origin-resource-policy', 'same-site'],
+      // Only with a body of a known type: the headers of a 304 replace the cached page's own (a page would lose its CSP).
+      ['content-security-policy', type === '' ? undefined : /^text\/html/i.test(type) ? pageCsp : API_CSP],
+      ['strict-transport-security', hsts],
+      // API answers carry user and payment data: never stored by a browser or a shared cache.
+      ['cache-control', /^application\/([\w.+-]*\+)?json/i.test(type) || req.url.startsWith('/api/') ? 'no-store' : undefined],
+    ]
+    for (const [name, value] of headers) if (value !== undefined && !reply.hasHeader(name)) reply.header(name, value)
   })
 
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {
@@ -139,4 +207,4 @@ export async function listenAndHandleSignals(app: FastifyInstance, port: number,
   process.on('SIGINT', () => void shutdown('SIGINT'))
   await app.listen({ port, host })
 }
-export { startJobs, stopJobs, every, PgBoss, type JobsOptions, type PeriodicTask } from './jobs.ts'
+export { startJobs, stopJobs, every, ensureQueue, PgBoss, type JobsOptions, type PeriodicTask } from './jobs.ts'

@@ -52,6 +52,26 @@ export async function stopJobs(boss: PgBoss | undefined, timeoutMs = 10_000): Pr
   await boss.stop({ graceful: true, wait: true, timeout: timeoutMs })
 }
 
+type QueueOptions = Parameters<PgBoss['createQueue']>[1] & { name: string }
+
+/**
+ * createQueue + updateQueue (an existing queue's options follow the code). pg-boss 10's create_queue
+ * (insert the queue row, then create and attach its job partition) can deadlock between instances
+ * starting together; the loser retries, and once the queue exists creating it again is a no-op.
+ */
+export async function ensureQueue(boss: PgBoss, options: QueueOptions): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.createQueue(options.name, options)
+      await boss.updateQueue(options.name, options)
+      return
+    } catch (err) {
+      if ((err as { code?: string }).code !== '40P01' || attempt >= 5) throw err
+      await new Promise((r) => setTimeout(r, 50 * attempt + Math.random() * 100))
+    }
+  }
+}
+
 export interface PeriodicTask {
   /** Queue name (also the cron schedule's name). */
   name: string
@@ -71,9 +91,7 @@ export async function every(boss: PgBoss, task: PeriodicTask, log: FastifyBaseLo
   const { name } = task
   const seconds = Math.max(0.5, task.seconds)
   const expireInSeconds = task.expireInSeconds ?? 300
-  const queue = { name, policy: 'stately' as const, retryLimit: 1, retryDelay: 1, expireInSeconds }
-  await boss.createQueue(name, queue)
-  await boss.updateQueue(name, queue)
+  await ensureQueue(boss, { name, policy: 'stately', retryLimit: 1, retryDelay: 1, expireInSeconds })
   const next = (afterSeconds: number) =>
     boss.send(name, {}, { startAfter: afterSeconds > 0 ? new Date(Date.now() + afterSeconds * 1000) : undefined }).catch((err: Error) => {
       log.warn({ task: name, err: { message: err.message } }, 'could not queue the next run')

@@ -35,7 +35,7 @@ export interface MainDeps {
   payments: PaymentsService
   ledger: Ledger
   refunds: RefundService
-  /** Expiry / trade close / refund retry sweep; server.ts starts it, closing the app stops it. */
+  /** Expiry / trade close / refund retry / reconciliation tasks; server.ts starts them on pg-boss, closing the app stops them. */
   sweeper: OrderSweeper
 }
 
@@ -76,7 +76,14 @@ function refuseNul(key: string, value: unknown): unknown {
 }
 
 export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides: { pay?: PayClient } = {}) {
-  const app = createApp({ name: 'main', sql, logLevel: config.logLevel, metricsToken: config.metricsToken, openapi: MAIN_OPENAPI })
+  const app = createApp({
+    name: 'main',
+    sql,
+    logLevel: config.logLevel,
+    metricsToken: config.metricsToken,
+    openapi: MAIN_OPENAPI,
+    http: config.http,
+  })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 
   app.setValidatorCompiler(validatorCompiler)
@@ -113,7 +120,6 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     sync: (order) => payments.sync(order),
     reconcileAfterS: config.reconcileAfterSeconds,
     log: app.log,
-    intervalMs: config.expirySweepMs,
   })
   app.decorate('deps', {
     config,
@@ -127,6 +133,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     refunds,
     sweeper,
   })
+  // After the HTTP server closed: the task runs in progress finish (they may still call pay), then pay's client closes.
   app.addHook('onClose', async () => {
     await sweeper.stop()
     if (!overrides.pay) await pay.close_()

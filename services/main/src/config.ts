@@ -1,4 +1,4 @@
-import { createEnvReader } from '@paysys/config'
+import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
 import { randomBytes } from 'node:crypto'
 
@@ -14,9 +14,13 @@ export interface MainConfig {
   serviceKeys: ServiceKey[]
   frontendUrl: string
   orderExpireMinutes: number
-  /** How often the sweep expires overdue orders, closes their trades and retries pending refunds. */
+  /** Background jobs (pg-boss, schema `pgboss`); false: this instance runs none (e.g. a read-only replica). */
+  jobsEnabled: boolean
+  /** Period of the `orders-expire` task (expire overdue orders, close their trades) and of `refunds-retry`. */
   expirySweepMs: number
-  /** Pending orders whose payment started this long ago are re-queried through pay by the sweep. */
+  /** Period of the `orders-reconcile` task (default: EXPIRY_SWEEP_MS). */
+  reconcileSweepMs: number
+  /** Pending orders whose payment started this long ago are re-queried through pay by `orders-reconcile`. */
   reconcileAfterSeconds: number
   /** What one credit is worth in fen when goods are paid with credits (seed 000: 0.05 yuan). */
   creditValueFen: number
@@ -24,6 +28,8 @@ export interface MainConfig {
   rateLimitAuthPerMinute: number
   rateLimitOrdersPerMinute: number
   logLevel: string
+  /** TRUST_PROXY (whose X-Forwarded-* to believe) and HSTS_MAX_AGE. */
+  http: HttpConfig
   /** First admin, created (or promoted) at start-up when both are given. */
   adminEmail?: string
   adminPassword?: string
@@ -51,6 +57,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const adminEmail = r.optional('ADMIN_EMAIL')
   const adminPassword = r.secret('ADMIN_PASSWORD')
   if ((adminEmail === undefined) !== (adminPassword === undefined)) r.problems.push('set both ADMIN_EMAIL and ADMIN_PASSWORD, or neither')
+  const expirySweepMs = r.int('EXPIRY_SWEEP_MS', 15_000, 50, 3_600_000)
   const metricsToken = r.secret('METRICS_TOKEN')
   if (metricsToken !== undefined && metricsToken.length < 16) r.problems.push('METRICS_TOKEN must be at least 16 characters')
   return r.done({
@@ -65,12 +72,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     serviceKeys,
     frontendUrl: r.url('FRONTEND_URL', 'http://localhost:3000'),
     orderExpireMinutes: r.int('ORDER_EXPIRE_MINUTES', 30, 1, 24 * 60),
-    expirySweepMs: r.int('EXPIRY_SWEEP_MS', 15_000, 50, 3_600_000),
+    jobsEnabled: r.bool('JOBS_ENABLED', true),
+    expirySweepMs,
+    reconcileSweepMs: r.int('RECONCILE_SWEEP_MS', expirySweepMs, 50, 3_600_000),
     reconcileAfterSeconds: r.int('RECONCILE_AFTER_SECONDS', 120, 0, 86_400),
     creditValueFen: r.int('CREDIT_VALUE_FEN', 5, 1, 10_000),
     rateLimitAuthPerMinute: r.int('RATE_LIMIT_AUTH_PER_MINUTE', 20, 0, 1_000_000),
     rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),
     logLevel: r.string('LOG_LEVEL', 'info'),
+    http: r.http(),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
     ...(metricsToken ? { metricsToken } : {}),
   })

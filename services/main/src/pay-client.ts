@@ -23,6 +23,9 @@ export interface PayClient {
   runReconciliation(body: { provider: string; day: string; async?: boolean }, requestId?: string): Promise<unknown>
   reconciliation(id: string, requestId?: string): Promise<unknown>
   resolveDifference(id: string, body: { note: string; resolvedBy: string }, requestId?: string): Promise<unknown>
+  /** pay's outbox (events for main): list by status, resend a DEAD one. */
+  listEvents(query: Record<string, string>, requestId?: string): Promise<unknown>
+  resendEvent(eventId: string, requestId?: string): Promise<unknown>
   close_(): Promise<void>
 }
 
@@ -71,6 +74,12 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     reconciliation: (id, rid) => unwrap(client.get<Envelope<unknown>>(`/api/pay/reconciliations/${encodeURIComponent(id)}`, h(rid))),
     resolveDifference: (id, body, rid) =>
       unwrap(client.post<Envelope<unknown>>(`/api/pay/reconciliations/differences/${encodeURIComponent(id)}/resolve`, body, h(rid))),
+    listEvents: (query, rid) => {
+      const qs = new URLSearchParams(query).toString()
+      return unwrap(client.get<Envelope<unknown>>(`/api/pay/events${qs ? `?${qs}` : ''}`, h(rid)))
+    },
+    resendEvent: (eventId, rid) =>
+      unwrap(client.post<Envelope<unknown>>(`/api/pay/events/${encodeURIComponent(eventId)}/resend`, {}, h(rid))),
     close_: async () => {
       await client.close()
       await slow.close()

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { loadConfigOrExit } from '@paysys/config'
 import { connect, runMigrations } from '@paysys/db'
-import { listenAndHandleSignals } from '@paysys/server-kit'
+import { listenAndHandleSignals, startJobs } from '@paysys/server-kit'
 import { buildApp } from './app.ts'
 import { seedCatalogue } from './catalog.ts'
 import { loadConfig } from './config.ts'
@@ -16,8 +16,18 @@ if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))
 }
 const app = await buildApp(config, sql)
-// Expiry, trade close and refund retries; stopped by app.close() (onClose hook).
-app.deps.sweeper.start()
+// Background tasks on pg-boss (schema pgboss of main's database). On SIGTERM app.close() closes the
+// HTTP server, then its onClose hook stops pg-boss (draining the runs in progress); then sql.end.
+if (config.jobsEnabled) {
+  const boss = await startJobs({ databaseUrl: config.databaseUrl, log: app.log, applicationName: 'main-jobs' })
+  await app.deps.sweeper.start(boss, {
+    expireMs: config.expirySweepMs,
+    refundsMs: config.expirySweepMs,
+    reconcileMs: config.reconcileSweepMs,
+  })
+} else {
+  app.log.warn('JOBS_ENABLED=false: this instance runs no background jobs (expiry, refund retries, reconciliation)')
+}
 await listenAndHandleSignals(app, config.port, config.host, async () => {
   await sql.end({ timeout: 5 })
 })

@@ -5,8 +5,9 @@
 import type { Sql } from '@paysys/db'
 import { createApp } from '@paysys/server-kit'
 import type { PayConfig } from './config.ts'
-import { createPaymentFlows } from './flows.ts'
+import { createPaymentFlows, type PaymentFlows } from './flows.ts'
 import { createNonceStore } from './nonces.ts'
+import { createOutboxAdmin } from './outbox.ts'
 import { createPaymentsRepo } from './payments.ts'
 import { createProviders } from './providers/index.ts'
 import { registerPayMetrics } from './metrics.ts'
@@ -17,6 +18,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Reconciliation against provider bills: server.ts runs its daily job, the CLI a day. */
     reconciler: Reconciler
+    /** The payment use cases: server.ts's stale-attempt sweep re-queries through them. */
+    payments: PaymentFlows
   }
 }
 import type { ProviderRegistry } from './providers/types.ts'
@@ -28,14 +31,21 @@ import { serviceRoutes } from './routes/service.ts'
 export interface AppDeps {
   /** Overrides the providers built from the config. */
   providers?: ProviderRegistry
-  /** Called when an event for main was queued (server.ts wakes the outbox worker). */
-  onEventQueued?: () => void
+  /** Called with the event id when an event for main was queued (server.ts queues its delivery job). */
+  onEventQueued?: (eventId: string) => void
   /** The reconciliation job queue's enqueue, once server.ts has started it. */
   reconcileQueue?: () => ((provider: string, day: string) => Promise<string | null>) | undefined
 }
 
 export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = {}) {
-  const app = createApp({ name: 'pay', sql, logLevel: config.logLevel, metricsToken: config.metricsToken, openapi: PAY_OPENAPI })
+  const app = createApp({
+    name: 'pay',
+    sql,
+    logLevel: config.logLevel,
+    metricsToken: config.metricsToken,
+    openapi: PAY_OPENAPI,
+    http: config.http,
+  })
   const metrics = registerPayMetrics(app.metrics, { sql, log: app.log })
   const repo = createPaymentsRepo(sql)
   const providers = deps.providers ?? createProviders(config)
@@ -49,6 +59,7 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
   const refunds = createRefundFlows({ sql, providers, log: app.log, onEventQueued: deps.onEventQueued })
   const reconciler = createReconciler({ sql, providers, flows, log: app.log, feeRates: config.reconcile.feeRates })
   app.decorate('reconciler', reconciler)
+  app.decorate('payments', flows)
   app.register(serviceRoutes, {
     flows,
     refunds,
@@ -56,6 +67,8 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
     enqueueReconciliation: deps.reconcileQueue,
     keys: config.serviceKeys,
     nonces: createNonceStore(sql, app.log),
+    outbox: createOutboxAdmin(sql),
+    onEventQueued: deps.onEventQueued,
   })
   app.register(notifyRoutes, { flows })
   app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl })

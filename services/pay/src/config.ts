@@ -4,7 +4,7 @@
  * (it is almost always a deployment mistake, and silently disabling it would hide it).
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
-import { createEnvReader } from '@paysys/config'
+import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
 import { readWechatConfig, type WechatConfig } from './providers/wechat/config.ts'
 import { readEpayConfig, type EpayConfig } from './providers/epay/config.ts'
@@ -24,6 +24,8 @@ export interface PayConfig {
   databaseUrl: string
   nodeEnv: string
   logLevel: string
+  /** TRUST_PROXY (whose X-Forwarded-* to believe) and HSTS_MAX_AGE. */
+  http: HttpConfig
   /** Own public base URL: notify_url and return_url are built from it. */
   publicUrl: string
   frontendUrl: string
@@ -33,9 +35,14 @@ export interface PayConfig {
   alipay: AlipayConfig | null
   wechat: WechatConfig | null
   epay: EpayConfig | null
+  /** Period of the outbox rescue task (delivers due events whose delivery job was lost). */
   outboxPollMs: number
   /** false: events are only stored (main must pull); for operations and the reconciliation test. */
   outboxPushEnabled: boolean
+  /** A PENDING attempt this old is re-queried at the provider by pay itself (and at most this often). */
+  staleAttemptRequerySeconds: number
+  /** Period of the stale-attempt sweep; 0 switches it off. */
+  staleAttemptSweepSeconds: number
   providerTimeoutMs: number
   /** Bearer token `GET /metrics` requires; without one the endpoint is open (development). */
   metricsToken?: string
@@ -79,6 +86,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: r.string('DATABASE_URL'),
     nodeEnv,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    http: r.http(),
     // Outside production the local defaults match the dev stack; in production a wrong default
     // would silently send notifies and callbacks nowhere, so these must be set.
     publicUrl: r.url('PUBLIC_URL', production ? undefined : `http://localhost:${port}`),
@@ -88,8 +96,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     alipay: readAlipay(r),
     wechat: readWechatConfig(r),
     epay: readEpayConfig(r),
-    outboxPollMs: r.int('OUTBOX_POLL_MS', 500, 10, 60_000),
+    outboxPollMs: r.int('OUTBOX_POLL_MS', 5000, 10, 600_000),
     outboxPushEnabled: r.bool('OUTBOX_PUSH_ENABLED', true),
+    staleAttemptRequerySeconds: r.int('STALE_ATTEMPT_REQUERY_SECONDS', 300, 0, 86_400),
+    staleAttemptSweepSeconds: r.int('STALE_ATTEMPT_SWEEP_SECONDS', 60, 0, 3600),
     providerTimeoutMs: r.int('PROVIDER_TIMEOUT_MS', 8000, 100, 60_000),
     reconcile: {
       enabled: r.bool('RECONCILE_JOBS_ENABLED', true),

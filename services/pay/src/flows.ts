@@ -57,8 +57,8 @@ export function createPaymentFlows(deps: {
   repo: PaymentsRepo
   providers: ProviderRegistry
   log: FastifyBaseLogger
-  /** Called after an event was queued for main (wakes the outbox worker). */
-  onEventQueued?: () => void
+  /** Called with the event id after an event was queued for main (server.ts queues its delivery job). */
+  onEventQueued?: (eventId: string) => void
   /** Called with every notification's verdict (metrics). */
   onNotification?: (provider: string, handled: NotifyHandled) => void
 }) {
@@ -70,7 +70,14 @@ export function createPaymentFlows(deps: {
     switch (result.outcome) {
       case 'RECORDED':
         log.info(
-          { orderNo: result.attempt.orderNo, outTradeNo: p.outTradeNo, tradeNo: p.tradeNo, via: p.via, eventId: result.event.eventId, afterClose: result.afterClose },
+          {
+            orderNo: result.attempt.orderNo,
+            outTradeNo: p.outTradeNo,
+            tradeNo: p.tradeNo,
+            via: p.via,
+            eventId: result.event.eventId,
+            afterClose: result.afterClose,
+          },
           'payment recorded',
         )
         if (result.otherPaid.length) {
@@ -80,11 +87,18 @@ export function createPaymentFlows(deps: {
             'order paid more than once: refund needed',
           )
         }
-        deps.onEventQueued?.()
+        deps.onEventQueued?.(result.event.eventId)
         break
       case 'AMOUNT_MISMATCH':
         log.error(
-          { orderNo: result.attempt.orderNo, outTradeNo: p.outTradeNo, provider: p.provider, paid: p.amount, expected: result.attempt.amount, via: p.via },
+          {
+            orderNo: result.attempt.orderNo,
+            outTradeNo: p.outTradeNo,
+            provider: p.provider,
+            paid: p.amount,
+            expected: result.attempt.amount,
+            via: p.via,
+          },
           'provider reports a different amount: not recorded',
         )
         break
@@ -107,6 +121,14 @@ export function createPaymentFlows(deps: {
     } else if (trade.state === 'CLOSED') {
       await repo.markProviderTradeClosed(outTradeNo, provider)
     }
+  }
+
+  /** Asks the provider about one trade and applies what it proves (the status call's and the stale sweep's query). */
+  async function queryProvider(provider: ProviderName, outTradeNo: string): Promise<void> {
+    const adapter = providers[provider]
+    if (!adapter) return
+    const trade = await adapter.query(outTradeNo)
+    if (trade.found) await applyProviderTrade(provider, outTradeNo, trade, 'QUERY')
   }
 
   async function findAttemptsOr404(orderNo: string): Promise<Attempt[]> {
@@ -137,6 +159,11 @@ export function createPaymentFlows(deps: {
 
   return {
     recordProven,
+    /**
+     * Re-queries a pending trade (the stale-attempt sweep): a payment the provider proves is recorded
+     * like a notify, a trade it closed is marked CLOSED. Provider errors are thrown.
+     */
+    requery: queryProvider,
 
     /** The enabled providers and their channels (an unconfigured provider is absent). */
     methods(): { method: string; channels: string[] }[] {
@@ -206,11 +233,9 @@ export function createPaymentFlows(deps: {
     /** The order's payment status; while pending, asks the provider (and records what it proves). */
     async status(orderNo: string): Promise<PaymentStatusResponse> {
       let current = currentAttempt(await findAttemptsOr404(orderNo))!
-      const adapter = providers[current.provider]
-      if (current.status === 'PENDING' && adapter) {
+      if (current.status === 'PENDING' && providers[current.provider]) {
         try {
-          const trade = await adapter.query(current.outTradeNo)
-          if (trade.found) await applyProviderTrade(current.provider, current.outTradeNo, trade, 'QUERY')
+          await queryProvider(current.provider, current.outTradeNo)
         } catch (err) {
           // The provider being unreachable must not fail the status call: answer the local state.
           log.warn({ orderNo, err: { message: (err as Error).message } }, 'provider query failed; answering local state')

@@ -46,8 +46,8 @@ export function createRefundFlows(deps: {
   sql: Sql
   providers: ProviderRegistry
   log: FastifyBaseLogger
-  /** Called after an event for main was queued (wakes the outbox worker). */
-  onEventQueued?: () => void
+  /** Called with the event id after an event for main was queued (server.ts queues its delivery job). */
+  onEventQueued?: (eventId: string) => void
 }) {
   const { sql, providers, log } = deps
 
@@ -104,6 +104,11 @@ export function createRefundFlows(deps: {
       if (req.amount > best!.left) {
         throw new AppError(409, 'REFUND_AMOUNT_EXCEEDED', `退款金额超过可退金额（可退 ${best!.left} 分）`)
       }
+      // Epay refunds an order once and has no refund number to tell two refunds apart: a second one
+      // would be refused there, and a retried first one could not be recognised (see the Epay adapter).
+      if (best!.attempt.provider === 'EPAY' && best!.left < best!.attempt.amount) {
+        throw new AppError(409, 'ORDER_NOT_REFUNDABLE', '易支付订单只能退款一次，该订单已有退款')
+      }
       if (!providers[best!.attempt.provider]) {
         throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${best!.attempt.provider}`)
       }
@@ -147,12 +152,13 @@ export function createRefundFlows(deps: {
       await t`
         insert into outbox (event_id, event_type, refund_id, payload)
         values (${event.eventId}, ${event.type}, ${updated.id}, ${t.json(event as never)})`
-      return updated
+      return { updated, eventId: event.eventId }
     })
     if (!done) return (await findByRefundNo(r.refundNo))!
-    log.info({ orderNo: done.orderNo, refundNo: done.refundNo, amount: done.amount }, 'refund succeeded')
-    deps.onEventQueued?.()
-    return done
+    const { updated } = done
+    log.info({ orderNo: updated.orderNo, refundNo: updated.refundNo, amount: updated.amount }, 'refund succeeded')
+    deps.onEventQueued?.(done.eventId)
+    return updated
   }
 
   async function markFailed(r: RefundRow, reason: string): Promise<RefundRow> {
@@ -170,7 +176,12 @@ export function createRefundFlows(deps: {
     const adapter = providers[r.provider]
     if (!adapter) return r
     try {
-      const result = await adapter.refund({ outTradeNo: r.outTradeNo, refundNo: r.refundNo, amount: r.amount, reason: r.reason ?? undefined })
+      const result = await adapter.refund({
+        outTradeNo: r.outTradeNo,
+        refundNo: r.refundNo,
+        amount: r.amount,
+        reason: r.reason ?? undefined,
+      })
       if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
       if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
       return r

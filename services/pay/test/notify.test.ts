@@ -7,16 +7,21 @@ import t from 'tap'
 import { createServer } from 'node:http'
 import { verifyServiceRequest, parseServiceKeys } from '@paysys/service-auth'
 import { PaymentEvent } from '@paysys/contracts'
+import { randomUUID } from 'node:crypto'
 import { connect } from '@paysys/db'
-import { createOutboxWorker } from '../src/outbox.ts'
+import { freePort } from '@paysys/devkit'
+import type { OutboxJobs } from '../src/outbox.ts'
 import {
   alipayNotifyParams,
   createRequest,
+  deliveryDeps,
   postNotify,
   readBody,
   setupPay,
   signedNotifyBody,
   sleep,
+  startDelivery,
+  startStandInMain,
   waitFor,
   type PayHarness,
 } from './helpers.ts'
@@ -226,8 +231,9 @@ t.test('an order paid through two channels: both recorded, one event each', asyn
   t.match((await logRows(pay, req.orderNo)).at(-1), { verdict: 'ACCEPTED', reason: 'PAID_TWICE' })
 })
 
-t.test('outbox: signed delivery to main, retried on failure, stops after success', async (t) => {
-  const pay = await setupPay(t)
+t.test('outbox: signed delivery to main by a job, retried on failure by the next job, stops after success', async (t) => {
+  let delivery: OutboxJobs | undefined
+  const pay = await setupPay(t, { deps: deliveryDeps(() => delivery) })
   const keys = parseServiceKeys(pay.keys.serviceKeys)
   const seen = new Set<string>()
   const received: Array<{ status: number; verified: boolean; reason?: string; body: PaymentEvent }> = []
@@ -251,14 +257,13 @@ t.test('outbox: signed delivery to main, retried on failure, stops after success
   await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => main.close(() => r())))
   const mainUrl = `http://127.0.0.1:${(main.address() as { port: number }).port}`
+  // No rescue pass (it would leave these events to their jobs anyway): only jobs deliver here.
+  delivery = (
+    await startDelivery(t, pay, { mainUrl, outbox: { baseDelayMs: 100 }, jobs: { rescueSeconds: 3600, rescueOverdueMs: 3600_000 } })
+  ).jobs
 
   const { req, paymentId, body } = await paidFixture(pay)
   t.equal((await postNotify(pay.app, body)).body, 'success')
-
-  const silent = { info() {}, warn() {}, error() {} }
-  const worker = createOutboxWorker({ sql: pay.sql, mainUrl, key: keys[0]!, pollMs: 20, log: silent, baseDelayMs: 100 })
-  worker.start()
-  t.teardown(() => worker.stop())
 
   await waitFor(async () => (await pay.sql`select status from outbox where status = 'DELIVERED'`).length === 1)
   t.equal(received.length, 3, '500, 500, then 200')
@@ -275,6 +280,13 @@ t.test('outbox: signed delivery to main, retried on failure, stops after success
   const [row] = await pay.sql`select attempts, last_error, delivered_at from outbox where payment_attempt_id = ${paymentId}`
   t.match(row, { attempts: 3, last_error: null })
   t.ok(row!.delivered_at)
+  const jobs =
+    await pay.sql`select state, start_after > created_on as later from pgboss.job where name = 'outbox-deliver' order by created_on`
+  t.same(
+    jobs.map((j) => j.later),
+    [false, true, true],
+    'one job at once, then one per retry, each starting when its backoff ends',
+  )
 
   await sleep(300)
   t.equal(received.length, 3, 'no more deliveries after the 200')
@@ -291,7 +303,7 @@ t.test('outbox: signed delivery to main, retried on failure, stops after success
   t.match(failing, { status: 'PENDING', later: true })
   t.match(failing!.last_error, /HTTP 500/)
 
-  // Older than 24 h and still failing → DEAD, and no longer retried.
+  // Older than 24 h and still failing → DEAD (at its next job), and no longer retried.
   await pay.sql`update outbox set created_at = now() - interval '25 hours', next_attempt_at = now() where payment_attempt_id = ${second.paymentId}`
   await waitFor(
     async () => (await pay.sql`select 1 from outbox where payment_attempt_id = ${second.paymentId} and status = 'DEAD'`).length === 1,
@@ -301,9 +313,60 @@ t.test('outbox: signed delivery to main, retried on failure, stops after success
   t.equal(received.length, deadCount, 'a dead event is not retried')
 })
 
-t.test('outbox: events queued while no worker ran are all delivered, each once, by several workers', async (t) => {
+t.test('outbox: a delivery that fails while main is down is retried by its jobs until main is back', async (t) => {
+  let delivery: OutboxJobs | undefined
+  const pay = await setupPay(t, { deps: deliveryDeps(() => delivery) })
+  const port = await freePort()
+  const mainUrl = `http://127.0.0.1:${port}`
+  delivery = (
+    await startDelivery(t, pay, { mainUrl, outbox: { baseDelayMs: 200 }, jobs: { rescueSeconds: 3600, rescueOverdueMs: 3600_000 } })
+  ).jobs
+
+  const { paymentId, body } = await paidFixture(pay)
+  await postNotify(pay.app, body)
+  const [down] = await waitFor(async () => {
+    const rows = await pay.sql`select status, attempts, last_error from outbox where payment_attempt_id = ${paymentId} and attempts >= 2`
+    return rows.length ? rows : undefined
+  }, 15_000)
+  t.match(down, { status: 'PENDING' })
+  t.match(down!.last_error, /ECONNREFUSED|connect/i, 'main unreachable')
+
+  // main comes back on its address: the next job delivers.
+  const back = await startStandInMain(parseServiceKeys(pay.keys.serviceKeys), port)
+  t.teardown(back.close)
+  await waitFor(
+    async () => (await pay.sql`select 1 from outbox where payment_attempt_id = ${paymentId} and status = 'DELIVERED'`).length === 1,
+    30_000,
+  )
+  t.equal(back.callbacks.length, 1, 'delivered once')
+  t.ok(back.callbacks[0]!.verified)
+})
+
+t.test('outbox: an event whose job was lost (no job queued) is delivered by the rescue task', async (t) => {
+  const pay = await setupPay(t) // no onEventQueued: no job is ever queued
+  const main = await startStandInMain(parseServiceKeys(pay.keys.serviceKeys))
+  t.teardown(main.close)
+  const { req, paymentId, body } = await paidFixture(pay)
+  await postNotify(pay.app, body)
+  // And one written by hand, as a crash between the commit and the job would leave it.
+  const eventId = randomUUID()
+  await pay.sql`
+    insert into outbox (event_id, event_type, payload)
+    values (${eventId}, 'PAYMENT_SUCCEEDED', ${pay.sql.json({ eventId, type: 'PAYMENT_SUCCEEDED', orderNo: 'PLOST000001' })})`
+
+  await startDelivery(t, pay, { mainUrl: `http://127.0.0.1:${main.port}`, jobs: { rescueSeconds: 0.5, rescueOverdueMs: 0 } })
+  await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 2)
+  t.same(
+    main.callbacks.map((c) => c.event.eventId).sort(),
+    [eventId, (await pay.sql`select event_id from outbox where payment_attempt_id = ${paymentId}`)[0]!.event_id].sort(),
+  )
+  t.match(main.callbacks.find((c) => c.event.eventId !== eventId)!.event, { orderNo: req.orderNo })
+  const [jobs] = await pay.sql`select count(*)::int as n from pgboss.job where name = 'outbox-deliver'`
+  t.equal(jobs!.n, 0, 'no delivery job was involved')
+})
+
+t.test('outbox: events queued while pay was down are delivered once each by several instances racing', async (t) => {
   const pay = await setupPay(t)
-  const keys = parseServiceKeys(pay.keys.serviceKeys)
   const deliveries: string[] = []
   const main = createServer(async (req, res) => {
     const body = JSON.parse(await readBody(req)) as PaymentEvent
@@ -315,22 +378,20 @@ t.test('outbox: events queued while no worker ran are all delivered, each once, 
   t.teardown(() => new Promise<void>((r) => main.close(() => r())))
   const mainUrl = `http://127.0.0.1:${(main.address() as { port: number }).port}`
 
-  // Events queued while no worker runs (pay was down), then three instances start at once.
-  const ids: string[] = []
-  for (let i = 0; i < 12; i++) {
-    const f = await paidFixture(pay)
-    await postNotify(pay.app, f.body)
-    ids.push(f.paymentId)
-  }
-  const silent = { info() {}, warn() {}, error() {} }
+  // Events queued while no instance delivered (pay was down), then three instances start at once.
+  for (let i = 0; i < 12; i++) await postNotify(pay.app, (await paidFixture(pay)).body)
+  const events = (await pay.sql`select event_id from outbox`).map((r) => r.event_id as string)
   const sqls = [pay.sql, connect(pay.env.DATABASE_URL!), connect(pay.env.DATABASE_URL!)]
   t.teardown(() => Promise.all(sqls.slice(1).map((s) => s.end({ timeout: 5 }))))
-  const workers = sqls.map((sql) => createOutboxWorker({ sql, mainUrl, key: keys[0]!, pollMs: 10, log: silent, batchSize: 3 }))
-  workers.forEach((w) => w.start())
+  const instances = await Promise.all(
+    sqls.map((sql) => startDelivery(t, pay, { mainUrl, sql, outbox: { batchSize: 3 }, jobs: { rescueSeconds: 0.5, rescueOverdueMs: 0 } })),
+  )
+  // Every instance queues a job for every event (duplicates) while each also runs rescue passes.
+  await Promise.all(instances.flatMap((i) => [...events.map((e) => i.jobs.queue(e)), i.outbox.runOnce(), i.outbox.runOnce()]))
   await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 12)
-  await Promise.all(workers.map((w) => w.stop()))
+  await sleep(300)
   t.equal(deliveries.length, 12, 'each event delivered exactly once')
-  t.equal(new Set(deliveries).size, 12)
+  t.same(new Set(deliveries), new Set(events))
 })
 
 t.test('a notify for a provider this instance has not configured: 503 (the provider retries), logged', async (t) => {

@@ -1,11 +1,16 @@
 /**
- * Periodic sweep (until the pg-boss jobs of a later issue): overdue PENDING_PAYMENT orders become
- * EXPIRED (guarded, `FOR UPDATE SKIP LOCKED`, so several instances share the work), their provider
- * trades are closed through pay (retried on later passes while pay is down), PENDING refunds are
- * sent to pay again, and old idempotency keys are forgotten.
+ * main's background work, as separate periodic tasks on pg-boss (`every`: one run of a task at a
+ * time across all instances, chained `seconds` apart; a crashed instance's run is retried elsewhere):
+ * - `orders-expire`: overdue PENDING_PAYMENT orders become EXPIRED (guarded, `FOR UPDATE SKIP LOCKED`)
+ *   and their provider trades are closed through pay (retried on later runs while pay is down);
+ * - `refunds-retry`: PENDING refunds are sent to pay again;
+ * - `orders-reconcile`: stale pending orders are re-queried through pay (which asks the provider);
+ * - `idempotency-prune`: old idempotency keys are forgotten (hourly).
+ * Each step is a plain function too; `runOnce()` runs the first three in order (tests).
  */
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '@paysys/db'
+import { every, stopJobs, type PgBoss } from '@paysys/server-kit'
 import { pruneIdempotencyKeys } from '../idempotency.ts'
 import type { PayClient } from '../pay-client.ts'
 import type { RefundService } from '../refunds.ts'
@@ -22,6 +27,16 @@ export interface SweepResult {
   reconciledPaid: number
 }
 
+/** Periods of the tasks (ms; pg-boss runs them at most every 0.5 s). */
+export interface SweepPeriods {
+  expireMs: number
+  refundsMs: number
+  reconcileMs: number
+  pruneMs?: number
+}
+
+export const SWEEP_TASKS = ['orders-expire', 'refunds-retry', 'orders-reconcile', 'idempotency-prune'] as const
+
 export function createOrderSweeper(deps: {
   sql: Sql
   orders: OrdersRepo
@@ -31,72 +46,85 @@ export function createOrderSweeper(deps: {
   sync?: (order: OrderRow) => Promise<OrderRow>
   reconcileAfterS?: number
   log: FastifyBaseLogger
-  intervalMs: number
   batch?: number
   /** PENDING refunds younger than this are left to the request that made them. */
   refundRetryAfterS?: number
 }) {
   const { orders, log } = deps
   const batch = deps.batch ?? 100
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<SweepResult | undefined> | undefined
-  let lastPrune = 0
+  let boss: PgBoss | undefined
 
-  async function runOnce(): Promise<SweepResult> {
-    const result: SweepResult = { expired: 0, tradesClosed: 0, paidOnClose: 0, refundsRetried: 0, reconciled: 0, reconciledPaid: 0 }
-    const expired = await orders.expireDue(batch)
-    result.expired = expired.length
-    if (expired.length) log.info({ orders: expired.map((o) => o.orderNo) }, 'orders expired')
+  /** Expires overdue orders (all of them, a batch at a time), then closes the trades still open. */
+  async function expire(): Promise<Pick<SweepResult, 'expired' | 'tradesClosed' | 'paidOnClose'>> {
+    const result = { expired: 0, tradesClosed: 0, paidOnClose: 0 }
+    const closed: string[] = []
+    for (;;) {
+      const expired = await orders.expireDue(batch)
+      result.expired += expired.length
+      if (expired.length) log.info({ orders: expired.map((o) => o.orderNo) }, 'orders expired')
+      if (expired.length < batch) break
+    }
     for (const order of await orders.tradeClosePending(batch)) {
       try {
         const r = await closeProviderTrade(deps, order)
         await orders.markTradeClosed(order.id)
+        closed.push(order.orderNo)
         if (r.kind === 'PAID') result.paidOnClose++
         else result.tradesClosed++
       } catch (err) {
         log.warn({ orderNo: order.orderNo, err: { message: (err as Error).message } }, 'closing the provider trade failed; will retry')
       }
     }
-    result.refundsRetried = await deps.refunds.retryPending(deps.refundRetryAfterS ?? 30)
-    // A payment whose notify or push never arrived is found here, even with no one polling.
-    if (deps.sync) {
-      for (const order of await orders.claimStalePending(deps.reconcileAfterS ?? 120, batch)) {
-        result.reconciled++
-        if ((await deps.sync(order)).status !== 'PENDING_PAYMENT') result.reconciledPaid++
-      }
-      if (result.reconciledPaid) log.info({ paid: result.reconciledPaid, checked: result.reconciled }, 'reconciliation found paid orders')
-    }
-    if (Date.now() - lastPrune > 3600_000) {
-      lastPrune = Date.now()
-      await pruneIdempotencyKeys(deps.sql)
-    }
+    if (closed.length) log.info({ orders: closed, paidOnClose: result.paidOnClose }, 'provider trades closed')
     return result
   }
 
-  function tick() {
-    if (running) return
-    running = runOnce()
-      .catch((err: Error) => {
-        log.error({ err: { message: err.message } }, 'order sweep failed')
-        return undefined
-      })
-      .finally(() => {
-        running = undefined
-      })
+  async function retryRefunds(): Promise<number> {
+    return deps.refunds.retryPending(deps.refundRetryAfterS ?? 30)
+  }
+
+  /** A payment whose notify or push never arrived is found here, even with no one polling. */
+  async function reconcile(): Promise<Pick<SweepResult, 'reconciled' | 'reconciledPaid'>> {
+    const result = { reconciled: 0, reconciledPaid: 0 }
+    if (!deps.sync) return result
+    for (const order of await orders.claimStalePending(deps.reconcileAfterS ?? 120, batch)) {
+      result.reconciled++
+      if ((await deps.sync(order)).status !== 'PENDING_PAYMENT') result.reconciledPaid++
+    }
+    if (result.reconciledPaid) log.info({ paid: result.reconciledPaid, checked: result.reconciled }, 'reconciliation found paid orders')
+    return result
+  }
+
+  async function prune(): Promise<number> {
+    return pruneIdempotencyKeys(deps.sql)
+  }
+
+  async function runOnce(): Promise<SweepResult> {
+    const expired = await expire()
+    const refundsRetried = await retryRefunds()
+    return { ...expired, refundsRetried, ...(await reconcile()) }
   }
 
   return {
+    expire,
+    retryRefunds,
+    reconcile,
+    prune,
     runOnce,
-    start() {
-      if (timer) return
-      timer = setInterval(tick, deps.intervalMs)
-      tick()
+    /** Registers the tasks on `boss` (every instance does; pg-boss runs each on one at a time); stop() stops it. */
+    async start(jobs: PgBoss, periods: SweepPeriods) {
+      boss = jobs
+      const s = (ms: number) => ms / 1000
+      await every(jobs, { name: 'orders-expire', seconds: s(periods.expireMs), run: expire }, log)
+      await every(jobs, { name: 'refunds-retry', seconds: s(periods.refundsMs), run: retryRefunds }, log)
+      await every(jobs, { name: 'orders-reconcile', seconds: s(periods.reconcileMs), run: reconcile }, log)
+      await every(jobs, { name: 'idempotency-prune', seconds: s(periods.pruneMs ?? 3600_000), run: prune }, log)
     },
-    /** Stops the timer and waits for the pass in progress. */
+    /** Stops pg-boss: no new runs here; waits (up to 10 s) for the runs in progress, then closes its pool. */
     async stop() {
-      clearInterval(timer)
-      timer = undefined
-      await running
+      const jobs = boss
+      boss = undefined
+      await stopJobs(jobs)
     },
   }
 }

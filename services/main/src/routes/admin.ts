@@ -13,6 +13,7 @@ import { ORDER_NO_RE } from '../orders/order-no.ts'
 import { DELIVERY_STATUSES, type DeliveryStatus, type OrderRow } from '../orders/repo.ts'
 import { presentOrder } from '../present.ts'
 import { presentRefund } from '../refunds.ts'
+import { eventAdminRoutes } from './events-admin.ts'
 import { reconciliationAdminRoutes } from './reconciliations.ts'
 import { EMAIL_RE, normaliseEmail, presentUser, type UserRow } from '../users.ts'
 import { DeliveryCode, Kind } from './catalog.ts'
@@ -512,4 +513,5 @@ export async function adminRoutes(app: App) {
 
   // Reconciliation against provider bills (对账): registered here so the admin check above applies.
   await app.register(reconciliationAdminRoutes)
+  await app.register(eventAdminRoutes)
 }

@@ -52,6 +52,8 @@ export const paymentAttempts = pgTable(
     qrCode: text('qr_code'),
     /** How the payment was learnt: NOTIFY or QUERY. */
     paidVia: text('paid_via'),
+    /** When the stale-attempt sweep last asked the provider about this pending attempt (its claim). */
+    lastQueriedAt: timestamp('last_queried_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -129,8 +131,8 @@ export const notifyLog = pgTable(
 
 /**
  * Events for main, written in the same transaction as the state change they describe and
- * delivered by the outbox worker. One PAYMENT_SUCCEEDED per paid attempt (unique index).
- * status: PENDING → DELIVERED | DEAD.
+ * delivered by pg-boss jobs (src/outbox.ts). One PAYMENT_SUCCEEDED per paid attempt (unique index).
+ * status: PENDING → DELIVERED | DEAD; DEAD → PENDING when a person resends it.
  */
 export const outbox = pgTable(
   'outbox',
@@ -147,6 +149,8 @@ export const outbox = pgTable(
     nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
     lastError: text('last_error'),
     createdAt: createdAt(),
+    /** Last resend of a DEAD event: the 24 h before it is given up again count from here. */
+    resentAt: timestamp('resent_at', { withTimezone: true }),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
   },
   (t) => [

@@ -1,11 +1,12 @@
 /**
- * Reconciliation on pg-boss (Postgres-backed, safe with several pay instances): a daily cron job
- * (China time) queues yesterday's run for every enabled provider, one job per provider and day
- * (singletonKey), and a failed run (no bill yet, a download that failed, a bill that did not verify)
- * is retried with backoff. The admin API and the CLI run a day directly (same engine, same lock).
+ * Reconciliation on pay's pg-boss instance (Postgres-backed, safe with several pay instances): a
+ * daily cron job (China time) queues yesterday's run for every enabled provider, one job per
+ * provider and day (a `stately` queue keyed by provider:day holds one queued run of a day), and a
+ * failed run (no bill yet, a download that failed, a bill that did not verify) is retried with
+ * backoff. The admin API and the CLI run a day directly (same engine, same lock).
  */
-import PgBoss from 'pg-boss'
 import type { FastifyBaseLogger } from 'fastify'
+import { ensureQueue, type PgBoss } from '@paysys/server-kit'
 import { AppError } from '@paysys/contracts'
 import type { ProviderName } from '../providers/types.ts'
 import { chinaToday } from '../providers/bill-common.ts'
@@ -15,7 +16,6 @@ const DAILY = 'reconcile-daily'
 const DAY = 'reconcile-day'
 
 export interface ReconcileJobsConfig {
-  databaseUrl: string
   /** Cron in China time; bills of a day are ready the next morning (Alipay ~09:00, WeChat ~10:00). */
   cron: string
   retryLimit: number
@@ -23,9 +23,8 @@ export interface ReconcileJobsConfig {
 }
 
 export interface ReconcileJobs {
-  /** Queues one provider day (deduplicated while one is queued). */
+  /** Queues one provider day (deduplicated while one is queued: null then). */
   enqueue(provider: ProviderName, day: string): Promise<string | null>
-  stop(): Promise<void>
 }
 
 interface DayJob {
@@ -33,18 +32,24 @@ interface DayJob {
   day: string
 }
 
+/** Registers the reconciliation queues and workers on pay's shared pg-boss instance (server.ts stops it). */
 export async function startReconcileJobs(
+  boss: PgBoss,
   config: ReconcileJobsConfig,
   deps: { reconciler: Reconciler; providers: ProviderName[]; log: FastifyBaseLogger },
 ): Promise<ReconcileJobs> {
   const { reconciler, log } = deps
-  const boss = new PgBoss({ connectionString: config.databaseUrl, schema: 'pgboss', max: 3, application_name: 'pay-jobs' })
-  boss.on('error', (err) => log.error({ err }, 'job queue error'))
-  await boss.start()
-  const retry = { retryLimit: config.retryLimit, retryDelay: config.retryDelaySeconds, retryBackoff: true }
-  await boss.createQueue(DAY, { name: DAY, ...retry })
-  await boss.updateQueue(DAY, { name: DAY, ...retry })
-  await boss.createQueue(DAILY, { name: DAILY })
+  // `stately`: pg-boss 10 dedupes a singletonKey only under a policy (a standard queue would queue
+  // a day twice); at most one queued, one retrying and one running job per provider:day.
+  const day = {
+    name: DAY,
+    policy: 'stately' as const,
+    retryLimit: config.retryLimit,
+    retryDelay: config.retryDelaySeconds,
+    retryBackoff: true,
+  }
+  await ensureQueue(boss, day)
+  await ensureQueue(boss, { name: DAILY })
   await boss.schedule(DAILY, config.cron, {}, { tz: 'Asia/Shanghai' })
 
   const enqueue = (provider: ProviderName, day: string) => boss.send(DAY, { provider, day }, { singletonKey: `${provider}:${day}` })
@@ -69,8 +74,5 @@ export async function startReconcileJobs(
     }
   })
 
-  return {
-    enqueue,
-    stop: () => boss.stop({ graceful: true, timeout: 10_000, wait: true }),
-  }
+  return { enqueue }
 }

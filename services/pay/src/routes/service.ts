@@ -1,5 +1,5 @@
 /**
- * The signed API main calls: create, status, close. Every request is verified with
+ * The signed API main calls: create, status, close, refunds, reconciliation, events. Every request is verified with
  * `verifyServiceRequest` over the exact bytes received, so the JSON parser here keeps the raw
  * body, and verification runs before the body is validated or used.
  */
@@ -24,6 +24,8 @@ import type { PaymentFlows } from '../flows.ts'
 import type { NonceStore } from '../nonces.ts'
 import type { RefundFlows } from '../refunds.ts'
 import type { Reconciler } from '../reconciliation/engine.ts'
+import type { OutboxAdmin } from '../outbox.ts'
+import { eventRoutes } from './events.ts'
 import { reconciliationRoutes } from './reconciliation.ts'
 
 declare module 'fastify' {
@@ -89,7 +91,11 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
   enqueueReconciliation?: () => ((provider: string, day: string) => Promise<string | null>) | undefined
   keys: readonly ServiceKey[]
   nonces: NonceStore
-}> = async (app, { flows, refunds, reconciler, enqueueReconciliation, keys, nonces }) => {
+  /** The outbox's list/resend (optional so a test can mount the payment routes alone). */
+  outbox?: OutboxAdmin
+  /** Queues the delivery of an event (a resent one). */
+  onEventQueued?: (eventId: string) => void
+}> = async (app, { flows, refunds, reconciler, enqueueReconciliation, keys, nonces, outbox, onEventQueued }) => {
   // Strict bodies: the shared ajv setup coerces types, which would read an amount of "25.00"
   // (yuan, by mistake) as 25 fen. TypeBox's compiler checks JSON bodies as they are.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
@@ -146,4 +152,5 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
 
   // Signed like everything here: the child plugin inherits the verification hook above.
   if (reconciler) await app.register(reconciliationRoutes, { reconciler, enqueue: enqueueReconciliation })
+  if (outbox) await app.register(eventRoutes, { outbox, onEventQueued })
 }

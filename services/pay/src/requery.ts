@@ -1,0 +1,87 @@
+/**
+ * Pay's own re-query of stale pending attempts (a periodic task on pay's pg-boss): an attempt still
+ * PENDING some minutes after it was made is asked about at the provider, so a payment whose notify
+ * never came is recorded (and pushed to main) without waiting for main to poll. A payment found is
+ * recorded exactly like a notify (`flows.requery` → recordProven: PAID + outbox event, once); a
+ * trade the provider closed is marked CLOSED, as the status call does; a trade the provider never
+ * created (the buyer never opened the cashier) changes nothing.
+ *
+ * Attempts are claimed with a guarded `last_queried_at` update (FOR UPDATE SKIP LOCKED), so several
+ * pay instances never query one attempt at once, and each attempt is asked at most once per
+ * `olderThanSeconds`. Attempts older than `withinHours` are left to the daily reconciliation.
+ */
+import type { Sql } from '@paysys/db'
+import type { FastifyBaseLogger } from 'fastify'
+import type { PaymentFlows } from './flows.ts'
+import type { ProviderName } from './providers/types.ts'
+
+export const STALE_ATTEMPT_TASK = 'stale-attempt-requery'
+
+interface StaleAttempt {
+  id: string
+  orderNo: string
+  outTradeNo: string
+  provider: ProviderName
+}
+
+export function createStaleAttemptSweep(deps: {
+  sql: Sql
+  flows: Pick<PaymentFlows, 'requery'>
+  log: FastifyBaseLogger
+  /** An attempt is stale this long after it was made (and is re-asked at most this often). */
+  olderThanSeconds: number
+  /** Attempts one pass claims at most (default 50). */
+  batchSize?: number
+  /** Only attempts younger than this are swept (default 24 h). */
+  withinHours?: number
+  /** Provider queries in flight at once (default 4). */
+  concurrency?: number
+}) {
+  const { sql, flows, log, olderThanSeconds } = deps
+  const batchSize = deps.batchSize ?? 50
+  const withinHours = deps.withinHours ?? 24
+  const concurrency = deps.concurrency ?? 4
+
+  async function claim(): Promise<StaleAttempt[]> {
+    return (await sql<StaleAttempt[]>`
+      with stale as (
+        select id from payment_attempts
+         where status = 'PENDING'
+           and created_at <= now() - make_interval(secs => ${olderThanSeconds})
+           and created_at > now() - make_interval(hours => ${withinHours})
+           and (last_queried_at is null or last_queried_at <= now() - make_interval(secs => ${olderThanSeconds}))
+         order by last_queried_at nulls first, created_at, id
+         limit ${batchSize}
+         for update skip locked
+      )
+      update payment_attempts a set last_queried_at = now()
+        from stale where a.id = stale.id and a.status = 'PENDING'
+      returning a.id, a.order_no as "orderNo", a.out_trade_no as "outTradeNo", a.provider`) as StaleAttempt[]
+  }
+
+  /** One pass: claims stale attempts and asks the provider about each. Returns how many were claimed. */
+  async function runOnce(): Promise<number> {
+    const batch = await claim()
+    for (let i = 0; i < batch.length; i += concurrency) {
+      await Promise.all(
+        batch.slice(i, i + concurrency).map(async (a) => {
+          try {
+            await flows.requery(a.provider, a.outTradeNo)
+          } catch (err) {
+            // Asked again next period; the reconciliation and main's pull are there too.
+            log.warn(
+              { orderNo: a.orderNo, outTradeNo: a.outTradeNo, err: { message: (err as Error).message } },
+              'stale attempt re-query failed',
+            )
+          }
+        }),
+      )
+    }
+    if (batch.length) log.info({ attempts: batch.length }, 'stale pending attempts re-queried')
+    return batch.length
+  }
+
+  return { runOnce }
+}
+
+export type StaleAttemptSweep = ReturnType<typeof createStaleAttemptSweep>

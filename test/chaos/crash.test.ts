@@ -146,6 +146,18 @@ t.test(`kill -9 of pay and main during a ${ORDERS}-order run loses no payment`, 
     CONVERGE_MS,
   ).catch(() => undefined)
   const convergedS = ((Date.now() - converging) / 1000).toFixed(1)
+  if (missing > 0) {
+    // Post-mortem: where each lost payment got stuck (the processes' logs are under cluster.logDir).
+    const stuck = await cluster.mainSql<{ order_no: string; status: string; payment_id: string | null; reconciled_at: Date | null }[]>`
+      select order_no, status, payment_id, reconciled_at from orders
+       where order_no = any(${paidNos}) and not (status = 'PAID' and credits_granted) limit 10`
+    for (const o of stuck) {
+      const attempts = await cluster.paySql`select out_trade_no, status, provider, updated_at from payment_attempts where order_no = ${o.order_no}`
+      const events = await cluster.paySql`select event_id, status, attempts, last_error from outbox where payload->>'orderNo' = ${o.order_no}`
+      t.comment(`lost ${JSON.stringify({ main: o, pay: attempts, outbox: events })}`)
+    }
+    t.comment(`logs: ${cluster.logDir}`)
+  }
   const inv = await moneyInvariants(cluster.mainSql)
   const [ledger] = await cluster.mainSql<{ rows: number }[]>`select count(*)::int as rows from credit_ledger where type = 'PURCHASE'`
   const [paidOrders] = await cluster.mainSql<{ n: number }[]>`select count(*)::int as n from orders where status = 'PAID'`

@@ -166,6 +166,11 @@ export function createApp(opts: {
       const code: ErrorCode = status === 401 ? 'UNAUTHORIZED' : status === 404 ? 'NOT_FOUND' : 'INVALID_PARAMS'
       return reply.status(status).send(fail(status, code, `请求无效: ${fe.message}`))
     }
+    if (databaseUnavailable(err)) {
+      // Nothing was decided: the caller (a buyer, main, a provider's notify) should simply retry.
+      req.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable')
+      return reply.status(503).header('retry-after', '1').send(fail(503, 'SERVICE_UNAVAILABLE', '服务暂时不可用，请稍后重试'))
+    }
     req.log.error({ err }, 'unhandled error')
     return reply.status(500).send(fail(500, 'INTERNAL_ERROR', '服务器内部错误'))
   })
@@ -186,6 +191,22 @@ export function createApp(opts: {
 }
 
 export type App = ReturnType<typeof createApp>
+
+/**
+ * The database could not be reached or would not take the work (connection refused/reset, too many
+ * clients, shutting down, recovering): SQLSTATE classes 08 and 53, 57P0x, or a socket error code.
+ */
+export function databaseUnavailable(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code
+  if (typeof code !== 'string') return false
+  return (
+    /^(08|53)[0-9A-Z]{3}$/.test(code) ||
+    /^57P0[1-4]$/.test(code) ||
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'].includes(
+      code,
+    )
+  )
+}
 
 /** Listens, and on SIGTERM/SIGINT closes the server (draining requests), then runs `onClose`. */
 export async function listenAndHandleSignals(app: FastifyInstance, port: number, host: string, onClose: () => Promise<void>) {

@@ -18,7 +18,7 @@ export interface JobsOptions {
   log: FastifyBaseLogger
   /** Postgres application_name of the job connections (shows in pg_stat_activity). */
   applicationName: string
-  /** Connection pool size of pg-boss (default 4). */
+  /** Connection pool size of pg-boss (default 3). */
   max?: number
   /**
    * How often pg-boss expires jobs of crashed workers, archives and runs cron (default 15 s;
@@ -32,7 +32,7 @@ export async function startJobs(opts: JobsOptions): Promise<PgBoss> {
   const boss = new PgBoss({
     connectionString: opts.databaseUrl,
     schema: 'pgboss',
-    max: opts.max ?? 4,
+    max: opts.max ?? 3,
     application_name: opts.applicationName,
     maintenanceIntervalSeconds: opts.maintenanceIntervalSeconds ?? 15,
     // Cron schedules are checked this often (seconds); a minute cron is enough for re-seeding.
@@ -79,7 +79,11 @@ export interface PeriodicTask {
   seconds: number
   /** The work; an exception is logged and the next run still happens. */
   run: () => Promise<unknown>
-  /** A run taking longer than this is considered crashed and retried (default 5 min). */
+  /**
+   * A run still active after this long is considered crashed (its process was killed) and retried
+   * (default 60 s). Until then the stately queue starts no other run, so keep it short; the tasks
+   * are guarded (SKIP LOCKED, conditional updates), so a slow run overlapping its retry is harmless.
+   */
   expireInSeconds?: number
 }
 
@@ -90,7 +94,7 @@ export interface PeriodicTask {
 export async function every(boss: PgBoss, task: PeriodicTask, log: FastifyBaseLogger): Promise<void> {
   const { name } = task
   const seconds = Math.max(0.5, task.seconds)
-  const expireInSeconds = task.expireInSeconds ?? 300
+  const expireInSeconds = task.expireInSeconds ?? 60
   await ensureQueue(boss, { name, policy: 'stately', retryLimit: 1, retryDelay: 1, expireInSeconds })
   const next = (afterSeconds: number) =>
     boss.send(name, {}, { startAfter: afterSeconds > 0 ? new Date(Date.now() + afterSeconds * 1000) : undefined }).catch((err: Error) => {

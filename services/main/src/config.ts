@@ -6,6 +6,8 @@ export interface MainConfig {
   port: number
   host: string
   databaseUrl: string
+  /** Connections in the service's pool (DB_POOL_MAX; pg-boss keeps 3 more in main and pay). */
+  dbPoolMax: number
   production: boolean
   jwtSecret: string
   jwtExpiresIn: string
@@ -64,6 +66,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port: r.int('PORT', 8080, 0, 65535),
     host: r.string('HOST', '0.0.0.0'),
     databaseUrl: r.string('DATABASE_URL'),
+    dbPoolMax: r.int('DB_POOL_MAX', 20, 1, 1000),
     production,
     jwtSecret,
     jwtExpiresIn: r.string('JWT_EXPIRES_IN', '7d'),

@@ -10,7 +10,7 @@ import { createUsersRepo } from './users.ts'
 
 const config = loadConfigOrExit(() => loadConfig())
 await runMigrations(config.databaseUrl, fileURLToPath(new URL('../drizzle', import.meta.url)))
-const sql = connect(config.databaseUrl, { max: 20 })
+const sql = connect(config.databaseUrl, { max: config.dbPoolMax })
 await seedCatalogue(sql)
 if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))

@@ -22,6 +22,8 @@ export interface PayConfig {
   port: number
   host: string
   databaseUrl: string
+  /** Connections in the service's pool (DB_POOL_MAX; pg-boss keeps 3 more in main and pay). */
+  dbPoolMax: number
   nodeEnv: string
   logLevel: string
   /** TRUST_PROXY (whose X-Forwarded-* to believe) and HSTS_MAX_AGE. */
@@ -84,6 +86,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port,
     host: r.string('HOST', '0.0.0.0'),
     databaseUrl: r.string('DATABASE_URL'),
+    dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 1000),
     nodeEnv,
     logLevel: r.oneOf('LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
     http: r.http(),

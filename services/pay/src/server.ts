@@ -20,7 +20,7 @@ const config = loadConfigOrExit(() => loadConfig())
 const MIGRATIONS = fileURLToPath(new URL('../drizzle', import.meta.url))
 
 await runMigrations(config.databaseUrl, MIGRATIONS)
-const sql = connect(config.databaseUrl)
+const sql = connect(config.databaseUrl, { max: config.dbPoolMax })
 
 let delivery: OutboxJobs | undefined
 let reconcile: ReconcileJobs | undefined

@@ -29,6 +29,8 @@ export interface SandboxConfig {
   port: number
   host: string
   databaseUrl: string
+  /** Connections in the service's pool (DB_POOL_MAX; pg-boss keeps 3 more in main and pay). */
+  dbPoolMax: number
   /** Base URL the browser sees (cashier pages, QR contents). */
   publicUrl: string
   logLevel: string
@@ -90,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     port,
     host,
     databaseUrl,
+    dbPoolMax: r.int('DB_POOL_MAX', 10, 1, 1000),
     publicUrl,
     logLevel,
     http: r.http(),

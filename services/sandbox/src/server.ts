@@ -8,7 +8,7 @@ import { buildApp } from './app.ts'
 
 const config = loadConfigOrExit(() => loadConfig())
 await runMigrations(config.databaseUrl, fileURLToPath(new URL('../drizzle', import.meta.url)))
-const sql = connect(config.databaseUrl)
+const sql = connect(config.databaseUrl, { max: config.dbPoolMax })
 const app = await buildApp(config, sql)
 if (!config.alipay) app.log.warn('no provider is configured (SANDBOX_ALIPAY_*): the gateway endpoints are disabled')
 // The notify worker starts when the app is ready and resumes any deliveries left pending by a previous run.

@@ -119,6 +119,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     refunds,
     sync: (order) => payments.sync(order),
     reconcileAfterS: config.reconcileAfterSeconds,
+    refundRetryAfterS: config.refundRetryAfterSeconds,
     log: app.log,
   })
   app.decorate('deps', {

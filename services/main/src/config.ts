@@ -24,6 +24,8 @@ export interface MainConfig {
   reconcileSweepMs: number
   /** Pending orders whose payment started this long ago are re-queried through pay by `orders-reconcile`. */
   reconcileAfterSeconds: number
+  /** PENDING provider refunds older than this are sent to pay again by `refunds-retry` (younger ones belong to their request). */
+  refundRetryAfterSeconds: number
   /** What one credit is worth in fen when goods are paid with credits (seed 000: 0.05 yuan). */
   creditValueFen: number
   /** Requests per minute per client IP; 0 turns the limit off. */
@@ -79,6 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     expirySweepMs,
     reconcileSweepMs: r.int('RECONCILE_SWEEP_MS', expirySweepMs, 50, 3_600_000),
     reconcileAfterSeconds: r.int('RECONCILE_AFTER_SECONDS', 120, 0, 86_400),
+    refundRetryAfterSeconds: r.int('REFUND_RETRY_AFTER_SECONDS', 30, 0, 86_400),
     creditValueFen: r.int('CREDIT_VALUE_FEN', 5, 1, 10_000),
     rateLimitAuthPerMinute: r.int('RATE_LIMIT_AUTH_PER_MINUTE', 20, 0, 1_000_000),
     rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),

@@ -46,7 +46,14 @@ export interface WechatDevKeys {
   platformCertSerial: string
   /** 32 characters: the AES-256-GCM key of notify resources and /v3/certificates. */
   apiV3Key: string
+  /** WeChat Pay public key (微信支付公钥) mode: the sandbox signs with the private half, pay verifies with the SPKI key. */
+  publicKeyId: string
+  publicKey: string
+  publicKeyPrivate: string
 }
+
+/** The public-key mode's key pair and its id, as WeChat issues them (`PUB_KEY_ID_01…`). */
+export type WechatPublicKeyDevKeys = Pick<WechatDevKeys, 'publicKeyId' | 'publicKey' | 'publicKeyPrivate'>
 
 function rsaPair() {
   const { privateKey, publicKey } = generateKeyPairSync('rsa', {
@@ -82,6 +89,12 @@ export function selfSignedCert(pair: { privateKey: string; publicKey: string }, 
   return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n')
 }
 
+export function generateWechatPublicKey(): WechatPublicKeyDevKeys {
+  const pair = rsaPair()
+  const digits = [...randomBytes(26)].map((b) => b % 10).join('')
+  return { publicKeyId: `PUB_KEY_ID_01${digits}`, publicKey: pair.publicKey, publicKeyPrivate: pair.privateKey }
+}
+
 export function generateWechatKeys(): WechatDevKeys {
   const merchant = rsaPair()
   const platform = rsaPair()
@@ -101,6 +114,7 @@ export function generateWechatKeys(): WechatDevKeys {
     platformCert: selfSignedCert(platform, platformCertSerial, 'Tenpay.com sandbox', 'WeChat Pay Sandbox Platform'),
     platformCertSerial,
     apiV3Key: [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join(''),
+    ...generateWechatPublicKey(),
   }
 }
 
@@ -146,13 +160,16 @@ export function ensureDevKeys(dir: string): DevKeys {
 /** Keys files written by older versions may lack newer providers: fill them in. */
 function fillMissing(keys: DevKeys): DevKeys {
   const fresh = generateDevKeys()
-  // A WeChat block is kept only whole: certificates must match their keys.
-  const wechatComplete = keys.wechat && (Object.keys(fresh.wechat) as (keyof WechatDevKeys)[]).every((k) => !!keys.wechat[k])
+  // A WeChat block is kept only whole (certificates must match their keys); the public-key pair is a unit of its own.
+  const publicKeyFields = ['publicKeyId', 'publicKey', 'publicKeyPrivate'] as const
+  const has = (k: keyof WechatDevKeys) => !!keys.wechat?.[k]
+  const certFields = (Object.keys(fresh.wechat) as (keyof WechatDevKeys)[]).filter((k) => !publicKeyFields.includes(k as never))
+  const publicKey = Object.fromEntries(publicKeyFields.map((k) => [k, fresh.wechat[k]])) as WechatPublicKeyDevKeys
   return {
     ...fresh,
     ...keys,
     alipay: { ...fresh.alipay, ...keys.alipay },
-    wechat: wechatComplete ? keys.wechat : fresh.wechat,
+    wechat: !certFields.every(has) ? fresh.wechat : publicKeyFields.every(has) ? keys.wechat : { ...keys.wechat, ...publicKey },
     epay: { ...fresh.epay, ...keys.epay },
   }
 }

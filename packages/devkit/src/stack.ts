@@ -3,7 +3,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { dirname, join, resolve } from 'node:path'
 import { createWriteStream, mkdirSync } from 'node:fs'
-import type { DevKeys } from './keys.ts'
+import type { DevKeys, WechatPublicKeyDevKeys } from './keys.ts'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
 
@@ -95,6 +95,18 @@ export function stackEnv(opts: {
       SANDBOX_URL: browser(ports.sandbox),
       ...opts.extra?.web,
     },
+  }
+}
+
+/**
+ * `extra` env that switches pay and the sandbox from the platform certificate to the WeChat Pay
+ * public key (微信支付公钥) mode: the sandbox signs with `keys.publicKeyPrivate` under `publicKeyId`,
+ * pay verifies with `publicKey` and has no platform certificate (stackEnv's default stays the certificate).
+ */
+export function wechatPublicKeyEnv(keys: WechatPublicKeyDevKeys): { pay: Env; sandbox: Env } {
+  return {
+    pay: { WECHAT_PUBLIC_KEY: keys.publicKey, WECHAT_PUBLIC_KEY_ID: keys.publicKeyId, WECHAT_PLATFORM_CERT: '' },
+    sandbox: { SANDBOX_WECHAT_PUBLIC_KEY_ID: keys.publicKeyId, SANDBOX_WECHAT_PUBLIC_KEY_PRIVATE: keys.publicKeyPrivate },
   }
 }
 

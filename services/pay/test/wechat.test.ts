@@ -9,7 +9,7 @@ import { createVerify, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { ConfigError } from '@paysys/config'
 import type { PaymentEvent } from '@paysys/contracts'
 import { loadConfig } from '../src/config.ts'
-import { decryptResource, platformCertFromPem, verifySignedMessage } from '../src/providers/wechat/signature.ts'
+import { decryptResource, platformCertFromPem, verifySignedMessage, wechatPublicKeyFromPem } from '../src/providers/wechat/signature.ts'
 import {
   WECHAT_TRADE_STATES,
   createProblem,
@@ -508,5 +508,180 @@ t.test('pay with WeChat Pay (stand-in gateway)', async (t) => {
     t.equal(res.json().error, 'PAYMENT_METHOD_DISABLED')
     const n = await postWechatNotify(off.app, wechatNotify(wk, paidTransaction(wk, { out_trade_no: 'P20240101000000ABCDEF', total: 1 })))
     t.not(n.statusCode, 204)
+  })
+})
+
+t.test('WeChat Pay public key (微信支付公钥): signatures verify by PUB_KEY_ID, never with another key', async (t) => {
+  const { generateWechatKeys } = await import('@paysys/devkit')
+  const keys = generateWechatKeys()
+  t.match(keys.publicKeyId, /^PUB_KEY_ID_01\d{26}$/)
+  t.match(keys.publicKey, /^-----BEGIN PUBLIC KEY-----/)
+  const pub = wechatPublicKeyFromPem(keys.publicKeyId, keys.publicKey)
+  const cert = platformCertFromPem(keys.platformCert)
+  const onlyPub = (s: string) => (s === pub.serial ? pub : null)
+  const either = (s: string) => [pub, cert].find((k) => k.serial === s) ?? null
+  const body = '{"code_url":"weixin://wxpay/bizpayurl?pr=x"}'
+  const now = Date.now()
+  const ts = Math.floor(now / 1000)
+  const signed = signedHeaders(body, keys.publicKeyPrivate, keys.publicKeyId, ts)
+  t.same(verifySignedMessage(signed, body, onlyPub, now), { ok: true })
+  t.same(verifySignedMessage(signed, body, either, now), { ok: true }, 'migration: the public key by its id')
+  t.same(verifySignedMessage(signedHeaders(body, keys.platformPrivateKey, keys.platformCertSerial, ts), body, either, now), { ok: true })
+  t.match(verifySignedMessage(signed, '{"code_url":"x"}', onlyPub, now), { reason: 'BAD_SIGNATURE' })
+  const wrongKey = signedHeaders(body, keys.platformPrivateKey, keys.publicKeyId, ts)
+  t.match(verifySignedMessage(wrongKey, body, either, now), { reason: 'BAD_SIGNATURE' }, 'the platform key under the public key id')
+  const crossed = signedHeaders(body, keys.publicKeyPrivate, keys.platformCertSerial, ts)
+  t.match(verifySignedMessage(crossed, body, either, now), { reason: 'BAD_SIGNATURE' }, 'the public key pair under the certificate serial')
+  const platformOnly = signedHeaders(body, keys.platformPrivateKey, keys.platformCertSerial, ts)
+  t.match(verifySignedMessage(platformOnly, body, onlyPub, now), { reason: 'SERIAL_MISMATCH' }, 'no platform cert configured')
+  const otherId = signedHeaders(body, keys.publicKeyPrivate, 'PUB_KEY_ID_0100000000000000000000000001', ts)
+  t.match(verifySignedMessage(otherId, body, either, now), { reason: 'SERIAL_MISMATCH' }, 'an unknown PUB_KEY_ID')
+})
+
+t.test('config: WECHAT_PUBLIC_KEY[_FILE] + WECHAT_PUBLIC_KEY_ID, both or neither, instead of or with the platform cert', async (t) => {
+  const { generateDevKeys } = await import('@paysys/devkit')
+  const keys = generateDevKeys()
+  const w = keys.wechat
+  const base = { DATABASE_URL: 'postgres://x/y', SERVICE_KEYS: keys.serviceKeys }
+  const { WECHAT_PLATFORM_CERT: _p, ...merchant } = wechatPayEnv(w, 'http://127.0.0.1:9')
+  const pk = { WECHAT_PUBLIC_KEY: w.publicKey, WECHAT_PUBLIC_KEY_ID: w.publicKeyId }
+  const c = loadConfig({ ...base, ...merchant, ...pk }).wechat!
+  t.match(c, { publicKey: w.publicKey.trim(), publicKeyId: w.publicKeyId, platformCert: null, platformSerial: null }, 'public key only')
+  const both = loadConfig({ ...base, ...merchant, ...pk, WECHAT_PLATFORM_CERT: w.platformCert }).wechat!
+  t.match(both, { publicKeyId: w.publicKeyId, platformSerial: w.platformCertSerial }, 'both (migration)')
+  t.match(loadConfig({ ...base, ...merchant }).wechat!, { publicKey: null, publicKeyId: null, platformCert: null }, '/v3/certificates mode')
+  const { mkdtempSync, writeFileSync } = await import('node:fs')
+  const { tmpdir } = await import('node:os')
+  const { join } = await import('node:path')
+  const file = join(mkdtempSync(join(tmpdir(), 'wxpub-')), 'pub.pem')
+  writeFileSync(file, w.publicKey)
+  t.equal(
+    loadConfig({ ...base, ...merchant, WECHAT_PUBLIC_KEY_FILE: file, WECHAT_PUBLIC_KEY_ID: w.publicKeyId }).wechat!.publicKey,
+    w.publicKey.trim(),
+    '_FILE',
+  )
+
+  const bad = (env: Record<string, string>, re: RegExp, name: string) =>
+    t.throws(() => loadConfig({ ...base, ...merchant, ...env }), re, name)
+  bad({ WECHAT_PUBLIC_KEY_ID: w.publicKeyId }, /public key is partially configured: missing WECHAT_PUBLIC_KEY /, 'id without key')
+  bad({ WECHAT_PUBLIC_KEY: w.publicKey }, /missing WECHAT_PUBLIC_KEY_ID/, 'key without id')
+  for (const id of ['PUB_KEY_0111', 'pub_key_id_0111', 'PUB_KEY_ID_', 'PUB_KEY_ID_01 1', w.platformCertSerial])
+    bad({ ...pk, WECHAT_PUBLIC_KEY_ID: id }, /WECHAT_PUBLIC_KEY_ID must look like PUB_KEY_ID_/, `malformed id ${id}`)
+  bad(
+    { ...pk, WECHAT_PUBLIC_KEY: w.publicKeyPrivate },
+    /WECHAT_PUBLIC_KEY must be the WeChat Pay public key as a PEM SPKI key/,
+    'a private key',
+  )
+  bad({ ...pk, WECHAT_PUBLIC_KEY: w.platformCert }, /PEM SPKI key/, 'a certificate')
+  bad({ ...pk, WECHAT_PUBLIC_KEY: 'nope' }, /PEM SPKI key/, 'garbage')
+  const broken = w.publicKey.replace(/\n[A-Za-z0-9+/]{10}/, '\n!!!!!!!!!!')
+  bad({ ...pk, WECHAT_PUBLIC_KEY: broken }, /WECHAT_PUBLIC_KEY is not a valid PEM public key/, 'a corrupt key')
+  bad({ ...pk, WECHAT_PUBLIC_KEY: w.merchantPublicKey }, /not the merchant certificate's key/, "the merchant's own key")
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }) as string
+  bad({ ...pk, WECHAT_PUBLIC_KEY: ec }, /must be an RSA key/, 'not RSA')
+  t.throws(
+    () => loadConfig({ ...base, ...pk }),
+    /WECHAT_PUBLIC_KEY is set but WeChat Pay is not configured/,
+    'without the merchant settings',
+  )
+})
+
+t.test('pay in public-key mode (stand-in gateway signing with the WeChat Pay public key)', async (t) => {
+  const { generateDevKeys } = await import('@paysys/devkit')
+  const keys = generateDevKeys()
+  const wk = keys.wechat
+  const stranger = generateDevKeys().wechat
+  let change: Partial<FakeReply> = {}
+  const gw = await startFakeWechat(wk, (call) => {
+    const path = call.url.split('?')[0]!
+    const signed = { signWith: wk.publicKeyPrivate, serial: wk.publicKeyId, ...change }
+    if (call.method === 'POST' && path === '/v3/pay/transactions/native')
+      return { status: 200, body: { code_url: `weixin://wxpay/bizpayurl?pr=${randomBytes(8).toString('hex')}` }, ...signed }
+    return { status: 404, body: { code: 'NOT_FOUND', message: 'no route' }, ...signed }
+  })
+  t.teardown(() => gw.close())
+  const pkEnv = { WECHAT_PLATFORM_CERT: '', WECHAT_PUBLIC_KEY: wk.publicKey, WECHAT_PUBLIC_KEY_ID: wk.publicKeyId }
+  const pay = await setupPay(t, { keys, env: { ...wechatPayEnv(wk, gw.url), ...pkEnv } })
+  const native = () => createRequest({ method: 'WECHAT_PAY', channel: 'native', amount: 800 })
+  const create = (req = native()) => pay.call('POST', '/api/pay/create', req)
+
+  await t.test(
+    'answers signed with the public key verify; any other key or serial is a 502, and /v3/certificates is never asked',
+    async (t) => {
+      change = {}
+      const ok = await create()
+      t.equal(ok.statusCode, 200, ok.body)
+      t.match(ok.json().data, { payType: 'qrcode', qrCode: /^weixin:\/\// })
+      const cases: Record<string, Partial<FakeReply>> = {
+        'another key under the PUB_KEY_ID': { signWith: stranger.publicKeyPrivate },
+        'the platform certificate (not configured)': { signWith: wk.platformPrivateKey, serial: wk.platformCertSerial },
+        'another PUB_KEY_ID': { serial: stranger.publicKeyId },
+      }
+      for (const [name, c] of Object.entries(cases)) {
+        change = c
+        const res = await create()
+        t.equal(res.statusCode, 502, `${name}: ${res.body}`)
+        t.match(res.json(), { error: 'PROVIDER_ERROR', message: /验签/ }, name)
+      }
+      change = {}
+      t.notOk(
+        gw.calls.some((c) => c.url.startsWith('/v3/certificates')),
+        'no certificate download',
+      )
+    },
+  )
+
+  await t.test('notifies signed with the public key are credited once; wrong key or serial rejected', async (t) => {
+    change = {}
+    const req = native()
+    const res = await create(req)
+    t.equal(res.statusCode, 200, res.body)
+    const orderNo = req.orderNo
+    const tx = paidTransaction(wk, { out_trade_no: orderNo, total: 800 })
+    const sign = { signingKey: wk.publicKeyPrivate, serial: wk.publicKeyId }
+    const rejected: Array<[string, ReturnType<typeof wechatNotify>]> = [
+      ['BAD_SIGNATURE', wechatNotify(wk, tx, { ...sign, signingKey: stranger.publicKeyPrivate })],
+      ['SERIAL_MISMATCH', wechatNotify(wk, tx, { ...sign, serial: stranger.publicKeyId })],
+      ['SERIAL_MISMATCH', wechatNotify(wk, tx)],
+    ]
+    for (const [reason, n] of rejected) {
+      const r = await postWechatNotify(pay.app, n)
+      t.equal(r.statusCode, 400, reason)
+    }
+    const reasons = (await pay.sql`select reason from notify_log where provider = 'WECHAT_PAY' and verdict = 'REJECTED'`).map(
+      (r) => r.reason,
+    )
+    t.same(reasons, ['BAD_SIGNATURE', 'SERIAL_MISMATCH', 'SERIAL_MISMATCH'])
+    t.match((await pay.sql`select status from payment_attempts where order_no = ${orderNo}`)[0], { status: 'PENDING' })
+    const n = wechatNotify(wk, tx, sign)
+    t.equal((await postWechatNotify(pay.app, n)).statusCode, 204)
+    t.equal((await postWechatNotify(pay.app, n)).statusCode, 204, 'a duplicate is acknowledged')
+    t.match((await pay.sql`select status, trade_no from payment_attempts where order_no = ${orderNo}`)[0], {
+      status: 'PAID',
+      trade_no: tx.transaction_id,
+    })
+    const events =
+      await pay.sql`select o.id from outbox o join payment_attempts a on a.id = o.payment_attempt_id where a.order_no = ${orderNo}`
+    t.equal(events.length, 1, 'credited once')
+  })
+
+  await t.test('both configured (migration): either key by its own serial', async (t) => {
+    const mixed = await setupPay(t, {
+      keys,
+      databaseUrl: pay.env.DATABASE_URL,
+      env: { ...wechatPayEnv(wk, gw.url), ...pkEnv, WECHAT_PLATFORM_CERT: wk.platformCert },
+    })
+    const call = () => mixed.call('POST', '/api/pay/create', createRequest({ method: 'WECHAT_PAY', channel: 'native', amount: 100 }))
+    change = {}
+    t.equal((await call()).statusCode, 200, 'the public key')
+    change = { signWith: wk.platformPrivateKey, serial: wk.platformCertSerial }
+    t.equal((await call()).statusCode, 200, 'the platform certificate')
+    change = { signWith: wk.publicKeyPrivate, serial: wk.platformCertSerial }
+    t.equal((await call()).statusCode, 502, 'the public key pair under the certificate serial')
+    change = { signWith: wk.platformPrivateKey, serial: wk.publicKeyId }
+    t.equal((await call()).statusCode, 502, 'the platform key under the PUB_KEY_ID')
+    change = { serial: 'PUB_KEY_ID_0100000000000000000000000009' }
+    t.equal((await call()).statusCode, 502, 'an unknown PUB_KEY_ID')
+    change = {}
   })
 })

@@ -31,11 +31,11 @@ function queryString(v: unknown, key: string): string | undefined {
 export function registerWechatBills(app: FastifyInstance, deps: { config: SandboxConfig; sql: Sql; keys: WechatKeys }) {
   const { config, sql, keys } = deps
 
-  const send = (reply: FastifyReply, status: number, body: Record<string, unknown>, signingKey = keys.platformPrivate) => {
+  const send = (reply: FastifyReply, status: number, body: Record<string, unknown>, signingKey = keys.signingPrivate) => {
     const text = JSON.stringify(body)
     return reply
       .status(status)
-      .headers({ ...signatureHeaders(text, signingKey, keys.platformSerial), 'Request-ID': requestId() })
+      .headers({ ...signatureHeaders(text, signingKey, keys.signingSerial), 'Request-ID': requestId() })
       .header('content-type', 'application/json; charset=utf-8')
       .send(text)
   }
@@ -85,7 +85,7 @@ export function registerWechatBills(app: FastifyInstance, deps: { config: Sandbo
         content: gzip ? gzipSync(text) : text,
       })
       const body = { hash_type: 'SHA1', hash_value: hash, download_url: `${config.publicUrl}/v3/billdownload/file?token=${token}` }
-      return send(reply, 200, body, fault === 'bad-signature' ? randomPrivateKey() : keys.platformPrivate)
+      return send(reply, 200, body, fault === 'bad-signature' ? randomPrivateKey() : keys.signingPrivate)
     })
 
     scope.get<{ Querystring: { token?: unknown } }>('/v3/billdownload/file', async (req, reply) => {

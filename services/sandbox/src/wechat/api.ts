@@ -1,7 +1,8 @@
 /**
  * WeChat Pay API v3 endpoints (`/v3/...`). Every request must carry a valid merchant
  * `Authorization` header (401 SIGN_ERROR otherwise); every answer, errors included, is signed with
- * the platform key (`Wechatpay-*` headers). Errors are `{code, message}` with WeChat's codes.
+ * the platform key, or the public-key pair in public-key mode (`Wechatpay-*` headers). Errors are
+ * `{code, message}` with WeChat's codes.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { httpUrl } from '../util.ts'
@@ -93,10 +94,10 @@ function refundView(r: WxRefund, t: WxTrade) {
 export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
   const { keys, sql } = ctx
 
-  /** Sends `body` (or nothing) signed with the platform key. */
+  /** Sends `body` (or nothing) signed with the platform key (or the public-key pair). */
   const send = (reply: FastifyReply, status: number, body: Json | null) => {
     const text = body === null ? '' : JSON.stringify(body)
-    reply.status(status).headers({ ...signatureHeaders(text, keys.platformPrivate, keys.platformSerial), 'Request-ID': requestId() })
+    reply.status(status).headers({ ...signatureHeaders(text, keys.signingPrivate, keys.signingSerial), 'Request-ID': requestId() })
     if (body === null) return reply.send()
     return reply.header('content-type', 'application/json; charset=utf-8').send(text)
   }

@@ -1,5 +1,6 @@
 /**
- * WeChat Pay v3 sandbox configuration (read by src/config.ts): all six variables or none.
+ * WeChat Pay v3 sandbox configuration (read by src/config.ts): all six variables or none, plus
+ * optionally the WeChat Pay public key mode (SANDBOX_WECHAT_PUBLIC_KEY_ID + _PRIVATE, both or neither).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import type { createEnvReader } from '@paysys/config'
@@ -15,6 +16,11 @@ export interface WechatSandboxConfig {
   platformCert: string
   /** 32 characters: AES-256-GCM key of notify resources and certificates. */
   apiV3Key: string
+  /**
+   * Public-key mode (微信支付公钥): answers and notifies are signed with this private key (PKCS8 PEM)
+   * and carry `Wechatpay-Serial: <publicKeyId>` instead of the platform certificate's serial.
+   */
+  publicKey: { id: string; privateKey: string } | null
 }
 
 type EnvReader = ReturnType<typeof createEnvReader>
@@ -28,10 +34,16 @@ export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
     SANDBOX_WECHAT_PLATFORM_CERT: r.secret('SANDBOX_WECHAT_PLATFORM_CERT'),
     SANDBOX_WECHAT_APIV3_KEY: r.secret('SANDBOX_WECHAT_APIV3_KEY'),
   }
+  const publicKeyId = r.optional('SANDBOX_WECHAT_PUBLIC_KEY_ID')
+  const publicKeyPrivate = r.secret('SANDBOX_WECHAT_PUBLIC_KEY_PRIVATE')
   const missing = Object.entries(given)
     .filter(([, v]) => v === undefined)
     .map(([k]) => k)
-  if (missing.length === Object.keys(given).length) return null
+  if (missing.length === Object.keys(given).length) {
+    if (publicKeyId !== undefined || publicKeyPrivate !== undefined)
+      r.problems.push('SANDBOX_WECHAT_PUBLIC_KEY_ID/_PRIVATE are set but the WeChat Pay sandbox is not configured')
+    return null
+  }
   if (missing.length) {
     r.problems.push(`WeChat Pay sandbox: set all of ${Object.keys(given).join(', ')} (or none); missing ${missing.join(', ')}`)
     return null
@@ -43,6 +55,7 @@ export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
     platformPrivateKey: given.SANDBOX_WECHAT_PLATFORM_PRIVATE_KEY!,
     platformCert: given.SANDBOX_WECHAT_PLATFORM_CERT!,
     apiV3Key: given.SANDBOX_WECHAT_APIV3_KEY!,
+    publicKey: null,
   }
   if (!/^wx[0-9A-Za-z]{16}$/.test(c.appId))
     r.problems.push(`SANDBOX_WECHAT_APPID must be "wx" + 16 letters or digits, got ${JSON.stringify(c.appId)}`)
@@ -66,6 +79,21 @@ export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
       r.problems.push('SANDBOX_WECHAT_PLATFORM_CERT is not the certificate of SANDBOX_WECHAT_PLATFORM_PRIVATE_KEY')
   } catch {
     r.problems.push('SANDBOX_WECHAT_PLATFORM_PRIVATE_KEY is not a PEM private key')
+  }
+  if (publicKeyId !== undefined || publicKeyPrivate !== undefined) {
+    if (publicKeyId === undefined || publicKeyPrivate === undefined) {
+      r.problems.push('WeChat Pay sandbox: set both SANDBOX_WECHAT_PUBLIC_KEY_ID and SANDBOX_WECHAT_PUBLIC_KEY_PRIVATE[_FILE], or neither')
+      return c
+    }
+    if (!/^PUB_KEY_ID_[0-9A-Za-z_]+$/.test(publicKeyId))
+      r.problems.push(`SANDBOX_WECHAT_PUBLIC_KEY_ID must look like PUB_KEY_ID_0111…, got ${JSON.stringify(publicKeyId.slice(0, 80))}`)
+    try {
+      if (createPrivateKey(publicKeyPrivate).asymmetricKeyType !== 'rsa')
+        r.problems.push('SANDBOX_WECHAT_PUBLIC_KEY_PRIVATE must be an RSA key')
+    } catch {
+      r.problems.push('SANDBOX_WECHAT_PUBLIC_KEY_PRIVATE is not a PEM private key')
+    }
+    c.publicKey = { id: publicKeyId, privateKey: publicKeyPrivate }
   }
   return c
 }

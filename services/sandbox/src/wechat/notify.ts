@@ -1,6 +1,6 @@
 /**
  * WeChat Pay's payment notification: a JSON POST to notify_url whose `resource` is the
- * transaction encrypted with the APIv3 key (AEAD_AES_256_GCM), signed with the platform key in the
+ * transaction encrypted with the APIv3 key (AEAD_AES_256_GCM), signed with the platform key (or public key) in the
  * `Wechatpay-*` headers. The merchant acknowledges with HTTP 200 or 204; anything else (or no
  * answer) is retried on WeChat's schedule. Each attempt is signed anew (fresh timestamp and nonce),
  * the body (and so the notification id and ciphertext) stays the same.
@@ -140,7 +140,7 @@ export function notifyHeaders(
   return {
     'content-type': 'application/json',
     'user-agent': 'Mozilla/4.0',
-    ...signatureHeaders(body, opts.signingKey ?? keys.platformPrivate, opts.serial ?? keys.platformSerial),
+    ...signatureHeaders(body, opts.signingKey ?? keys.signingPrivate, opts.serial ?? keys.signingSerial),
   }
 }
 
@@ -184,6 +184,6 @@ export async function scheduleNotify(tx: Q, deliveries: DeliveryService, keys: W
 export function resignAttempt(keys: WechatKeys) {
   return (d: { headers: Record<string, string>; body: string | null }): Record<string, string> => ({
     ...d.headers,
-    ...signatureHeaders(d.body ?? '', keys.platformPrivate, keys.platformSerial),
+    ...signatureHeaders(d.body ?? '', keys.signingPrivate, keys.signingSerial),
   })
 }

@@ -6,7 +6,8 @@
  *   timestamp="…",serial_no="…",signature="…"`, RSA-SHA256 over `METHOD\nURL\ntimestamp\nnonce\nbody\n`
  *   (URL = path + query as sent; a GET has an empty body line), verified with the merchant certificate.
  * - Responses and notifies: `Wechatpay-Timestamp/-Nonce/-Signature/-Serial`, RSA-SHA256 over
- *   `timestamp\nnonce\nbody\n` with the platform key.
+ *   `timestamp\nnonce\nbody\n` with the platform key, or in public-key mode with the WeChat Pay
+ *   public key's private half and serial `PUB_KEY_ID_…`.
  * - Notify resources and /v3/certificates: AEAD_AES_256_GCM with the APIv3 key,
  *   ciphertext = base64(data ‖ 16-byte tag).
  */
@@ -38,22 +39,29 @@ export interface WechatKeys {
   platformValidFrom: Date
   platformValidTo: Date
   apiV3Key: string
+  /** Signs answers and notifies, and its `Wechatpay-Serial`: the platform key, or the public-key pair when configured. */
+  signingPrivate: KeyObject
+  signingSerial: string
 }
 
 export function loadWechatKeys(c: WechatSandboxConfig): WechatKeys {
   const merchant = new X509Certificate(c.merchantCert)
   const platform = new X509Certificate(c.platformCert)
+  const platformPrivate = createPrivateKey(c.platformPrivateKey)
+  const platformSerial = platform.serialNumber.toUpperCase()
   return {
     mchId: c.mchId,
     appId: c.appId,
     merchantPublic: merchant.publicKey,
     merchantSerial: merchant.serialNumber.toUpperCase(),
-    platformPrivate: createPrivateKey(c.platformPrivateKey),
-    platformSerial: platform.serialNumber.toUpperCase(),
+    platformPrivate,
+    platformSerial,
     platformCert: c.platformCert,
     platformValidFrom: new Date(platform.validFrom),
     platformValidTo: new Date(platform.validTo),
     apiV3Key: c.apiV3Key,
+    signingPrivate: c.publicKey ? createPrivateKey(c.publicKey.privateKey) : platformPrivate,
+    signingSerial: c.publicKey?.id ?? platformSerial,
   }
 }
 

@@ -1,9 +1,12 @@
 /**
  * WeChat Pay API v3 configuration, read by src/config.ts. Enabled only when the five required
- * variables are all given; some but not all is a configuration error.
+ * variables are all given; some but not all is a configuration error. Answers and notifies are
+ * verified with WECHAT_PLATFORM_CERT, the WeChat Pay public key (WECHAT_PUBLIC_KEY + _ID), both
+ * (migration: either, by serial), or else certificates downloaded from /v3/certificates.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { X509Certificate, createPrivateKey, createPublicKey } from 'node:crypto'
 import type { createEnvReader } from '@paysys/config'
+import { WECHAT_PUBLIC_KEY_ID_RE } from './signature.ts'
 
 export interface WechatConfig {
   /** `wx…` app id the payments are made under. */
@@ -18,9 +21,12 @@ export interface WechatConfig {
   merchantSerial: string
   /** 32 characters: decrypts notify resources and /v3/certificates (AES-256-GCM). */
   apiV3Key: string
-  /** WeChat Pay platform certificate (PEM); null → downloaded from /v3/certificates when first needed. */
+  /** WeChat Pay platform certificate (PEM); null with no public key → downloaded from /v3/certificates when first needed. */
   platformCert: string | null
   platformSerial: string | null
+  /** WeChat Pay public key (微信支付公钥, SPKI PEM) and its `PUB_KEY_ID_…`: both or null. */
+  publicKey: string | null
+  publicKeyId: string | null
   /** https://api.mch.weixin.qq.com, or the sandbox. */
   baseUrl: string
 }
@@ -52,12 +58,19 @@ export function readWechatConfig(r: EnvReader): WechatConfig | null {
     WECHAT_APIV3_KEY: r.secret('WECHAT_APIV3_KEY'),
   }
   const platformCert = r.secret('WECHAT_PLATFORM_CERT') ?? null
+  const publicKey = r.secret('WECHAT_PUBLIC_KEY') ?? null
+  const publicKeyId = r.optional('WECHAT_PUBLIC_KEY_ID') ?? null
   const baseUrl = r.url('WECHAT_BASE_URL', DEFAULT_WECHAT_BASE_URL)
   const missing = Object.entries(given)
     .filter(([, v]) => v === undefined)
     .map(([k]) => k)
   if (missing.length === Object.keys(given).length) {
-    if (platformCert) r.problems.push('WECHAT_PLATFORM_CERT is set but WeChat Pay is not configured (set WECHAT_APPID, WECHAT_MCHID, …)')
+    for (const [name, v] of Object.entries({
+      WECHAT_PLATFORM_CERT: platformCert,
+      WECHAT_PUBLIC_KEY: publicKey,
+      WECHAT_PUBLIC_KEY_ID: publicKeyId,
+    }))
+      if (v) r.problems.push(`${name} is set but WeChat Pay is not configured (set WECHAT_APPID, WECHAT_MCHID, …)`)
     return null
   }
   if (missing.length) {
@@ -90,6 +103,7 @@ export function readWechatConfig(r: EnvReader): WechatConfig | null {
   if (platform && merchant && platform.serialNumber === merchant.serialNumber) {
     r.problems.push('WECHAT_PLATFORM_CERT must be the WeChat Pay platform certificate, not the merchant certificate')
   }
+  readPublicKey(r, publicKey, publicKeyId, merchant)
   return {
     appId,
     mchId,
@@ -99,6 +113,34 @@ export function readWechatConfig(r: EnvReader): WechatConfig | null {
     apiV3Key,
     platformCert,
     platformSerial: platform?.serialNumber.toUpperCase() ?? null,
+    publicKey,
+    publicKeyId,
     baseUrl,
+  }
+}
+
+/** WECHAT_PUBLIC_KEY[_FILE] and WECHAT_PUBLIC_KEY_ID: both or neither, an RSA SPKI key, a `PUB_KEY_ID_…` id. */
+function readPublicKey(r: EnvReader, pem: string | null, id: string | null, merchant: X509Certificate | null): void {
+  if (pem === null && id === null) return
+  if (pem === null || id === null) {
+    r.problems.push(
+      `WeChat Pay public key is partially configured: missing ${pem === null ? 'WECHAT_PUBLIC_KEY' : 'WECHAT_PUBLIC_KEY_ID'} (set both WECHAT_PUBLIC_KEY[_FILE] and WECHAT_PUBLIC_KEY_ID, or neither)`,
+    )
+    return
+  }
+  if (!WECHAT_PUBLIC_KEY_ID_RE.test(id))
+    r.problems.push(`WECHAT_PUBLIC_KEY_ID must look like PUB_KEY_ID_0111…, got ${JSON.stringify(id.slice(0, 80))}`)
+  // createPublicKey also accepts private keys and certificates: insist on the public key WeChat hands out.
+  if (!/^-----BEGIN PUBLIC KEY-----\r?\n[\s\S]+\r?\n-----END PUBLIC KEY-----\s*$/.test(pem.trim())) {
+    r.problems.push('WECHAT_PUBLIC_KEY must be the WeChat Pay public key as a PEM SPKI key (-----BEGIN PUBLIC KEY-----)')
+    return
+  }
+  try {
+    const key = createPublicKey(pem)
+    if (key.asymmetricKeyType !== 'rsa') r.problems.push('WECHAT_PUBLIC_KEY must be an RSA key')
+    else if (merchant?.publicKey.equals(key))
+      r.problems.push("WECHAT_PUBLIC_KEY must be the WeChat Pay public key, not the merchant certificate's key")
+  } catch {
+    r.problems.push('WECHAT_PUBLIC_KEY is not a valid PEM public key')
   }
 }

@@ -4,11 +4,14 @@
  * wechatpay-node-v3 signs our requests, but it verifies no response, and its `decipher_gcm` never
  * checks the GCM tag (a tampered ciphertext decrypts without error): both are done here.
  */
-import { createDecipheriv, createVerify, X509Certificate, type KeyObject } from 'node:crypto'
+import { createDecipheriv, createPublicKey, createVerify, X509Certificate, type KeyObject } from 'node:crypto'
 
-/** The WeChat Pay platform certificate responses and notifies are signed with. */
+/**
+ * A key responses and notifies are signed with, named by `Wechatpay-Serial`: a platform certificate
+ * (serial in upper-case hex) or the WeChat Pay public key (微信支付公钥, serial `PUB_KEY_ID_…`).
+ */
 export interface PlatformCert {
-  /** Upper-case hex. */
+  /** Upper-case, as `verifySignedMessage` looks it up. */
   serial: string
   publicKey: KeyObject
 }
@@ -16,6 +19,14 @@ export interface PlatformCert {
 export function platformCertFromPem(pem: string): PlatformCert {
   const cert = new X509Certificate(pem)
   return { serial: cert.serialNumber.toUpperCase(), publicKey: cert.publicKey }
+}
+
+/** `PUB_KEY_ID_` followed by letters, digits or `_` (WeChat's are `PUB_KEY_ID_01` + digits). */
+export const WECHAT_PUBLIC_KEY_ID_RE = /^PUB_KEY_ID_[0-9A-Za-z_]+$/
+
+/** The WeChat Pay public key (SPKI PEM) under its id. */
+export function wechatPublicKeyFromPem(id: string, pem: string): PlatformCert {
+  return { serial: id.toUpperCase(), publicKey: createPublicKey(pem) }
 }
 
 /** Signature headers of a response or notify (`Wechatpay-Timestamp`, `-Nonce`, `-Signature`, `-Serial`). */
@@ -52,8 +63,8 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000
 
 /**
  * Verifies `Wechatpay-Signature` (RSA-SHA256 over `timestamp\nnonce\nbody\n`, base64) with the
- * platform certificate whose serial `Wechatpay-Serial` names; the timestamp must be within 5 minutes.
- * `certFor` returns the certificate for a serial, or null when we do not know it.
+ * platform certificate or public key whose serial `Wechatpay-Serial` names; the timestamp must be within
+ * 5 minutes. `certFor` returns the key for an upper-cased serial, or null when we do not know it.
  */
 export function verifySignedMessage(
   headers: Headers,

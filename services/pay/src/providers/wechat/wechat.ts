@@ -5,7 +5,8 @@
  * The SDK hard-codes https://api.mch.weixin.qq.com and verifies nothing it receives, so its HTTP
  * service is replaced (`createHttp`): requests go to WECHAT_BASE_URL (request signatures cover the
  * path only, so they stay valid), and every answer's Wechatpay-Signature is checked against the
- * platform certificate before the SDK or this adapter reads a byte of it.
+ * platform certificate or WeChat Pay public key its Wechatpay-Serial names before the SDK or this
+ * adapter reads a byte of it.
  */
 import { randomBytes } from 'node:crypto'
 import { request } from 'undici'
@@ -13,7 +14,7 @@ import Pay from 'wechatpay-node-v3'
 import { AppError } from '@paysys/contracts'
 import type { WechatConfig } from './config.ts'
 import { createWechatBillFetcher } from './bill.ts'
-import { decryptResource, platformCertFromPem, verifySignedMessage, type PlatformCert } from './signature.ts'
+import { decryptResource, platformCertFromPem, verifySignedMessage, wechatPublicKeyFromPem, type PlatformCert } from './signature.ts'
 import {
   WECHAT_CHANNELS,
   createProblem,
@@ -80,13 +81,17 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
   const notifyUrl = `${opts.publicUrl}/api/pay/notify/wechat`
   const returnUrl = (outTradeNo: string) => `${opts.publicUrl}/api/pay/return?out_trade_no=${encodeURIComponent(outTradeNo)}`
 
-  // ---- platform certificates: the configured one, else those /v3/certificates carries ----
-  const configured = config.platformCert ? platformCertFromPem(config.platformCert) : null
+  // ---- verification keys: the configured platform certificate and/or WeChat Pay public key (either,
+  // by serial, while WeChat migrates a merchant), else the certificates /v3/certificates carries ----
+  const configuredKeys = [
+    ...(config.platformCert ? [platformCertFromPem(config.platformCert)] : []),
+    ...(config.publicKey && config.publicKeyId ? [wechatPublicKeyFromPem(config.publicKeyId, config.publicKey)] : []),
+  ]
+  const configured = configuredKeys.length ? new Map(configuredKeys.map((k) => [k.serial, k])) : null
   let downloaded = new Map<string, PlatformCert>()
   let refreshing: Promise<void> | undefined
   let lastRefresh = 0
-  const certFor = (serial: string): PlatformCert | null =>
-    configured ? (configured.serial === serial ? configured : null) : (downloaded.get(serial) ?? null)
+  const certFor = (serial: string): PlatformCert | null => (configured ?? downloaded).get(serial) ?? null
 
   const fail = (message: string, raw?: unknown, retryable = true) => new ProviderError(message, 'WECHAT_PAY', raw, retryable)
 

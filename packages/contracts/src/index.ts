@@ -84,8 +84,6 @@ export class AppError extends Error {
 
 // ---- pay service API (signed; called by main) ----
 
-export const PAY_METHODS = ['ALIPAY'] as const
-export const ALIPAY_CHANNELS = ['page', 'wap', 'qr'] as const
 export const PAY_TYPES = ['form', 'jump', 'qrcode', 'jsapi'] as const
 
 export const CreatePaymentRequest = Type.Object(
@@ -349,3 +347,36 @@ export const RefundResponseSchema = OpenObject({
   failureReason: Nullable(Type.String()),
   provider: Type.String(),
 })
+
+/** Where the buyer is (seed 002): each method names its default channel for every one of these. */
+export const DEVICES = ['pc', 'mobile', 'wechat', 'alipay', 'qq'] as const
+export type Device = (typeof DEVICES)[number]
+
+/**
+ * One entry of pay's `GET /api/pay/methods`: a buyer-facing payment method as pay's provider registry
+ * describes it. main keeps no provider list of its own: what it shows, accepts and validates comes from here.
+ * The list is in display order and holds only methods whose provider is configured (and, for methods a
+ * provider serves through one channel such as BANK_CARD, only when that channel is on).
+ */
+export const PayMethodInfoSchema = OpenObject({
+  /** Buyer-facing code: ALIPAY, WECHAT_PAY, EPAY, BANK_CARD, … (unique in the list). */
+  method: Type.String(),
+  /** The provider that serves it: the `method` to send in POST /api/pay/payments. */
+  provider: Type.String(),
+  name: Type.String({ description: 'display name (Chinese)' }),
+  icon: Type.String({ description: 'icon path served by the web app, e.g. /icons/alipay.svg' }),
+  description: Type.String(),
+  /** Lower-case spellings clients may send for this method (`alipay`, `wxpay`, `bank`, …). */
+  aliases: Type.Array(Type.String()),
+  channels: Type.Array(
+    OpenObject({
+      code: Type.String(),
+      name: Type.String({ description: 'display name (Chinese)' }),
+      /** What a create on this channel needs from the buyer, checked before anything is written. */
+      requires: Type.Array(StringEnum(['openid', 'clientIp'] as const)),
+    }),
+  ),
+  /** Default channel per device (every one of DEVICES is present). */
+  deviceChannels: Type.Record(Type.String(), Type.String()),
+})
+export type PayMethodInfo = Static<typeof PayMethodInfoSchema>

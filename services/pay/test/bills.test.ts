@@ -153,13 +153,15 @@ const WECHAT_EXPECTED: BillRow[] = [
     refundNo: 'RP20240501120000AAAAAAAAAAAA1',
     time: cst('2024-05-01 18:30:00'),
     providerStatus: 'REFUND',
+    refundState: 'SUCCEEDED',
+    refundStatus: 'SUCCESS',
   },
 ]
 
 const gbk = (s: string) => new Uint8Array(iconv.encode(s, 'gbk'))
 const sha1 = (b: Buffer | string) => createHash('sha1').update(b).digest('hex')
 
-t.test('bill amounts: signed yuan text to fen with @paysys/money, no floats; sub-fen digits round half up', async (t) => {
+t.test('bill amounts: signed yuan text to fen, exactly, any size that fits; sub-fen digits round half up', async (t) => {
   const cases: [string, number][] = [
     ['25.00', 2500],
     ['9.9', 990],
@@ -173,9 +175,13 @@ t.test('bill amounts: signed yuan text to fen with @paysys/money, no floats; sub
     ['-0.00', 0],
     ['  1.10\t', 110],
     ['12', 1200],
+    // A bill is the provider's word: no cap at what a customer may be charged (@paysys/money's).
+    ['1200000.00', 120_000_000],
+    ['-2000000.00', -200_000_000],
+    ['90071992547409.91', Number.MAX_SAFE_INTEGER],
   ]
   for (const [text, fen] of cases) t.equal(signedYuanToFen(text), fen, JSON.stringify(text))
-  for (const bad of ['', 'abc', '1,000.00', '1e3', '--1', '01.00', '1.', '.5', '2000000.00'])
+  for (const bad of ['', 'abc', '1,000.00', '1e3', '--1', '01.00', '1.', '.5', '90071992547409.92', '12345678901234567.00'])
     t.throws(() => signedYuanToFen(bad), JSON.stringify(bad))
   t.same(splitCsvLine('a\t,"b, ""c"""\t,,d'), ['a\t', 'b, "c"\t', '', 'd'], 'quotes, doubled quotes and padding after them')
 })

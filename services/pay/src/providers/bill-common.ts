@@ -3,7 +3,6 @@
  * yuan amounts to fen without floats, and a size-capped download. Pure except `downloadCapped`.
  */
 import { request } from 'undici'
-import { parseYuan } from '@paysys/money'
 import { BillError, type BillDay } from '../reconciliation/types.ts'
 import type { ProviderName } from './types.ts'
 
@@ -45,16 +44,20 @@ export function parseChinaDateTime(s: string): Date | null {
 
 /**
  * A signed yuan amount as bills write it (`25.00`, `-5.00`, WeChat's fees `0.15000`) → signed fen,
- * through @paysys/money's exact parser. Digits past the fen (a WeChat fee of `0.00006`) are rounded
- * half up on the magnitude, by looking at the third decimal only — no floats anywhere.
+ * exactly (BigInt, no floats). A bill is the provider's word: any amount is taken, however large,
+ * as long as its fen fit a JavaScript number exactly (2^53 − 1 fen, ≈ 90 万亿元; pay's columns are
+ * bigint) — not @paysys/money's cap on what a customer may be charged. Digits past the fen (a
+ * WeChat fee of `0.00006`) are rounded half up on the magnitude, by the third decimal only.
  * Throws on anything else.
  */
 export function signedYuanToFen(text: string): number {
-  const m = /^(-?)(\d{1,12})(?:\.(\d{1,8}))?$/.exec(text.trim())
+  const m = /^(-?)(0|[1-9]\d{0,15})(?:\.(\d{1,8}))?$/.exec(text.trim())
   if (!m) throw new Error(`not an amount: ${JSON.stringify(text.slice(0, 30))}`)
   const decimals = m[3] ?? ''
-  const fen = parseYuan(`${m[2]}.${decimals.slice(0, 2).padEnd(2, '0')}`) + (decimals.length > 2 && decimals[2]! >= '5' ? 1 : 0)
-  return m[1] === '-' && fen !== 0 ? -fen : fen
+  const fen = BigInt(m[2]!) * 100n + BigInt(decimals.slice(0, 2).padEnd(2, '0')) + (decimals.length > 2 && decimals[2]! >= '5' ? 1n : 0n)
+  if (fen > BigInt(Number.MAX_SAFE_INTEGER)) throw new Error(`amount too large: ${JSON.stringify(text.slice(0, 30))}`)
+  const n = Number(fen)
+  return m[1] === '-' && n !== 0 ? -n : n
 }
 
 /** A BOM-less text split into lines (CRLF or LF). */

@@ -66,11 +66,14 @@ export interface CompareInput {
   rows: readonly BillRow[]
   /** Every attempt whose out_trade_no appears in the bill, plus every attempt paid on the day. */
   attempts: readonly LocalAttempt[]
-  /** Every refund whose refund_no appears in the bill, plus every refund succeeded on the day. */
+  /** Every refund whose refund_no appears in the bill, plus every refund the bill should list (refundedOnDay). */
   refunds: readonly LocalRefund[]
   /** Attempts we hold as paid on the day (paid_at within it). */
   paidOnDay: readonly LocalAttempt[]
-  /** Refunds we hold as succeeded on the day. */
+  /**
+   * Refunds the bill of the day should list: for WeChat every refund we asked for that day and that
+   * has not failed (WeChat dates refunds by acceptance), for the others those that succeeded that day.
+   */
   refundedOnDay: readonly LocalRefund[]
   /** Fee rate to check bill fees against (e.g. 0.006); null = fees are summed, not checked. */
   feeRate: number | null
@@ -148,9 +151,12 @@ export function compareBill(input: CompareInput): CompareResult {
         continue
       }
       if (input.feeRate !== null) {
-        const expected = Math.round(row.amount * input.feeRate)
+        // On the amount the provider charges its fee on: WeChat's 应结订单金额 (less 免充值券), Alipay's 商家实收.
+        const feeBase = row.feeBase ?? row.amount
+        const expected = Math.round(feeBase * input.feeRate)
         if (Math.abs(row.fee - expected) > 1) {
-          diff({ ...base, ...local, class: 'FEE_MISMATCH', detail: `手续费不一致：账单 ${row.fee} 分，按费率应为 ${expected} 分` })
+          const on = feeBase === row.amount ? '' : `（费基 ${feeBase} 分）`
+          diff({ ...base, ...local, class: 'FEE_MISMATCH', detail: `手续费不一致：账单 ${row.fee} 分，按费率应为 ${expected} 分${on}` })
           continue
         }
       }
@@ -159,6 +165,8 @@ export function compareBill(input: CompareInput): CompareResult {
       const refundNo = row.refundNo ?? ''
       listedRefunds.add(refundNo)
       const mine = refundsByNo.get(refundNo)
+      const state = row.refundState ?? 'SUCCEEDED'
+      const billStatus = row.refundStatus ? `${row.providerStatus}/${row.refundStatus}` : row.providerStatus
       const base = {
         outTradeNo: row.outTradeNo,
         refundNo,
@@ -166,34 +174,28 @@ export function compareBill(input: CompareInput): CompareResult {
         attempt: null,
         billAmount: row.amount,
         billFee: row.fee,
-        billStatus: row.providerStatus,
+        billStatus,
       }
-      if (!mine) {
-        diff({ ...base, class: 'REFUND_MISMATCH', localAmount: null, localStatus: null, detail: '渠道账单有此退款，本地没有退款记录' })
-      } else if (mine.amount !== row.amount) {
-        diff({
-          ...base,
-          class: 'REFUND_MISMATCH',
-          localAmount: mine.amount,
-          localStatus: mine.status,
-          detail: `退款金额不一致：账单 ${row.amount} 分，本地 ${mine.amount} 分`,
-        })
-      } else if (mine.status !== 'SUCCEEDED') {
-        diff({
-          ...base,
-          class: 'REFUND_MISMATCH',
-          localAmount: mine.amount,
-          localStatus: mine.status,
-          detail: `渠道已退款，本地为 ${mine.status}`,
-        })
-      } else {
-        matched++
-      }
+      const refundDiff = (detail: string) =>
+        diff({ ...base, class: 'REFUND_MISMATCH', localAmount: mine?.amount ?? null, localStatus: mine?.status ?? null, detail })
+      const seen = row.refundStatus ? `（退款状态 ${row.refundStatus}）` : ''
+      if (!mine) refundDiff(`渠道账单有此退款${seen}，本地没有退款记录`)
+      else if (mine.amount !== row.amount) refundDiff(`退款金额不一致：账单 ${row.amount} 分，本地 ${mine.amount} 分`)
+      else if (mine.status === 'FAILED')
+        // The provider took the refund in (and counts it in the day's refunds) but it did not go through.
+        refundDiff(`渠道已受理此退款${seen}，本地退款已失败：款项是否退回买家需人工核实`)
+      else if (state === 'FAILED') refundDiff(`渠道退款失败${seen}，本地为 ${mine.status}`)
+      else if (mine.status === 'SUCCEEDED')
+        matched++ // PROCESSING in a bill frozen at acceptance, done since: no difference
+      else if (state === 'SUCCEEDED') refundDiff(`渠道已退款，本地为 ${mine.status}`)
+      // Both still processing: not done, and not known to have failed; a later run of the day sees how it ended.
+      else refundDiff(`退款处理中${seen}，本地为 ${mine.status}：尚未完成，重新对账该日可复核结果`)
     }
   }
 
   for (const r of input.refundedOnDay) {
     if (listedRefunds.has(r.refundNo)) continue
+    const detail = r.status === 'SUCCEEDED' ? '本地已退款，渠道账单没有此退款' : `本地退款为 ${r.status}，渠道账单没有此退款`
     differences.push({
       class: 'REFUND_MISMATCH',
       outTradeNo: r.outTradeNo,
@@ -205,7 +207,7 @@ export function compareBill(input: CompareInput): CompareResult {
       billFee: null,
       billStatus: null,
       localStatus: r.status,
-      detail: '本地已退款，渠道账单没有此退款',
+      detail,
       repairable: false,
       row: null,
     })

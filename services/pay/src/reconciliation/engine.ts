@@ -18,6 +18,7 @@ import type { PaymentProvider, ProviderName, ProviderRegistry } from '../provide
 import { chinaToday, isCalendarDay } from '../providers/bill-common.ts'
 import { billTotals, compareBill, DIFFERENCE_CLASSES, type Difference, type LocalAttempt, type LocalRefund } from './compare.ts'
 import { BillError, type BillDay, type BillRow } from './types.ts'
+import { refundsOfDay } from './refund-day.ts'
 
 export type RunTrigger = 'SCHEDULED' | 'MANUAL' | 'CLI'
 
@@ -167,10 +168,11 @@ export function createReconciler(deps: {
       ? await sql<LocalRefund[]>`select ${refundCols} from refunds r join payment_attempts a on a.id = r.payment_attempt_id
            where r.provider = ${provider} and r.refund_no = any(${refundNos})`
       : []
+    // The refunds this bill should list: by acceptance for WeChat, by completion for Alipay (refund-day.ts).
     const refundedOnDay = await sql<
       LocalRefund[]
     >`select ${refundCols} from refunds r join payment_attempts a on a.id = r.payment_attempt_id
-       where r.provider = ${provider} and r.status = 'SUCCEEDED' and r.refunded_at >= ${start} and r.refunded_at < ${end}`
+       where r.provider = ${provider} and ${refundsOfDay(sql, provider, start, end)}`
     return { attempts: [...listed, ...paidOnDay], refunds: [...listedRefunds, ...refundedOnDay], paidOnDay, refundedOnDay }
   }
 
@@ -274,8 +276,8 @@ export function createReconciler(deps: {
       select
         (select coalesce(sum(amount), 0)::bigint from payment_attempts
           where provider = ${provider} and status in ('PAID', 'REFUNDED') and paid_at >= ${start} and paid_at < ${end}) as payments,
-        (select coalesce(sum(amount), 0)::bigint from refunds
-          where provider = ${provider} and status = 'SUCCEEDED' and refunded_at >= ${start} and refunded_at < ${end}) as refunds`
+        (select coalesce(sum(r.amount), 0)::bigint from refunds r
+          where r.provider = ${provider} and ${refundsOfDay(sql, provider, start, end)}) as refunds`
     const totals = billTotals(rows)
     const [run] = await sql.unsafe<RunView[]>(
       `update reconciliation_runs set status = 'SUCCEEDED', source = $2, bill_rows = $3, matched = $4, differences = $5,

@@ -18,10 +18,29 @@ export interface BillRow {
   fee: number
   /** REFUND rows: our refund number (Alipay 退款批次号/请求号, WeChat 商户退款单号). */
   refundNo: string | null
-  /** When the provider completed the payment or refund. */
+  /**
+   * PAYMENT rows: when the provider completed the payment. REFUND rows: the time the provider dates
+   * the refund by — WeChat the refund's *acceptance* (交易时间 of an ALL bill, 退款申请时间 of a REFUND
+   * bill: "发起退款成功时间，不是退款成功时间"), Alipay its completion (完成时间).
+   */
   time: Date
   /** The provider's status text on the row (e.g. WeChat SUCCESS / REFUND, Alipay 交易 / 退款), for display. */
   providerStatus: string
+  /**
+   * PAYMENT rows: the amount (fen) the provider computes its fee on, when the bill says it and it is
+   * not `amount` — WeChat's 应结订单金额 (订单金额 less non-top-up coupons, 免充值券), Alipay's 商家实收.
+   * Absent: `amount`.
+   */
+  feeBase?: number
+  /**
+   * REFUND rows: the refund's state as the bill states it. WeChat writes a refund into the bill of
+   * the day it was accepted and freezes its 退款状态 then ("出账后退款状态不会更新"): PROCESSING is
+   * not done, and a refund that fails later still shows PROCESSING. Absent: SUCCEEDED (Alipay lists
+   * only refunds that were made).
+   */
+  refundState?: 'SUCCEEDED' | 'PROCESSING' | 'FAILED'
+  /** REFUND rows: the provider's own refund status text (WeChat 退款状态), for display. */
+  refundStatus?: string
 }
 
 /**

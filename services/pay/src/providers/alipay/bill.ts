@@ -25,6 +25,36 @@ const COL = {
   refundNo: '退款批次号/请求号',
   fee: '服务费（元）',
 } as const
+/** Free text Alipay writes as it is (no quoting seen in real files), so it may hold commas. */
+const NAME = '商品名称'
+const REMARK = '备注'
+const DATETIME = /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/
+
+/**
+ * A row split into more fields than the header has columns: commas inside unquoted free text. The
+ * header's column count and the fixed columns after 商品名称 (创建时间 and 完成时间 right after it,
+ * both times) say where the name ends; what is still left over belongs to 备注, the last column.
+ * Null when the row cannot be aligned that way.
+ */
+export function alignAlipayFields(fields: string[], header: readonly string[]): string[] | null {
+  const nameAt = header.indexOf(NAME)
+  const remarkAt = header.indexOf(REMARK)
+  if (fields.length <= header.length || nameAt < 0 || header[nameAt + 1] !== '创建时间' || header[nameAt + 2] !== '完成时间') return null
+  const extra = fields.length - header.length
+  // The name ends where two times follow (创建时间 may be empty on some rows: then 完成时间 alone).
+  for (let cut = 0; cut <= extra; cut++) {
+    const end = nameAt + 1 + cut
+    const created = fields[end]!.trim()
+    const finished = fields[end + 1]?.trim() ?? ''
+    if (!DATETIME.test(finished) || (created !== '' && !DATETIME.test(created))) continue
+    const aligned = [...fields.slice(0, nameAt), fields.slice(nameAt, end).join(','), ...fields.slice(end)]
+    const left = aligned.length - header.length
+    if (left === 0) return aligned
+    if (remarkAt !== header.length - 1) return null
+    return [...aligned.slice(0, remarkAt), aligned.slice(remarkAt).join(',')]
+  }
+  return null
+}
 
 /** One CSV line into raw fields (RFC 4180 quotes allowed; padding kept, trimmed by the caller). */
 export function splitCsvLine(line: string): string[] {
@@ -58,9 +88,11 @@ export function splitCsvLine(line: string): string[] {
 /**
  * The detail CSV (业务明细, already decoded) → rows. Reads between the `业务明细列表` markers: the
  * header line, then one row per payment (交易) or refund (退款); refunds are negative in the file
- * and positive here; 服务费 is negative when charged (→ positive fee) and positive when given back on
- * a refund (→ negative fee). A missing end marker (a cut file), an unknown 业务类型, a bad amount or
- * time, or row counts that disagree with the `#交易合计`/`#退款合计` lines → BillError MALFORMED.
+ * and positive here. 服务费 is read by its magnitude, as charged on a payment (positive fee) and
+ * given back on a refund (negative fee), whichever sign the file writes it with. A comma in an
+ * unquoted 商品名称 (or 备注) is told apart by the header's column count (alignAlipayFields). A
+ * missing end marker (a cut file), an unknown 业务类型, a bad amount or time, or row counts that
+ * disagree with the `#交易合计`/`#退款合计` lines → BillError MALFORMED.
  */
 export function parseAlipayBillDetail(text: string): BillRow[] {
   const lines = billLines(text)
@@ -75,21 +107,28 @@ export function parseAlipayBillDetail(text: string): BillRow[] {
     index[key] = header.indexOf(name)
     if (index[key] < 0) throw malformed(`表头缺少“${name}”`)
   }
+  const receivedAt = header.indexOf('商家实收（元）')
 
   const rows = body.slice(1).map((line, n): BillRow => {
     const where = `第 ${n + 1} 行`
-    let fields = splitCsvLine(line).map((f) => f.trim())
-    if (fields.length === header.length + 1 && fields[fields.length - 1] === '') fields = fields.slice(0, -1)
-    if (fields.length !== header.length) throw malformed(`${where}有 ${fields.length} 列，表头有 ${header.length} 列`)
+    let raw = splitCsvLine(line)
+    if (raw.length === header.length + 1 && raw[raw.length - 1]!.trim() === '') raw = raw.slice(0, -1)
+    const aligned = raw.length > header.length ? alignAlipayFields(raw, header) : raw
+    if (!aligned || aligned.length !== header.length) throw malformed(`${where}有 ${raw.length} 列，表头有 ${header.length} 列`)
+    const fields = aligned.map((f) => f.trim())
     const get = (key: keyof typeof COL) => fields[index[key]]!
     const type = get('type')
     const kind = type === '交易' ? 'PAYMENT' : type === '退款' ? 'REFUND' : null
     if (!kind) throw malformed(`${where}的业务类型“${type}”未知`)
     let amount: number
     let fee: number
+    let received: number | null = null
     try {
       amount = signedYuanToFen(get('amount'))
-      fee = get('fee') === '' ? 0 : -signedYuanToFen(get('fee'))
+      fee = get('fee') === '' ? 0 : Math.abs(signedYuanToFen(get('fee')))
+      if (kind === 'REFUND') fee = -fee
+      const r = receivedAt >= 0 ? fields[receivedAt]! : ''
+      if (r !== '') received = signedYuanToFen(r)
     } catch (err) {
       throw malformed(`${where}金额无效: ${(err as Error).message}`)
     }
@@ -109,6 +148,8 @@ export function parseAlipayBillDetail(text: string): BillRow[] {
       refundNo: kind === 'REFUND' ? get('refundNo') || null : null,
       time,
       providerStatus: type,
+      // 商家实收: what Alipay settles to the merchant, the fee's base (differs with merchant-funded discounts).
+      ...(kind === 'PAYMENT' && received !== null && received >= 0 && received !== amount ? { feeBase: received } : {}),
     }
   })
 

@@ -18,17 +18,44 @@ const malformed = (why: string) => new BillError(`微信支付账单无法解析
 const unverified = (why: string) => new BillError(`微信支付账单校验失败: ${why}`.slice(0, 300), 'WECHAT_PAY', 'VERIFICATION_FAILED')
 const unavailable = (why: string) => new BillError(`微信支付账单不可用: ${why}`.slice(0, 300), 'WECHAT_PAY', 'UNAVAILABLE')
 
-/** The columns we read, by their header names (matched after trimming, so order does not matter). */
+/**
+ * The columns we read, by header name (matched after trimming, so order does not matter); where a
+ * column has two names, the first is today's layout and the second WeChat's early one. WeChat's
+ * format page (pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html) lists
+ * three layouts — ALL (27 columns), SUCCESS (20, no refund columns), REFUND (29, with 退款申请时间 and
+ * 退款成功时间) — and says a few merchants still get the early one (24 columns in ALL): 总金额 where
+ * 应结订单金额 is now, 企业红包金额 for 代金券金额, and no 订单金额 / 申请退款金额 / 费率备注.
+ */
 const COL = {
-  time: '交易时间',
-  transactionId: '微信订单号',
-  outTradeNo: '商户订单号',
-  state: '交易状态',
-  orderAmount: '订单金额',
-  refundNo: '商户退款单号',
-  refundAmount: '申请退款金额',
-  fee: '手续费',
+  time: ['交易时间'],
+  transactionId: ['微信订单号'],
+  outTradeNo: ['商户订单号'],
+  state: ['交易状态'],
+  fee: ['手续费'],
+  /** What the trade was ordered for (early layout: 总金额, which had no coupons to take off). */
+  orderAmount: ['订单金额', '总金额'],
+  /** 应结订单金额 = 订单金额 − 免充值券 (non-top-up coupons): what WeChat settles, and charges its fee on. */
+  settleAmount: ['应结订单金额', '总金额'],
+  refundNo: ['商户退款单号'],
+  /** What we asked to refund (early layout: 退款金额). */
+  refundAmount: ['申请退款金额', '退款金额'],
+  refundStatus: ['退款状态'],
+  /** REFUND layout only: the refund's acceptance (its 交易时间 is the payment's there). */
+  refundAcceptedAt: ['退款申请时间'],
 } as const
+type Col = keyof typeof COL
+const REQUIRED: readonly Col[] = ['time', 'transactionId', 'outTradeNo', 'state', 'fee', 'orderAmount', 'settleAmount']
+const REFUND_COLS: readonly Col[] = ['refundNo', 'refundAmount', 'refundStatus']
+
+/**
+ * 退款状态 → our refund state. WeChat's values: SUCCESS, PROCESSING, and the failures (v3 CLOSED /
+ * ABNORMAL, v2 REFUNDCLOSE / CHANGE). Anything else is not a success either: FAILED, shown as written.
+ */
+export function wechatRefundState(status: string): 'SUCCEEDED' | 'PROCESSING' | 'FAILED' {
+  if (status === 'SUCCESS') return 'SUCCEEDED'
+  if (status === 'PROCESSING') return 'PROCESSING'
+  return 'FAILED'
+}
 
 /** The values of a data line: each is prefixed with a backtick (a value cannot hold ",`"). */
 function backticked(line: string, where: string): string[] {
@@ -40,19 +67,22 @@ function backticked(line: string, where: string): string[] {
 }
 
 /**
- * The bill text → rows. The header line, one line per SUCCESS (payment) or REFUND row, then the
- * totals (`总交易单数,…` and its values line), whose count must match the rows (a cut file has no
- * totals, or the wrong count). Payments take 订单金额, refunds 申请退款金额; 手续费 is positive when
- * charged and negative when given back on a refund, as the file has it. Anything else → MALFORMED.
+ * The bill text → rows, in any of WeChat's layouts (ALL, SUCCESS, REFUND, and the early one), with
+ * or without a BOM, CRLF or LF. The header line, one line per SUCCESS (payment) or REFUND row, then
+ * the totals (`总交易单数,…` and its values line), whose count must match the rows (a cut file has
+ * no totals, or the wrong count). Payments: 订单金额 (early: 总金额), fee base 应结订单金额. Refunds:
+ * 申请退款金额 (early: 退款金额), dated by their acceptance, with 退款状态 read (frozen when the bill was
+ * made). 手续费 is positive when charged and negative when given back on a refund, as the file has
+ * it. Anything else → MALFORMED.
  */
 export function parseWechatBill(text: string): BillRow[] {
   const lines = billLines(text)
   while (lines.length && lines[lines.length - 1]!.trim() === '') lines.pop()
   const header = (lines[0] ?? '').split(',').map((h) => h.trim())
-  const index = {} as Record<keyof typeof COL, number>
-  for (const [key, name] of Object.entries(COL) as [keyof typeof COL, string][]) {
-    index[key] = header.indexOf(name)
-    if (index[key] < 0) throw malformed(`表头缺少“${name}”`)
+  const index = {} as Record<Col, number>
+  for (const [key, names] of Object.entries(COL) as [Col, readonly string[]][]) {
+    index[key] = names.map((n) => header.indexOf(n)).find((i) => i >= 0) ?? -1
+    if (index[key] < 0 && REQUIRED.includes(key)) throw malformed(`表头缺少“${names[0]}”`)
   }
   const totalsAt = lines.findIndex((l) => l.startsWith('总交易单数'))
   if (totalsAt < 0) throw malformed('没有汇总行（文件不完整）')
@@ -64,33 +94,34 @@ export function parseWechatBill(text: string): BillRow[] {
       const where = `第 ${n + 1} 行`
       const fields = backticked(line, where)
       if (fields.length !== header.length) throw malformed(`${where}有 ${fields.length} 列，表头有 ${header.length} 列`)
-      const get = (key: keyof typeof COL) => fields[index[key]]!
+      const get = (key: Col) => (index[key] >= 0 ? fields[index[key]]! : '')
       const state = get('state')
-      const kind = state === 'SUCCESS' ? 'PAYMENT' : state === 'REFUND' ? 'REFUND' : null
+      const kind: BillRow['kind'] | null = state === 'SUCCESS' ? 'PAYMENT' : state === 'REFUND' ? 'REFUND' : null
       if (!kind) throw malformed(`${where}的交易状态“${state}”未知`)
+      if (kind === 'REFUND') {
+        const missing = REFUND_COLS.find((c) => index[c] < 0)
+        if (missing) throw malformed(`${where}是退款，表头缺少“${COL[missing][0]}”`)
+      }
       let amount: number
       let fee: number
+      let feeBase: number
       try {
         amount = signedYuanToFen(get(kind === 'PAYMENT' ? 'orderAmount' : 'refundAmount'))
         fee = signedYuanToFen(get('fee'))
+        feeBase = kind === 'PAYMENT' ? signedYuanToFen(get('settleAmount')) : amount
       } catch (err) {
         throw malformed(`${where}金额无效: ${(err as Error).message}`)
       }
       if (amount <= 0) throw malformed(`${where}金额不是正数`)
+      if (feeBase < 0 || feeBase > amount) throw malformed(`${where}应结订单金额不在 0～订单金额之间`)
       const outTradeNo = get('outTradeNo')
       if (!outTradeNo) throw malformed(`${where}没有商户订单号`)
-      const time = parseChinaDateTime(get('time'))
-      if (!time) throw malformed(`${where}交易时间无效`)
-      return {
-        kind,
-        outTradeNo,
-        tradeNo: get('transactionId') || null,
-        amount,
-        fee,
-        refundNo: kind === 'REFUND' ? get('refundNo') || null : null,
-        time,
-        providerStatus: state,
-      }
+      const time = parseChinaDateTime(kind === 'REFUND' && index.refundAcceptedAt >= 0 ? get('refundAcceptedAt') : get('time'))
+      if (!time) throw malformed(`${where}${kind === 'REFUND' ? '退款受理' : '交易'}时间无效`)
+      const base = { kind, outTradeNo, tradeNo: get('transactionId') || null, amount, fee, time, providerStatus: state }
+      if (kind === 'PAYMENT') return { ...base, refundNo: null, ...(feeBase !== amount ? { feeBase } : {}) }
+      const refundStatus = get('refundStatus')
+      return { ...base, refundNo: get('refundNo') || null, refundState: wechatRefundState(refundStatus), refundStatus }
     })
 
   const totals = backticked(lines[totalsAt + 1] ?? '', '汇总数值行')

@@ -64,12 +64,15 @@ async function alipayBill(day = today) {
   if (q.code !== '10000') throw new Error(JSON.stringify(q))
   const res = await fetchLink(q.billDownloadUrl)
   if (res.status !== 200) throw new Error(`download ${res.status}`)
-  const files = unzipSync(new Uint8Array(await res.arrayBuffer()))
+  const zip = new Uint8Array(await res.arrayBuffer())
+  const entries = unzipSync(zip)
+  // Entry names are GBK without the UTF-8 flag: fflate hands them over byte for byte (latin1).
+  const files = Object.fromEntries(Object.entries(entries).map(([n, b]) => [iconv.decode(Buffer.from(n, 'latin1'), 'gbk'), b]))
   const text = (name: string) => iconv.decode(Buffer.from(files[name]!), 'gbk')
   const names = Object.keys(files).sort()
   const detail = names.find((n) => n.endsWith('_业务明细.csv'))!
   const summary = names.find((n) => n.endsWith('_业务明细(汇总).csv'))!
-  return { url: q.billDownloadUrl as string, names, files, detail: text(detail), summary: text(summary), res }
+  return { url: q.billDownloadUrl as string, names, files, zip, detail: text(detail), summary: text(summary), res }
 }
 
 /** The data rows of a detail CSV, fields with their padding trimmed. */
@@ -161,6 +164,14 @@ t.test('alipay: the download-URL answer is signed (validateSign) and points at a
   const compact = today.replace(/-/g, '')
   t.match(bill.url, new RegExp(`^${sbx.publicUrl}/bills/alipay/downloadBillFile\\.resource\\?.*bizDates=${compact}.*token=[a-z0-9]{40}`))
   t.same(bill.names, [`${account}_${compact}_业务明细(汇总).csv`, `${account}_${compact}_业务明细.csv`])
+  // Every entry's general purpose flags (local header offset 6, central directory offset 8): bit 11 (UTF-8) clear.
+  const zip = Buffer.from(bill.zip)
+  for (let i = 0; i + 4 <= zip.length; i++) {
+    const sig = zip.readUInt32LE(i)
+    if (sig === 0x04034b50) t.equal(zip.readUInt16LE(i + 6) & 0x800, 0, 'local header: names not flagged UTF-8')
+    if (sig === 0x02014b50) t.equal(zip.readUInt16LE(i + 8) & 0x800, 0, 'central directory: names not flagged UTF-8')
+  }
+  t.ok(zip.includes(iconv.encode('业务明细', 'gbk')), 'the names are GBK bytes')
   const raw = Buffer.from(bill.files[`${account}_${compact}_业务明细.csv`]!)
   t.throws(() => new TextDecoder('utf-8', { fatal: true }).decode(raw), 'the CSV is not UTF-8')
   t.ok(raw.includes(iconv.encode('业务明细', 'gbk')), 'it is GBK')
@@ -173,12 +184,15 @@ t.test('alipay: the download-URL answer is signed (validateSign) and points at a
   t.equal(lines[3], '#-----------------------------------------业务明细列表----------------------------------------')
   t.equal(lines[4], ALIPAY_HEADER)
   const data = lines.slice(5, 8)
+  // As real files: a tab after the id-like columns only (see ALIPAY_PADDED for the rows it is taken from).
+  const padded = [0, 1, 2, 6, 7, 8, 9, 10, 19, 21]
   for (const l of data) {
     const fields = l.split(',')
     t.equal(fields.length, 25)
-    t.ok(
-      fields.every((f) => f.endsWith('\t')),
-      'every value is padded with a tab',
+    t.same(
+      fields.flatMap((f, i) => (f.endsWith('\t') ? [i] : [])),
+      padded,
+      'tabs after 支付宝交易号, 商户订单号, 业务类型, 门店编号…对方账户, 商家红包消费金额, 退款批次号 only',
     )
   }
   t.equal(lines[8], '#-----------------------------------------业务明细列表结束------------------------------------')
@@ -198,6 +212,7 @@ t.test('alipay: the download-URL answer is signed (validateSign) and points at a
   t.equal(p1[3], '积分充值 500 积分')
   t.match(p1[4], /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/)
   t.match(p1[5], new RegExp(`^${today} \\d{2}:\\d{2}:\\d{2}$`))
+  t.match(p1[10], /^\*某\(\d{3}\*{4}\d{4}\)$/, '对方账户 masked, as *杨(137****2600)')
   t.same([p1[11], p1[12], p1[21], p1[22]], ['25.00', '25.00', '', '-0.15'], '0.6 % fee, negative')
   t.same([byKind('交易', a2.no)[11], byKind('交易', a2.no)[22]], ['9.90', '-0.06'], '5.94 fen rounds to 6')
   const r1 = byKind('退款', a1.no)
@@ -206,10 +221,14 @@ t.test('alipay: the download-URL answer is signed (validateSign) and points at a
   const summary = bill.summary.split('\r\n')
   t.equal(summary[0], '#支付宝业务汇总查询')
   t.equal(summary[3], '#-----------------------------------------业务汇总列表----------------------------------------')
-  t.match(summary[4], /^门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）/)
+  t.equal(
+    summary[4],
+    '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）',
+    '12 columns, no 商户优惠净额',
+  )
   t.same(
     summary[5]!.split(',').map((f) => f.trim()),
-    ['合计', '', '2', '1', '29.90', '29.90', '0.00', '0.00', '0.00', '-0.18', '0.00', '29.72', '0.00'],
+    ['合计', '', '2', '1', '29.90', '29.90', '0.00', '0.00', '0.00', '-0.18', '0.00', '29.72'],
   )
   t.equal(summary[6], '#----------------------------------------业务汇总列表结束-------------------------------------')
 })
@@ -293,16 +312,33 @@ t.test(
     t.equal(sha1(gz.text), gz.q.data.hash_value, 'hash_value is of the uncompressed file')
     t.not(sha1(gz.file.body), gz.q.data.hash_value)
 
+    // SUCCESS: 20 columns, 4 totals; REFUND: 29 columns with 退款申请时间 / 退款成功时间 (WeChat's format page).
     const success = await wechatBill({ bill_type: 'SUCCESS' })
-    t.same(
-      success.lines.slice(1, -3).map((l) => wechatFields(l)[9]),
-      ['SUCCESS', 'SUCCESS'],
+    t.equal(
+      success.lines[0],
+      '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,费率备注',
     )
+    t.same(
+      success.lines.slice(1, -3).map((l) => [wechatFields(l).length, wechatFields(l)[9]]),
+      [
+        [20, 'SUCCESS'],
+        [20, 'SUCCESS'],
+      ],
+    )
+    t.equal(success.lines.at(-3), '总交易单数,应结订单总金额,手续费总金额,订单总金额')
+    t.same(wechatFields(success.lines.at(-2)!), ['2', '34.90', '0.21000', '34.90'])
     const refunds = await wechatBill({ bill_type: 'REFUND' })
-    t.same(
-      refunds.lines.slice(1, -3).map((l) => wechatFields(l)[9]),
-      ['REFUND'],
+    t.equal(
+      refunds.lines[0],
+      '交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,应结订单金额,代金券金额,退款申请时间,退款成功时间,微信退款单号,商户退款单号,退款金额,充值券退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注',
     )
+    const rr = refunds.lines.slice(1, -3).map(wechatFields)
+    t.same(
+      rr.map((f) => [f.length, f[9], f[17], f[21]]),
+      [[29, 'REFUND', `RW${w1.no}`, 'SUCCESS']],
+    )
+    t.equal(rr[0]![14], r1[0], '退款申请时间 is the refund row’s 交易时间 in the ALL bill (its acceptance)')
+    t.equal(rr[0]![0], s1[0], 'in the REFUND bill 交易时间 is the payment’s')
 
     const unsigned = await wxGet(bill.q.data.download_url, false)
     t.equal(unsigned.status, 401)
@@ -424,3 +460,131 @@ t.test('faults: each mode misbehaves as documented, and none restores the bills'
   t.equal(alipayRows((await alipayBill()).detail).length, 3)
   t.equal(sha1((await wechatBill()).file.body), (await tradebill({ bill_date: today })).data.hash_value)
 })
+
+t.test('alipay: a comma in a 商品名称 is written bare, as Alipay writes free text (no quoting)', async (t) => {
+  const c = await alipayTrade('3.00', { subject: '套餐A,含税' })
+  const line = (await alipayBill()).detail.split('\r\n').find((l) => l.includes(c.no))!
+  t.ok(line.includes(',套餐A,含税,'), line)
+  t.equal(line.split(',').length, 26, 'one field more than the header when split naively')
+})
+
+t.test(
+  'wechat: refunds on the bill of the day they were accepted, PROCESSING until done by the day’s end; coupons; the early layout and a BOM on request',
+  async (t) => {
+    const yesterday = chinaToday(Date.now() - 86_400_000)
+    const at = (day: string, time: string) => new Date(`${day}T${time}+08:00`).toISOString()
+    // Paid yesterday; refund accepted yesterday 23:50, done today (a bank-card refund takes days).
+    const late = await wechatTrade(1000)
+    t.equal((await control('POST', `/control/wechat/trades/${late.no}/timeline`, { paidAt: at(yesterday, '10:00:00') })).status, 200)
+    t.equal(
+      (
+        await wx.pay.refunds({
+          out_trade_no: late.no,
+          out_refund_no: `RL${late.no}`,
+          amount: { refund: 300, total: 1000, currency: 'CNY' },
+        })
+      ).status,
+      200,
+    )
+    const moved = await control('POST', `/control/wechat/refunds/RL${late.no}/timeline`, {
+      acceptedAt: at(yesterday, '23:50:00'),
+      status: 'SUCCESS',
+      successAt: new Date().toISOString(),
+    })
+    t.equal(moved.status, 200, moved.text)
+    // Accepted yesterday, failed since.
+    const failed = await wechatTrade(2000)
+    t.equal(
+      (
+        await wx.pay.refunds({
+          out_trade_no: failed.no,
+          out_refund_no: `RF${failed.no}`,
+          amount: { refund: 500, total: 2000, currency: 'CNY' },
+        })
+      ).status,
+      200,
+    )
+    t.equal(
+      (
+        await control('POST', `/control/wechat/refunds/RF${failed.no}/timeline`, {
+          acceptedAt: at(yesterday, '15:00:00'),
+          status: 'ABNORMAL',
+        })
+      ).status,
+      200,
+    )
+
+    const day1 = await wechatBill({ bill_date: yesterday })
+    const rows1 = day1.lines.filter((l) => l.startsWith('`') && !/^`\d+,`[\d.]+,`/.test(l)).map(wechatFields)
+    const refundRow = (rows: string[][], no: string) => rows.find((r) => r[9] === 'REFUND' && r[15] === no)
+    t.match(
+      refundRow(rows1, `RL${late.no}`),
+      { 0: `${yesterday} 23:50:00`, 16: '3.00', 19: 'PROCESSING', 25: '3.00' },
+      'dated at acceptance, PROCESSING then',
+    )
+    t.match(
+      refundRow(rows1, `RF${failed.no}`),
+      { 0: `${yesterday} 15:00:00`, 19: 'PROCESSING' },
+      'a refund that failed later is PROCESSING in the bill',
+    )
+    t.ok(
+      rows1.some((r) => r[9] === 'SUCCESS' && r[6] === late.no),
+      'the payment is on yesterday’s bill',
+    )
+    const refund1 = await wechatBill({ bill_date: yesterday, bill_type: 'REFUND' })
+    const lr = refund1.lines.map((l) => (l.startsWith('`') ? wechatFields(l) : [])).find((r) => r[17] === `RL${late.no}`)!
+    t.same(
+      [lr[0], lr[14], lr[15], lr[21]],
+      [`${yesterday} 10:00:00`, `${yesterday} 23:50:00`, '', 'PROCESSING'],
+      'REFUND bill: no 退款成功时间 yet',
+    )
+    const today1 = await wechatBill()
+    t.notOk(today1.text.includes(`RL${late.no}`), 'not on the bill of the day it was done')
+
+    // A 2.00 non-top-up coupon on a 10.00 order: 应结订单金额 8.00, the fee on 8.00.
+    const coupon = await wechatTrade(1000)
+    t.same((await control('POST', `/control/wechat/trades/${coupon.no}/bill-coupon`, { amount: 200 })).json, {
+      provider: 'wechat',
+      outTradeNo: coupon.no,
+      coupon: 200,
+    })
+    const crow = (await wechatBill()).lines.map((l) => (l.startsWith('`') ? wechatFields(l) : [])).find((r) => r[6] === coupon.no)!
+    t.same([crow[12], crow[13], crow[22], crow[24]], ['8.00', '2.00', '0.05000', '10.00'], '应结, 代金券, 手续费 (0.6 % of 8.00), 订单金额')
+
+    // The early layout (24 columns, 总金额) with a BOM.
+    t.teardown(() => control('POST', '/control/bills/format', { provider: 'wechat', bom: false, layout: 'CURRENT' }))
+    t.same((await control('POST', '/control/bills/format', { provider: 'wechat', bom: true, layout: 'LEGACY' })).json, {
+      provider: 'wechat',
+      bom: true,
+      layout: 'LEGACY',
+    })
+    const legacy = await wechatBill({ bill_date: yesterday })
+    t.equal(legacy.file.body.subarray(0, 3).toString('hex'), 'efbbbf', 'a UTF-8 BOM')
+    t.equal(sha1(legacy.file.body), legacy.q.data.hash_value, 'hash_value covers the BOM')
+    t.equal(
+      legacy.lines[0],
+      '\uFEFF交易时间,公众账号ID,商户号,子商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,货币种类,总金额,企业红包金额,微信退款单号,商户退款单号,退款金额,企业红包退款金额,退款类型,退款状态,商品名称,商户数据包,手续费,费率',
+    )
+    const lrows = legacy.lines.slice(1, -3).map(wechatFields)
+    t.ok(lrows.length >= 3 && lrows.every((r) => r.length === 24), '24 columns')
+    t.equal(legacy.lines.at(-3), '总交易单数,总交易额,总退款金额,总企业红包退款金额,手续费总金额')
+    t.equal((await wechatBill({ bill_date: yesterday, bill_type: 'SUCCESS' })).lines[1]!.split(',`').length, 18)
+    t.equal((await wechatBill({ bill_date: yesterday, bill_type: 'REFUND' })).lines[1]!.split(',`').length, 26)
+
+    for (const [path, body] of [
+      ['/control/bills/format', { provider: 'wechat', layout: 'V2' }],
+      ['/control/bills/format', { provider: 'alipay', bom: true }],
+      ['/control/bills/format', { provider: 'wechat', bom: 'yes' }],
+      [`/control/wechat/trades/${coupon.no}/bill-coupon`, { amount: 1000 }],
+      [`/control/wechat/trades/${coupon.no}/bill-coupon`, { amount: 0 }],
+      [`/control/wechat/trades/${coupon.no}/timeline`, { paidAt: 'yesterday' }],
+      [`/control/wechat/trades/${coupon.no}/timeline`, { paidAt: '2999-01-01T00:00:00Z' }],
+      [`/control/wechat/refunds/RL${late.no}/timeline`, { status: 'DONE' }],
+      [`/control/wechat/refunds/RL${late.no}/timeline`, { status: 'SUCCESS', successAt: null }],
+      [`/control/wechat/refunds/RL${late.no}/timeline`, { acceptedAt: new Date().toISOString(), successAt: at(yesterday, '00:00:01') }],
+    ] as const)
+      t.equal((await control('POST', path, body)).status, 400, `${path} ${JSON.stringify(body)}`)
+    t.equal((await control('POST', '/control/wechat/trades/NOSUCH/bill-coupon', { amount: 1 })).status, 404)
+    t.equal((await control('POST', '/control/wechat/refunds/NOSUCH/timeline', { status: 'SUCCESS' })).status, 404)
+  },
+)

@@ -1,15 +1,19 @@
 /**
  * Alipay's trade bill (业务明细), pure: the ZIP Alipay's download link serves, holding two
  * GBK-encoded CSVs — `{account}_{yyyyMMdd}_业务明细.csv` (one row per payment and per refund of the
- * day) and `{account}_{yyyyMMdd}_业务明细(汇总).csv` (the day's totals) — in the layout of the
- * real files: `#` comment lines around the table, every value followed by a tab, refunds as
- * negative amounts carrying the refund request number, the service fee (服务费) negative.
+ * day) and `{account}_{yyyyMMdd}_业务明细(汇总).csv` (the day's totals, 12 columns) — in the layout
+ * of real files (rows quoted in public code: a 2017 file of account 20885212319120680156 and a 2019
+ * one of 20880211096256330156, see ALIPAY_PADDED): `#` comment lines around the table, a tab after
+ * the values of the id-like columns only, free text written as it is (no quoting: a comma in a
+ * 商品名称 stays a bare comma), 对方账户 masked, refunds as negative amounts carrying the refund
+ * request number, the service fee (服务费) negative. The ZIP's entry names are GBK without the
+ * UTF-8 flag (gbk-zip.ts).
  */
-import { zipSync } from 'fflate'
 import iconv from 'iconv-lite'
 import { chinaTime, fenToYuan } from '../util.ts'
 import { chineseDateTime, compactDay, dayBounds, feeOf } from './day.ts'
 import type { AlipayBillRefund, AlipayBillTrade } from './store.ts'
+import { gbkNamedZip } from './gbk-zip.ts'
 
 export const ALIPAY_DETAIL_HEADER = [
   '支付宝交易号',
@@ -39,8 +43,29 @@ export const ALIPAY_DETAIL_HEADER = [
   '备注',
 ] as const
 
-const SUMMARY_HEADER =
-  '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）,商户优惠净额（元）'
+/**
+ * The columns whose values real files follow with a tab (so spreadsheet tools keep long numbers as
+ * text): e.g. `2019091622001458860515315453\t,service_1568601259302\t,交易\t,下单测试,2019-09-16
+ * 10:55:16,2019-09-16 10:55:23,alipay_store\t,alipay_store\t,alipay\t,\t,*津水(602***@qq.com)\t,
+ * 0.01,0.01,0.00,0.00,0.00,0.00,0.00,,0.00\t,0.00,\t,0.00,0.00,下单测试` (a 2019 业务明细 row quoted
+ * in a public AlipayGeneralPaymentHandlerTest; the 2017 rows of another merchant pad the same columns).
+ */
+export const ALIPAY_PADDED: ReadonlySet<string> = new Set([
+  '支付宝交易号',
+  '商户订单号',
+  '业务类型',
+  '门店编号',
+  '门店名称',
+  '操作员',
+  '终端号',
+  '对方账户',
+  '商家红包消费金额（元）',
+  '退款批次号/请求号',
+])
+
+/** 12 columns, as real 汇总 files (no 商户优惠净额). */
+export const ALIPAY_SUMMARY_HEADER =
+  '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）'
 
 const DETAIL_START = '#-----------------------------------------业务明细列表----------------------------------------'
 const DETAIL_END = '#-----------------------------------------业务明细列表结束------------------------------------'
@@ -60,13 +85,23 @@ export interface AlipayBillInput {
   corrupt?: boolean
 }
 
-/** A CSV value as Alipay writes it: the value, then a tab (quoted only when it holds a comma, quote or line break). */
-function cell(v: string): string {
-  const flat = v.replace(/[\r\n]+/g, ' ')
-  return `${/[",]/.test(flat) ? `"${flat.replace(/"/g, '""')}"` : flat}\t`
-}
+/** A detail row as Alipay writes it: values as they are (line breaks flattened), a tab after the padded columns. */
+const line = (values: string[]) =>
+  values.map((v, i) => `${v.replace(/[\r\n]+/g, ' ')}${ALIPAY_PADDED.has(ALIPAY_DETAIL_HEADER[i]!) ? '\t' : ''}`).join(',')
 
-const line = (values: string[]) => values.map(cell).join(',')
+/**
+ * 对方账户 as the bills show it: a masked name and the masked logon id, e.g. `*杨(137****2600)`,
+ * `*津水(602***@qq.com)`. The sandbox's buyer has no name: `*某`.
+ */
+export function alipayCounterparty(logon: string | null): string {
+  if (!logon) return ''
+  let masked = logon
+  if (!logon.includes('*')) {
+    const at = logon.indexOf('@')
+    masked = at > 0 ? `${logon.slice(0, Math.min(3, at))}***${logon.slice(at)}` : `${logon.slice(0, 3)}****${logon.slice(-4)}`
+  }
+  return `*某(${masked})`
+}
 
 interface DetailRow {
   kind: '交易' | '退款'
@@ -98,7 +133,7 @@ function detailRows(input: AlipayBillInput): DetailRow[] {
         '',
         '',
         '',
-        t.buyer_logon_id ?? '',
+        alipayCounterparty(t.buyer_logon_id),
         money(amount),
         money(amount),
         '0.00',
@@ -134,7 +169,7 @@ function detailRows(input: AlipayBillInput): DetailRow[] {
         '',
         '',
         '',
-        r.buyer_logon_id ?? '',
+        alipayCounterparty(r.buyer_logon_id),
         money(-r.refund_amount),
         money(-r.refund_amount),
         '0.00',
@@ -186,25 +221,15 @@ export function alipaySummaryCsv(input: AlipayBillInput): string {
   const total = sum(rows.map((r) => r.amount))
   const fees = sum(rows.map((r) => r.fee))
   const counts = [String(rows.filter((r) => r.kind === '交易').length), String(rows.filter((r) => r.kind === '退款').length)]
+  // Summary values: a tab after each (a guess: the only real summary quoted, in a comment, is trimmed).
   const totals = (label: string) =>
-    line([
-      label,
-      '',
-      ...counts,
-      fenToYuan(total),
-      fenToYuan(total),
-      '0.00',
-      '0.00',
-      '0.00',
-      fenToYuan(fees),
-      '0.00',
-      fenToYuan(total + fees),
-      '0.00',
-    ])
+    [label, '', ...counts, fenToYuan(total), fenToYuan(total), '0.00', '0.00', '0.00', fenToYuan(fees), '0.00', fenToYuan(total + fees)]
+      .map((v) => `${v}\t`)
+      .join(',')
   return [
     ...heading('#支付宝业务汇总查询', input),
     SUMMARY_START,
-    SUMMARY_HEADER,
+    ALIPAY_SUMMARY_HEADER,
     totals('合计'),
     SUMMARY_END,
     `#导出时间：[${chineseDateTime(input.exportedAt)}]`,
@@ -217,13 +242,10 @@ export function alipayBillNames(account: string, day: string) {
   return { zip: `${base}.csv.zip`, detail: `${base}_业务明细.csv`, summary: `${base}_业务明细(汇总).csv` }
 }
 
-/** The ZIP the download link serves: both CSVs, GBK-encoded (file names in UTF-8, flagged as such in the ZIP). */
+/** The ZIP the download link serves: both CSVs, GBK-encoded, their names in GBK too (no UTF-8 flag). */
 export function alipayBillZip(input: AlipayBillInput): { fileName: string; content: Buffer } {
   const names = alipayBillNames(input.account, input.day)
   const gbk = (text: string) => new Uint8Array(iconv.encode(text, 'gbk'))
-  const zip = zipSync(
-    { [names.detail]: gbk(alipayDetailCsv(input)), [names.summary]: gbk(alipaySummaryCsv(input)) },
-    { level: 6, mtime: input.exportedAt },
-  )
-  return { fileName: names.zip, content: Buffer.from(zip) }
+  const zip = gbkNamedZip({ [names.detail]: gbk(alipayDetailCsv(input)), [names.summary]: gbk(alipaySummaryCsv(input)) }, input.exportedAt)
+  return { fileName: names.zip, content: zip }
 }

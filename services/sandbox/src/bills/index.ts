@@ -10,9 +10,11 @@ import { loadWechatKeys } from '../wechat/signing.ts'
 import { registerAlipayBills } from './alipay.ts'
 import { registerBillControl } from './control.ts'
 import { registerWechatBills } from './wechat.ts'
+import { registerWechatBillControl } from './wechat-control.ts'
 
 export function registerBills(app: FastifyInstance, config: SandboxConfig, sql: Sql) {
   if (config.alipay) registerAlipayBills(app, sql)
   if (config.wechat) registerWechatBills(app, { config, sql, keys: loadWechatKeys(config.wechat) })
   if (config.alipay || config.wechat) registerBillControl(app, { config, sql })
+  if (config.wechat) registerWechatBillControl(app, { config, sql })
 }

@@ -135,10 +135,17 @@ export interface WechatBillRefund extends WechatBillTrade {
   refund_id: string
   out_refund_no: string
   refund: number
-  success_time: Date
+  /** SUCCESS | PROCESSING | ABNORMAL | CLOSED (now; a bill shows it as of the bill's making). */
+  status: string
+  /** When WeChat accepted the refund: the bill dates the refund by it. */
+  created_at: Date
+  success_time: Date | null
 }
 
-/** WeChat transactions paid during the day and refunds that succeeded during it, in time order. */
+/**
+ * WeChat transactions paid during the day and refunds accepted during it (whatever they became
+ * since: the bill says as of when it was made), in time order.
+ */
 export async function wechatDay(sql: Sql, mchid: string, day: string) {
   const { start, end } = dayBounds(day)
   const trades = await sql<WechatBillTrade[]>`
@@ -148,9 +155,9 @@ export async function wechatDay(sql: Sql, mchid: string, day: string) {
     order by paid_at, id`
   const refunds = await sql<WechatBillRefund[]>`
     select t.appid, t.mchid, t.transaction_id, t.out_trade_no, t.payer_openid, t.trade_type, t.description, t.attach, t.total,
-           t.paid_at, r.refund_id, r.out_refund_no, r.refund, r.success_time
+           t.paid_at, r.refund_id, r.out_refund_no, r.refund, r.status, r.created_at, r.success_time
     from wechat_refunds r join wechat_trades t on t.id = r.trade_id
-    where r.mchid = ${mchid} and r.status = 'SUCCESS' and r.success_time >= ${start} and r.success_time < ${end}
-    order by r.success_time, r.id`
+    where r.mchid = ${mchid} and r.created_at >= ${start} and r.created_at < ${end}
+    order by r.created_at, r.id`
   return { trades, refunds }
 }

@@ -6,7 +6,9 @@
  * hash_value. The bill is generated when the link is asked for and served as it was then.
  *
  * Differences from WeChat: today's bill is available (WeChat's are ready the next morning) so that
- * tests can reconcile what they just paid; the three-month limit is not enforced.
+ * tests can reconcile what they just paid; a day's bill states refunds as of the end of the day
+ * (WeChat: as of when it makes the bill, from 09:00 the next morning); the three-month limit is not
+ * enforced. The file's layout (today's or the early one) and a BOM are set through the control API.
  */
 import { gzipSync } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -16,6 +18,7 @@ import { randomPrivateKey, requestId, signatureHeaders, verifyMerchantRequest, t
 import { WxError } from '../wechat/trades.ts'
 import { chinaToday, compactDay, parseBillDate } from './day.ts'
 import { amountOverrides, faultOf, loadBillFile, saveBillFile, wechatDay } from './store.ts'
+import { billCoupons, billFormatOf } from './options.ts'
 import { sha1Hex, wechatBillRowCount, wechatBillText, type WechatBillType } from './wechat-file.ts'
 
 const BILL_TYPES: readonly WechatBillType[] = ['ALL', 'SUCCESS', 'REFUND']
@@ -65,10 +68,16 @@ export function registerWechatBills(app: FastifyInstance, deps: { config: Sandbo
       const fault = await faultOf(sql, 'wechat')
       if (fault === 'query-error') throw new WxError(500, 'SYSTEM_ERROR', '系统异常，请稍后重试')
 
+      const format = await billFormatOf(sql, 'wechat')
       const input = {
         billType,
+        day,
+        now: new Date(),
         ...(await wechatDay(sql, keys.mchId, day)),
         overrides: await amountOverrides(sql, 'wechat'),
+        coupons: await billCoupons(sql, 'wechat'),
+        layout: format.layout,
+        bom: format.bom,
         corrupt: fault === 'corrupt',
       }
       // A day (or bill type) without rows has no bill, as WeChat answers.

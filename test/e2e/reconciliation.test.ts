@@ -236,3 +236,107 @@ t.test('the CLI runs one provider day with the pay service configuration and pri
   t.equal(usage.code, 2)
   t.match(usage.err, /usage: reconcile/)
 })
+
+t.test(
+  'WeChat over two days: a refund accepted on day 1 and done on day 2 is no difference on either day; one that failed since is; a coupon order with WeChat’s fee is no FEE_MISMATCH',
+  async (t) => {
+    const yesterday = new Date(Date.now() - 16 * 3600_000).toISOString().slice(0, 10)
+    const cst = (day: string, time: string) => new Date(`${day}T${time}+08:00`)
+    const token = await newUser()
+    const order = async (packageCode: string) => {
+      const res = await http(`${main}/api/credits/purchase`, {
+        token,
+        body: { packageCode, paymentMethod: 'WECHAT_PAY', channel: 'native' },
+      })
+      if (res.status !== 200) throw new Error(res.text)
+      const o = res.json.data as { id: number; orderNo: string }
+      t.equal((await http(`${sandbox}/control/wechat/trades/${o.orderNo}/pay`, { body: {} })).status, 200)
+      await until(`order ${o.id} PAID`, async () => (await orderStatus(token, o.id)).status === 'PAID', 30_000)
+      return o
+    }
+    const refund = async (o: { id: number; orderNo: string }) => {
+      const r = await admin(`/orders/${o.id}/refund`, { amount: 3, reason: '部分退款' })
+      t.equal(r.status, 200, r.text)
+      const [row] = await paySql<{ refundNo: string }[]>`select refund_no as "refundNo" from refunds where order_no = ${o.orderNo}`
+      return row!.refundNo
+    }
+    const control = async (path: string, body: object) => {
+      const r = await http(`${sandbox}${path}`, { body })
+      t.equal(r.status, 200, `${path}: ${r.text}`)
+    }
+
+    // Day 1 (yesterday): two WeChat payments, then a 3.00 refund of each.
+    const done = await order('CREDITS_200')
+    const failed = await order('CREDITS_200')
+    for (const o of [done, failed]) {
+      await control(`/control/wechat/trades/${o.orderNo}/timeline`, { paidAt: cst(yesterday, '10:00:00').toISOString() })
+      await paySql`update payment_attempts set paid_at = ${cst(yesterday, '10:00:00')} where out_trade_no = ${o.orderNo}`
+    }
+    const doneNo = await refund(done)
+    const failedNo = await refund(failed)
+    // One accepted at 23:50 and done after midnight (a bank-card refund), as WeChat and pay recorded it.
+    await control(`/control/wechat/refunds/${doneNo}/timeline`, {
+      acceptedAt: cst(yesterday, '23:50:00').toISOString(),
+      status: 'SUCCESS',
+      successAt: new Date().toISOString(),
+    })
+    await paySql`update refunds set created_at = ${cst(yesterday, '23:50:00')} where refund_no = ${doneNo}`
+    // One accepted at 15:00 that failed later (ABNORMAL): pay learned it failed.
+    await control(`/control/wechat/refunds/${failedNo}/timeline`, {
+      acceptedAt: cst(yesterday, '15:00:00').toISOString(),
+      status: 'ABNORMAL',
+    })
+    await paySql`update refunds set created_at = ${cst(yesterday, '15:00:00')}, status = 'FAILED', refunded_at = null,
+                   failure_reason = 'refund status ABNORMAL' where refund_no = ${failedNo}`
+
+    // Day 2 (today): a 25.00 order with a 10.00 non-top-up coupon: WeChat settles 15.00 and charges 0.6 % of it.
+    const coupon = await order('CREDITS_500')
+    await control(`/control/wechat/trades/${coupon.orderNo}/bill-coupon`, { amount: 1000 })
+
+    const day1 = await admin('/reconciliations', { provider: 'WECHAT_PAY', day: yesterday })
+    t.equal(day1.status, 200, day1.text)
+    t.match(day1.json.data, {
+      status: 'SUCCEEDED',
+      billRows: 4,
+      matched: 3,
+      differences: 1,
+      byClass: { REFUND_MISMATCH: 1, FEE_MISMATCH: 0, LOCAL_ONLY: 0, PROVIDER_ONLY: 0, STATUS_MISMATCH: 0, AMOUNT_MISMATCH: 0 },
+      billRefundTotal: 600,
+    })
+    const day1Detail = (await admin(`/reconciliations/${day1.json.data.id}`)).json.data
+    t.same(
+      day1Detail.differenceList.map((d: { refundNo: string }) => d.refundNo),
+      [failedNo],
+      'only the refund that failed: the one done after midnight is no difference',
+    )
+    t.match(day1Detail.differenceList[0], {
+      class: 'REFUND_MISMATCH',
+      status: 'OPEN',
+      outTradeNo: failed.orderNo,
+      billStatus: 'REFUND/PROCESSING',
+      localStatus: 'FAILED',
+      billAmount: 300,
+      detail: /失败/,
+    })
+    t.comment(`day 1: ${day1Detail.differenceList[0].detail}`)
+
+    const day2 = await admin('/reconciliations', { provider: 'WECHAT_PAY', day: today })
+    t.equal(day2.status, 200, day2.text)
+    const day2Detail = (await admin(`/reconciliations/${day2.json.data.id}`)).json.data
+    t.same(
+      day2Detail.differenceList,
+      [],
+      'day 2: no difference — the refund done today is not expected on today’s bill, the coupon order’s fee is right',
+    )
+    t.match(day2.json.data, { status: 'SUCCEEDED', differences: 0, byClass: { FEE_MISMATCH: 0, REFUND_MISMATCH: 0 } })
+    t.ok(day2.json.data.billRows >= 1)
+    const [fee] = await paySql<{ n: number }[]>`select count(*)::int as n from reconciliation_differences where class = 'FEE_MISMATCH'`
+    t.equal(fee!.n, 0, 'no FEE_MISMATCH on record')
+
+    // The person resolves the failed refund's difference.
+    const resolved = await admin(`/reconciliations/differences/${day1Detail.differenceList[0].id}/resolve`, {
+      note: '退款异常，已线下退回买家',
+    })
+    t.equal(resolved.status, 200, resolved.text)
+  },
+)

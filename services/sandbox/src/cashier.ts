@@ -2,9 +2,8 @@
  * The cashier (收银台): one page per payment, whatever the provider, with exactly one 支付 and one
  * 取消 button; and the simulated scanner `GET /scan?code=`.
  *
- * Providers plug in through `CashierProvider`: payment ids carry the provider's prefix (`ali_…`),
- * and each provider can resolve QR contents it issued (Alipay `qr_code`; WeChat `code_url` and Epay
- * `qrcode` later) to a payment id.
+ * Providers plug in through `CashierProvider`: payment ids carry the provider's prefix (two to
+ * eight letters and `_`), and each provider can resolve QR contents it issued to a payment id.
  */
 import type { FastifyInstance } from 'fastify'
 import { layout, messagePage, sendHtml } from './html.ts'
@@ -12,7 +11,7 @@ import { escapeHtml } from './util.ts'
 
 export interface CashierView {
   paymentId: string
-  /** Shown in the header, e.g. 支付宝. */
+  /** Shown in the header: the provider's name. */
   providerName: string
   subject: string
   /** Yuan, "25.00". */
@@ -33,9 +32,9 @@ export function payOutcome(p: {
   outcome: 'paid' | 'already-paid' | 'closed'
   rows: [string, string][]
   returnUrl: string | null
-  /** The provider's trade number row, e.g. ['支付宝交易号', …]. */
+  /** The provider's trade number row: [its label, the number]. */
   tradeNoRow: [string, string]
-  /** What the provider calls a closed trade (WeChat: 订单已关闭). */
+  /** What the provider calls a closed trade (default 交易已关闭). */
   closedTitle?: string
 }): CashierOutcome {
   if (p.outcome === 'closed') {
@@ -53,7 +52,7 @@ export function payOutcome(p: {
 }
 
 export interface CashierProvider {
-  /** Payment id prefix, e.g. `ali_`. */
+  /** Payment id prefix: two to eight lower-case letters and `_`. */
   prefix: string
   view(paymentId: string): Promise<CashierView | null>
   /** The buyer clicked 支付. */

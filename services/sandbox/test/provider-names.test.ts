@@ -7,7 +7,7 @@
 import t from 'tap'
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join, relative, sep } from 'node:path'
+import { join, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SANDBOX_PROVIDERS } from '../src/providers.ts'
 
@@ -65,5 +65,5 @@ t.test('the scanner catches a planted name', async (t) => {
 
 t.test('no provider name in the shared code', async (t) => {
   t.ok(folders.length >= 3, `providers read from the registry: ${folders.join(', ')}`)
-  t.same(hits(SRC), [], `shared files checked: ${sharedFiles(SRC).map((f) => relative('.', f)).length}`)
+  t.same(hits(SRC), [], `shared files checked: ${sharedFiles(SRC).length}`)
 })

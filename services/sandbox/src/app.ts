@@ -10,7 +10,6 @@ import type { Sql } from '@paysys/db'
 import type { SandboxConfig } from './config.ts'
 import { createDeliveryService, type DeliveryService } from './deliveries.ts'
 import { registerCashier } from './cashier.ts'
-import { registerTradeControl } from './control.ts'
 import { registerBillControl } from './bills/control.ts'
 import { registerProviderFaults } from './faults.ts'
 import type { DeliveryRules, MountedProvider, SandboxProvider } from './provider.ts'
@@ -24,7 +23,7 @@ declare module 'fastify' {
 
 /** The registry's providers that are configured, each with its settings. */
 export function enabledProviders(config: SandboxConfig): { provider: SandboxProvider; settings: unknown }[] {
-  const providers: readonly SandboxProvider<string, any>[] = SANDBOX_PROVIDERS
+  const providers: readonly SandboxProvider<string, unknown>[] = SANDBOX_PROVIDERS
   return providers.flatMap((provider) => {
     const settings: unknown = (config as unknown as Record<string, unknown>)[provider.name] ?? null
     return settings === null ? [] : [{ provider, settings }]
@@ -59,7 +58,7 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   )
   for (const { provider, settings } of enabled) {
     const parts = provider.mount(app, { config, settings, sql, deliveries })
-    registerTradeControl(app, { name: provider.name, sql, deliveries, control: parts.control })
+    parts.control.register(app, { name: provider.name, sql, deliveries })
     mounted.push({ name: provider.name, parts })
   }
   registerCashier(

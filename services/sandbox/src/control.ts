@@ -1,6 +1,6 @@
 /**
  * The control API's trade routes, written once for every provider (JSON; see services/sandbox/README.md).
- * Each provider describes its trades with a `TradeControl`; `registerTradeControl` mounts, under
+ * Each provider describes its trades with a `TradeControl`; `tradeRoutes(control)` mounts, under
  * `/control/<provider>/`:
  * - `GET trades/:outTradeNo` — the trade as the provider's view shows it;
  * - `POST trades/:outTradeNo/pay {notify?, notifyDelayMs?, …}` — pays as the cashier would;
@@ -59,11 +59,17 @@ interface AttemptRow {
   sent_at: Date
 }
 
-export function registerTradeControl<T>(
-  app: FastifyInstance,
-  deps: { name: string; sql: Sql; deliveries: DeliveryService; control: TradeControl<T> },
-) {
-  const { name, sql, deliveries, control: c } = deps
+/** The shared trade routes of one provider, mounted by app.ts under `/control/<name>/`. */
+export interface TradeRoutes {
+  register(app: FastifyInstance, deps: { name: string; sql: Sql; deliveries: DeliveryService }): void
+}
+
+export function tradeRoutes<T>(c: TradeControl<T>): TradeRoutes {
+  return { register: (app, deps) => registerTradeControl(app, c, deps) }
+}
+
+function registerTradeControl<T>(app: FastifyInstance, c: TradeControl<T>, deps: { name: string; sql: Sql; deliveries: DeliveryService }) {
+  const { name, sql, deliveries } = deps
   const base = `/control/${name}`
   const load = async (outTradeNo: string): Promise<T> => {
     const t = c.outTradeNo.test(outTradeNo) ? await c.find(outTradeNo) : null

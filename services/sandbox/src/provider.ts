@@ -9,7 +9,7 @@ import type { createEnvReader } from '@paysys/config'
 import type { Sql } from '@paysys/db'
 import type { CashierProvider } from './cashier.ts'
 import type { SandboxConfig } from './config.ts'
-import type { TradeControl } from './control.ts'
+import type { TradeRoutes } from './control.ts'
 import type { AckRule, DeliveryService } from './deliveries.ts'
 
 export type EnvReader = ReturnType<typeof createEnvReader>
@@ -51,8 +51,8 @@ export interface MountDeps<C> {
 export interface MountedProvider {
   /** The cashier plug-in (payment ids with the provider's prefix, QR resolution). */
   cashier: CashierProvider
-  /** `/control/<name>/trades/…` and `/control/<name>/notifications` (control.ts registers them). */
-  control: TradeControl<any>
+  /** `/control/<name>/trades/…` and `/control/<name>/notifications`: `tradeRoutes(…)` of its `TradeControl` (control.ts). */
+  control: TradeRoutes
   /** Housekeeping run on every notify-worker poll (e.g. expiring trades). */
   onTick?: () => Promise<void>
   /** Bills, when the provider has them: the bill control API and its faults apply. */

@@ -3,6 +3,7 @@
  * control API, bills, and what the shared plumbing needs to know (notify acknowledgement and
  * retries, fault classification).
  */
+import { tradeRoutes } from '../control.ts'
 import type { SandboxProvider } from '../provider.ts'
 import { alipayCashier, registerQrRoutes } from './cashier.ts'
 import { readAlipaySandbox, type AlipaySandboxConfig } from './config.ts'
@@ -68,7 +69,7 @@ export const alipay: SandboxProvider<'alipay', AlipaySandboxConfig> = {
     let lastExpirySweep = 0
     return {
       cashier: alipayCashier(ctx),
-      control: alipayTradeControl(ctx),
+      control: tradeRoutes(alipayTradeControl(ctx)),
       // Close unpaid trades past their time_expire, at most once a second.
       onTick: async () => {
         if (Date.now() - lastExpirySweep < 1000) return

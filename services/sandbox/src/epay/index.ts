@@ -2,6 +2,7 @@
  * Epay (彩虹易支付) in the sandbox: merchant endpoints (submit.php, mapi.php, api.php), QR contents,
  * the cashier plug-in, the control API, and what the shared plumbing needs to know.
  */
+import { tradeRoutes } from '../control.ts'
 import type { SandboxProvider } from '../provider.ts'
 import { registerEpayApi, type EpayContext } from './api.ts'
 import { epayCashier, registerEpayQrRoutes } from './cashier.ts'
@@ -46,6 +47,6 @@ export const epay: SandboxProvider<'epay', EpaySandboxConfig> = {
     registerEpayApi(app, ctx)
     registerEpayQrRoutes(app, ctx)
     registerEpayControl(app, ctx)
-    return { cashier: epayCashier(ctx), control: epayTradeControl(ctx) }
+    return { cashier: epayCashier(ctx), control: tradeRoutes(epayTradeControl(ctx)) }
   },
 }

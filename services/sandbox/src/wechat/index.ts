@@ -6,6 +6,7 @@
 import type { Sql } from '@paysys/db'
 import type { SandboxConfig } from '../config.ts'
 import type { DeliveryService } from '../deliveries.ts'
+import { tradeRoutes } from '../control.ts'
 import type { FaultOperation, SandboxProvider } from '../provider.ts'
 import { registerWechatApi } from './api.ts'
 import { registerWechatBills } from './bills.ts'
@@ -66,7 +67,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
     registerWechatBills(app, { config, sql, keys: ctx.keys })
     return {
       cashier: wechatCashier(ctx),
-      control: wechatTradeControl(ctx),
+      control: tradeRoutes(wechatTradeControl(ctx)),
       bills: {
         faultModes: ['download-error', 'query-error', 'hash-mismatch', 'corrupt', 'bad-signature'],
         tradeExists: async (outTradeNo) =>

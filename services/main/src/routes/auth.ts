@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { AppError, errorResponses, ok, OkEnvelope } from '@paysys/contracts'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { hashPassword, verifyPassword } from '../passwords.ts'
 import { EMAIL_RE, presentUser } from '../users.ts'
 import { AuthResultSchema, USER, UserSchema } from './schemas.ts'
@@ -31,7 +31,7 @@ const meSchema = {
   response: { 200: OkEnvelope(UserSchema), ...errorResponses(401) },
 }
 
-export async function authRoutes(app: App) {
+export async function authRoutes(app: MainApp) {
   const { users } = app.deps
 
   app.post('/api/auth/register', { schema: registerSchema }, async (req) => {

@@ -10,6 +10,7 @@ import { authPlugin } from './auth.ts'
 import { createCatalogRepo } from './catalog.ts'
 import { createCatalogAdmin } from './catalog-admin.ts'
 import { createCheckout } from './checkout.ts'
+import { createCreditsService } from './credits.ts'
 import type { MainDeps } from './deps.ts'
 import { createOrdersRepo } from './orders/repo.ts'
 import { createPayClient, type PayClient } from './pay-client.ts'
@@ -106,6 +107,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     log: app.log,
   })
   const catalog = createCatalogRepo(sql)
+  const ledger = createLedger(sql)
   const deps: MainDeps = {
     config,
     users,
@@ -115,7 +117,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     pay,
     payments,
     checkout: createCheckout({ config, users, catalog, orders, payments, refunds, pay }),
-    ledger: createLedger(sql),
+    ledger,
+    credits: createCreditsService({ users, ledger }),
     refunds,
     stats: createStats(sql),
     nonces: createNonceStore(sql),

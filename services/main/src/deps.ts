@@ -8,6 +8,7 @@ import type { MainConfig } from './config.ts'
 import type { CatalogRepo } from './catalog.ts'
 import type { CatalogAdmin } from './catalog-admin.ts'
 import type { CheckoutService } from './checkout.ts'
+import type { CreditsService } from './credits.ts'
 import type { Ledger } from './ledger.ts'
 import type { OrderSweeper } from './orders/sweeper.ts'
 import type { OrdersRepo } from './orders/repo.ts'
@@ -28,6 +29,7 @@ export interface MainDeps {
   payments: PaymentsService
   checkout: CheckoutService
   ledger: Ledger
+  credits: CreditsService
   refunds: RefundService
   stats: Stats
   /** Replay protection of signed service calls. */

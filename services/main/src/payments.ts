@@ -12,7 +12,7 @@ import { CREDITS, checkDevice, chooseMethod, type PaymentChoice } from './pay-me
 
 export interface PaymentInfo {
   paymentId: string
-  /** The trade number the provider knows this payment by (shown in the buyer's Alipay/WeChat records). */
+  /** The trade number the provider knows this payment by (shown in the buyer's records at the provider). */
   outTradeNo: string
   paymentMethod: string
   channel: string

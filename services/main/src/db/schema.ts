@@ -106,9 +106,9 @@ export const orders = pgTable(
     quantity: integer('quantity').notNull().default(1),
     amountFen: bigint('amount_fen', { mode: 'number' }).notNull(),
     status: text('status').$type<OrderStatus>().notNull().default('PENDING_PAYMENT'),
-    /** What the buyer chose (ALIPAY, BANK_CARD, CREDITS, …): never overwritten when the order is paid. */
+    /** The method the buyer chose (a code from pay's methods list, or CREDITS): never overwritten when the order is paid. */
     paymentMethod: text('payment_method'),
-    /** The provider in pay that took (or is taking) the money: EPAY for a BANK_CARD order; null for CREDITS. */
+    /** The provider in pay that serves that method (one provider may serve several methods); null for CREDITS. */
     paymentProvider: text('payment_provider'),
     paymentChannel: text('payment_channel'),
     paymentId: text('payment_id'),

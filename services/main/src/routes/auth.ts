@@ -62,7 +62,7 @@ export async function authRoutes(app: MainApp) {
       preHandler: app.requireUser,
       schema: {
         tags: ['auth'],
-        summary: 'Update my name or WeChat openid binding (JSAPI)',
+        summary: 'Update my name or my openid binding (channels that require the openid)',
         security: USER,
         response: { 200: OkEnvelope(UserSchema), ...errorResponses(400, 401) },
         body: Type.Object(

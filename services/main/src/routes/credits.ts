@@ -4,7 +4,6 @@ import { fenToYuanNumber } from '@paysys/money'
 import { currentUser } from '../auth.ts'
 import { presentPackage } from '../catalog.ts'
 import type { MainApp } from '../deps.ts'
-import { normaliseEmail } from '../users.ts'
 import { presentLedgerRow } from '../ledger.ts'
 import { isServiceCall, verifyServiceCall } from '../service-calls.ts'
 import { ORDER_STATUSES } from '../orders/repo.ts'
@@ -66,7 +65,7 @@ const ledgerSchema = {
 }
 
 export async function creditsRoutes(app: MainApp) {
-  const { catalog, users, checkout, ledger } = app.deps
+  const { catalog, users, checkout, ledger, credits } = app.deps
 
   // The most requested page of all: the presented list is kept for 2 s, so an admin's change shows
   // within 2 s on every instance while the database sees one query per instance per 2 s.
@@ -172,35 +171,18 @@ export async function creditsRoutes(app: MainApp) {
       const b = req.body
       const header = req.headers['idempotency-key']
       const key = b.idempotencyKey ?? (typeof header === 'string' && /^[\x21-\x7e]{1,128}$/.test(header) ? header : undefined)
-      if (!key) throw new AppError(400, 'INVALID_PARAMS', '需要 idempotencyKey（或 Idempotency-Key 请求头）')
-      let userId: number
-      if (req.serviceKeyId) {
-        const target =
-          b.userId !== undefined ? await users.findById(b.userId) : b.email !== undefined ? await users.findByEmail(b.email) : undefined
-        if (b.userId === undefined && b.email === undefined) throw new AppError(400, 'INVALID_PARAMS', '服务调用需要 userId 或 email')
-        if (!target) throw new AppError(404, 'USER_NOT_FOUND', '用户不存在')
-        userId = target.id
-      } else {
-        const me = await users.findById(req.user.id)
-        if (!me) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
-        const other = (b.userId !== undefined && b.userId !== me.id) || (b.email !== undefined && normaliseEmail(b.email) !== me.email)
-        if (other) throw new AppError(403, 'FORBIDDEN', '只能消费自己的积分')
-        userId = me.id
-      }
-      const description = b.description?.trim() || `消费 ${b.credits} 积分`
-      const r = await ledger.consume(userId, b.credits, description, key)
-      if (r.outcome === 'INSUFFICIENT') throw new AppError(409, 'INSUFFICIENT_CREDITS', `积分不足：需要 ${b.credits}，当前 ${r.balance}`)
-      if (r.outcome === 'KEY_REUSED') throw new AppError(409, 'IDEMPOTENCY_KEY_REUSED', '该 idempotencyKey 已用于另一次消费')
+      const by = req.serviceKeyId ? { serviceKeyId: req.serviceKeyId } : { userId: req.user.id }
+      const r = await credits.spend(by, { ...b, key })
       return ok(
         {
           ...presentLedgerRow(r.row),
           ledgerId: r.row.id,
           credits: b.credits,
           balance: r.row.balanceAfter,
-          idempotencyKey: key,
-          replayed: r.outcome === 'REPLAYED',
+          idempotencyKey: r.key,
+          replayed: r.replayed,
         },
-        r.outcome === 'REPLAYED' ? '重复请求，已按首次结果返回' : '积分消费成功',
+        r.replayed ? '重复请求，已按首次结果返回' : '积分消费成功',
       )
     },
   )

@@ -149,7 +149,7 @@ export const OrderProperties = {
   amount: Yuan(),
   totalAmount: Yuan(),
   payAmount: Nullable(Yuan('paid')),
-  paymentMethod: Nullable(Type.String({ description: 'what the buyer chose (BANK_CARD stays BANK_CARD once paid)' })),
+  paymentMethod: Nullable(Type.String({ description: 'the method the buyer chose; kept as chosen once paid' })),
   paymentProvider: Nullable(Type.String({ description: 'the provider that took the money; null for CREDITS' })),
   paymentChannel: Nullable(Type.String()),
   paidAt: Nullable(IsoTime()),

@@ -4,7 +4,8 @@ import { AppError, errorResponses, ok, OkEnvelope, OpenObject, PageSchema } from
 import { parseInstant } from '../../days.ts'
 import type { MainApp } from '../../deps.ts'
 import { ORDER_NO_RE } from '../../orders/order-no.ts'
-import { DELIVERY_STATUSES, type DeliveryStatus, type OrderRow } from '../../orders/repo.ts'
+import { DELIVERY_STATUSES, type OrderRow } from '../../orders/repo.ts'
+import { advanceDelivery } from '../../orders/shipping.ts'
 import { presentOrder } from '../../present.ts'
 import { presentRefund } from '../../refunds.ts'
 import { EMAIL_RE, normaliseEmail } from '../../users.ts'
@@ -149,18 +150,8 @@ export async function adminOrderRoutes(app: MainApp) {
       },
       handler: async (req) => {
         const order = await orderById(req.params.id)
-        const to: DeliveryStatus = req.body.deliveryStatus
-        if (order.kind !== 'goods' || order.deliveryStatus === null) throw new AppError(422, 'NOT_GOODS_ORDER', '积分订单没有配送状态')
-        if (order.status !== 'PAID' && order.status !== 'PARTIALLY_REFUNDED') {
-          throw new AppError(409, 'INVALID_DELIVERY_TRANSITION', `订单状态为 ${order.status}，不能发货`)
-        }
-        const from = order.deliveryStatus
-        if (DELIVERY_STATUSES.indexOf(to) <= DELIVERY_STATUSES.indexOf(from)) {
-          throw new AppError(409, 'INVALID_DELIVERY_TRANSITION', `配送状态只能向前推进：${from} → ${to} 不允许`)
-        }
-        const updated = await orders.advanceDelivery(order.id, from, to, req.body.trackingNo ?? null)
-        if (!updated) throw new AppError(409, 'INVALID_DELIVERY_TRANSITION', '配送状态已被修改，请刷新后重试')
-        req.log.info({ orderNo: order.orderNo, from, to, admin: req.user.id }, 'delivery status advanced')
+        const by = { adminId: req.user.id, log: req.log }
+        const updated = await advanceDelivery(orders, order, req.body.deliveryStatus, req.body.trackingNo ?? null, by)
         return ok(presentOrder(updated), '配送状态已更新')
       },
     })

@@ -3,7 +3,7 @@ import { Type } from 'typebox'
 import { AppError, errorResponses, ok, OkEnvelope, OpenObject } from '@paysys/contracts'
 import type { MainApp } from '../../deps.ts'
 import { presentLedgerRow } from '../../ledger.ts'
-import { EMAIL_RE, normaliseEmail, presentUser, type UserRow } from '../../users.ts'
+import { presentUser } from '../../users.ts'
 import { LedgerRowSchema, UserSchema } from '../schemas.ts'
 import { ADMIN, IdParams, Text } from './common.ts'
 
@@ -15,7 +15,7 @@ const adminUserSchema = {
 }
 
 export async function adminUserRoutes(app: MainApp) {
-  const { users, ledger } = app.deps
+  const { users } = app.deps
 
   app.post(
     '/api/admin/credits/adjust',
@@ -40,24 +40,8 @@ export async function adminUserRoutes(app: MainApp) {
       },
     },
     async (req) => {
-      const b = req.body
-      if (b.delta === 0) throw new AppError(400, 'INVALID_PARAMS', 'delta 不能为 0')
-      if ((b.userId === undefined) === (b.email === undefined)) throw new AppError(400, 'INVALID_PARAMS', '需要 userId 或 email（二选一）')
-      if (!b.reason.trim()) throw new AppError(400, 'INVALID_PARAMS', '需要调整原因 reason')
-      let user: UserRow | undefined
-      if (b.userId !== undefined) user = await users.findById(b.userId)
-      else {
-        if (!EMAIL_RE.test(normaliseEmail(b.email!))) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
-        user = await users.findByEmail(b.email!)
-      }
-      if (!user) throw new AppError(404, 'USER_NOT_FOUND', '用户不存在')
-      const row = await ledger.adjust(user.id, b.delta, `管理员调整：${b.reason.trim()}`)
-      if (!row) throw new AppError(409, 'INSUFFICIENT_CREDITS', `余额 ${user.creditBalance} 不足以扣减 ${-b.delta} 积分`)
-      req.log.info({ userId: user.id, delta: b.delta, admin: req.user.id }, 'credits adjusted')
-      return ok(
-        { entry: presentLedgerRow(row), balance: row.balanceAfter, user: presentUser({ ...user, creditBalance: row.balanceAfter }) },
-        '积分已调整',
-      )
+      const { row, user } = await app.deps.credits.adjust(req.body, { adminId: req.user.id, log: req.log })
+      return ok({ entry: presentLedgerRow(row), balance: row.balanceAfter, user: presentUser(user) }, '积分已调整')
     },
   )
 

@@ -6,6 +6,7 @@ import { createApp } from '@paysys/server-kit'
 import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import type { MainConfig } from './config.ts'
+import { createAccounts } from './accounts.ts'
 import { authPlugin } from './auth.ts'
 import { createCatalogRepo } from './catalog.ts'
 import { createCatalogAdmin } from './catalog-admin.ts'
@@ -111,6 +112,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   const deps: MainDeps = {
     config,
     users,
+    accounts: createAccounts({ users }),
     catalog,
     catalogAdmin: createCatalogAdmin({ catalog }),
     orders,

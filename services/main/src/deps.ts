@@ -5,6 +5,7 @@
  */
 import type { App } from '@paysys/server-kit'
 import type { MainConfig } from './config.ts'
+import type { Accounts } from './accounts.ts'
 import type { CatalogRepo } from './catalog.ts'
 import type { CatalogAdmin } from './catalog-admin.ts'
 import type { CheckoutService } from './checkout.ts'
@@ -22,6 +23,7 @@ import type { UsersRepo } from './users.ts'
 export interface MainDeps {
   config: Readonly<MainConfig>
   users: UsersRepo
+  accounts: Accounts
   catalog: CatalogRepo
   catalogAdmin: CatalogAdmin
   orders: OrdersRepo

@@ -5,10 +5,17 @@
  * the same function (`recordProven`).
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type CreatePaymentRequest, type CreatePaymentResponse, type PaymentStatusResponse } from '@paysys/contracts'
-import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
 import {
-  PROVIDERS,
+  AppError,
+  type CreatePaymentRequest,
+  type CreatePaymentResponse,
+  type PayMethodInfo,
+  type PaymentStatusResponse,
+} from '@paysys/contracts'
+import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
+import { methodInfos } from './providers/module.ts'
+import { isProviderName, PROVIDER_MODULES } from './providers/index.ts'
+import {
   type NotifyAcknowledgement,
   type ProviderName,
   type ProviderRegistry,
@@ -35,10 +42,6 @@ export interface NotifyHandled {
  * not lose a payment notification).
  */
 const GENERIC_FAILURE: NotifyAcknowledgement = { status: 503, contentType: 'text/plain; charset=utf-8', body: 'failure' }
-
-export function isProviderName(value: string): value is ProviderName {
-  return (PROVIDERS as readonly string[]).includes(value)
-}
 
 export function toStatusResponse(a: Attempt): PaymentStatusResponse {
   return {
@@ -165,9 +168,9 @@ export function createPaymentFlows(deps: {
      */
     requery: queryProvider,
 
-    /** The enabled providers and their channels (an unconfigured provider is absent). */
-    methods(): { method: string; channels: string[] }[] {
-      return Object.values(providers).map((p) => ({ method: p!.name, channels: [...p!.channels] }))
+    /** The buyer-facing methods of the configured providers (an unconfigured provider's are absent). */
+    methods(): PayMethodInfo[] {
+      return methodInfos(PROVIDER_MODULES, (name) => providers[name] !== undefined)
     },
 
     async create(req: CreatePaymentRequest): Promise<CreatePaymentResponse> {

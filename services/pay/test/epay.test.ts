@@ -281,9 +281,13 @@ t.test('submit mode: an auto-submitting form and its GET link, signed for submit
   })
   for (const [k, v] of Object.entries(params)) t.match(data.formHtml, `name="${k}" value="${v.replace(/&/g, '&amp;')}"`)
   const methods = await pay.call('GET', '/api/pay/methods')
+  const listed = methods.json().data as { method: string; provider: string; channels: { code: string }[] }[]
   t.same(
-    methods.json().data.find((m: { method: string }) => m.method === 'EPAY'),
-    { method: 'EPAY', channels: ['alipay', 'wxpay', 'qqpay', 'bank'] },
+    listed.map((m) => [m.method, m.provider, m.channels.map((c) => c.code)]),
+    [
+      ['EPAY', 'EPAY', ['alipay', 'wxpay', 'qqpay', 'bank']],
+      ['BANK_CARD', 'EPAY', ['bank']],
+    ],
   )
 })
 

@@ -1,6 +1,7 @@
 /**
- * The one interface every payment provider adapter implements (Alipay now; WeChat Pay and Epay
- * later). An adapter is a flow file (HTTP, SDK calls) plus a pure `transformers` file.
+ * The one interface every payment provider adapter implements. An adapter is a flow file (HTTP, SDK
+ * calls) plus a pure `transformers` file, in the provider's folder; the folder's `ProviderModule`
+ * (./module.ts) builds it and is listed in the registry (./index.ts).
  *
  * Rules every adapter follows:
  * - Amounts cross this interface as integer fen; conversion to the provider's wire format
@@ -18,8 +19,8 @@
 import { AppError } from '@paysys/contracts'
 import type { BillDay, BillRow } from '../reconciliation/types.ts'
 
-export const PROVIDERS = ['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const
-export type ProviderName = (typeof PROVIDERS)[number]
+/** A provider's code as the registry (./index.ts) lists it. */
+export type ProviderName = string
 
 /** How the buyer is sent to pay: see CreatePaymentResponse.payType. */
 export type PayType = 'form' | 'jump' | 'qrcode' | 'jsapi'
@@ -161,6 +162,7 @@ export interface PaymentProvider {
   readonly acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
 }
 
+/** The configured providers' adapters by name; an unconfigured provider is absent. */
 export type ProviderRegistry = Partial<Record<ProviderName, PaymentProvider>>
 
 /** A failed call to a provider (network, timeout, bad response signature, business error). */

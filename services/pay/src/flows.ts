@@ -38,7 +38,7 @@ export interface NotifyHandled {
 
 /**
  * The answer to a notification for a provider this instance has not configured: 503, so the
- * provider retries later (WeChat stops retrying on any 2xx; a half-rolled-out configuration must
+ * provider retries later (some providers stop retrying on any 2xx; a half-rolled-out configuration must
  * not lose a payment notification).
  */
 const GENERIC_FAILURE: NotifyAcknowledgement = { status: 503, contentType: 'text/plain; charset=utf-8', body: 'failure' }
@@ -303,7 +303,7 @@ export function createPaymentFlows(deps: {
   }
 
   /**
-   * For providers that want a second proof of a notified payment (Epay's re-query): checks our own
+   * For providers that want a second proof of a notified payment (a re-query of the order): checks our own
    * records first (known order, same amount; an already recorded trade needs no second proof), then
    * asks the provider. Returns the rejection reason, or null to go ahead.
    */

@@ -53,6 +53,8 @@ export interface NotifyRoute {
 export interface ProviderModule<Config = unknown, Key extends string = string> {
   /** Pay's provider code (attempts' `provider`, the `method` main sends to POST /api/pay/create). */
   readonly name: string
+  /** The provider's name for people (Chinese), used in messages. */
+  readonly displayName: string
   /** The provider's settings field in PayConfig (lower case). */
   readonly configKey: Key
   readonly channels: readonly ChannelDescriptor[]
@@ -83,9 +85,8 @@ export interface ProviderModule<Config = unknown, Key extends string = string> {
   }
 }
 
-/** A module with its config type forgotten (the registry's element type). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyProviderModule = ProviderModule<any, string>
+/** A module with its config type forgotten (the registry's element type; method parameters are bivariant). */
+export type AnyProviderModule = ProviderModule<unknown, string>
 
 /** Declares a module with its config type checked (and its config key kept literal, for PayConfig). */
 export function defineProvider<Config, const Key extends string>(module: ProviderModule<Config, Key>): ProviderModule<Config, Key> {

@@ -6,6 +6,7 @@ import { alipayAcknowledge, alipayNotifySchema } from './notify.ts'
 
 export const alipayModule = defineProvider({
   name: 'ALIPAY',
+  displayName: '支付宝',
   configKey: 'alipay',
   channels: [
     { code: 'page', name: '电脑网站支付', requires: [] },

@@ -6,6 +6,7 @@ import { epayAcknowledge, epayGetNotifySchema, epayPostNotifySchema } from './no
 
 export const epayModule = defineProvider({
   name: 'EPAY',
+  displayName: '易支付',
   configKey: 'epay',
   channels: [
     { code: 'alipay', name: '支付宝', requires: [] },

@@ -6,6 +6,7 @@ import { createWechatProvider } from './wechat.ts'
 
 export const wechatModule = defineProvider({
   name: 'WECHAT_PAY',
+  displayName: '微信支付',
   configKey: 'wechat',
   channels: [
     { code: 'native', name: '扫码支付', requires: [] },

@@ -10,7 +10,6 @@ import t from 'tap'
 import { parseAlipayBillDetail } from '../src/providers/alipay/bill.ts'
 import { parseWechatBill } from '../src/providers/wechat/bill.ts'
 import { compareBill, type LocalAttempt, type LocalRefund } from '../src/reconciliation/compare.ts'
-import { refundDayBasis } from '../src/reconciliation/refund-day.ts'
 import { BillError, type BillRow } from '../src/reconciliation/types.ts'
 
 const cst = (s: string) => new Date(`${s.replace(' ', 'T')}+08:00`)
@@ -340,8 +339,6 @@ t.test(
     t.match(compare([], [], [refund({ status: 'PENDING', refundedAt: null })]).differences, [
       { class: 'REFUND_MISMATCH', localStatus: 'PENDING', detail: /渠道账单没有此退款/ },
     ])
-    t.equal(refundDayBasis('WECHAT_PAY'), 'ACCEPTED', 'WeChat: the day a refund was asked for')
-    t.equal(refundDayBasis('ALIPAY'), 'COMPLETED', 'Alipay: the day it completed (完成时间)')
   },
 )
 

@@ -1,5 +1,5 @@
 /**
- * What the bill adapters (alipay/bill.ts, wechat/bill.ts) share: bill days in China time, signed
+ * What the providers' bill adapters (<provider>/bill.ts) share: bill days in China time, signed
  * yuan amounts to fen without floats, and a size-capped download. Pure except `downloadCapped`.
  */
 import { request } from 'undici'
@@ -43,11 +43,11 @@ export function parseChinaDateTime(s: string): Date | null {
 }
 
 /**
- * A signed yuan amount as bills write it (`25.00`, `-5.00`, WeChat's fees `0.15000`) → signed fen,
+ * A signed yuan amount as bills write it (`25.00`, `-5.00`, fees such as `0.15000`) → signed fen,
  * exactly (BigInt, no floats). A bill is the provider's word: any amount is taken, however large,
  * as long as its fen fit a JavaScript number exactly (2^53 − 1 fen, ≈ 90 万亿元; pay's columns are
  * bigint) — not @paysys/money's cap on what a customer may be charged. Digits past the fen (a
- * WeChat fee of `0.00006`) are rounded half up on the magnitude, by the third decimal only.
+ * fee of `0.00006`) are rounded half up on the magnitude, by the third decimal only.
  * Throws on anything else.
  */
 export function signedYuanToFen(text: string): number {

@@ -71,8 +71,8 @@ export interface CompareInput {
   /** Attempts we hold as paid on the day (paid_at within it). */
   paidOnDay: readonly LocalAttempt[]
   /**
-   * Refunds the bill of the day should list: for WeChat every refund we asked for that day and that
-   * has not failed (WeChat dates refunds by acceptance), for the others those that succeeded that day.
+   * Refunds the bill of the day should list: where the provider dates refunds by acceptance, every
+   * refund we asked for that day that has not failed; otherwise those that succeeded that day.
    */
   refundedOnDay: readonly LocalRefund[]
   /** Fee rate to check bill fees against (e.g. 0.006); null = fees are summed, not checked. */
@@ -151,7 +151,7 @@ export function compareBill(input: CompareInput): CompareResult {
         continue
       }
       if (input.feeRate !== null) {
-        // On the amount the provider charges its fee on: WeChat's 应结订单金额 (less 免充值券), Alipay's 商家实收.
+        // On the amount the provider charges its fee on (the row's feeBase, when its bill says one).
         const feeBase = row.feeBase ?? row.amount
         const expected = Math.round(feeBase * input.feeRate)
         if (Math.abs(row.fee - expected) > 1) {

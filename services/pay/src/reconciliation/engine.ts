@@ -1,6 +1,6 @@
 /**
- * Reconciliation (对账) of one provider's day: fetch the provider's bill (or, for Epay, which has
- * none, query every attempt of the day), compare it with our attempts and refunds (compare.ts), ask
+ * Reconciliation (对账) of one provider's day: fetch the provider's bill (or, for a provider that
+ * has none, query every attempt of the day), compare it with our attempts and refunds (compare.ts), ask
  * the provider about paid trades its bill does not list, repair what is safe, and store the run
  * and its differences.
  *
@@ -18,7 +18,7 @@ import type { PaymentProvider, ProviderName, ProviderRegistry } from '../provide
 import { chinaToday, isCalendarDay } from '../providers/bill-common.ts'
 import { billTotals, compareBill, DIFFERENCE_CLASSES, type Difference, type LocalAttempt, type LocalRefund } from './compare.ts'
 import { BillError, type BillDay, type BillRow } from './types.ts'
-import { refundsOfDay } from './refund-day.ts'
+import { refundsOfDay, type RefundDayBasis } from './refund-day.ts'
 
 export type RunTrigger = 'SCHEDULED' | 'MANUAL' | 'CLI'
 
@@ -108,9 +108,9 @@ export function createReconciler(deps: {
   providers: ProviderRegistry
   flows: Pick<PaymentFlows, 'recordProven'>
   log: FastifyBaseLogger
-  /** Fee rates to check bill fees against, per provider (e.g. ALIPAY 0.006). Absent = not checked. */
+  /** Fee rates to check bill fees against, per provider (e.g. 0.006). Absent = not checked. */
   feeRates?: Partial<Record<ProviderName, number>>
-  /** Parallel provider queries (Epay's day, and paid trades a bill does not list). */
+  /** Parallel provider queries (a day without a bill, and paid trades a bill does not list). */
   queryConcurrency?: number
 }) {
   const { sql, providers, flows, log } = deps
@@ -122,7 +122,7 @@ export function createReconciler(deps: {
     return adapter
   }
 
-  /** Epay has no bill: its "bill" is an order query of every attempt of the day. */
+  /** A provider without a bill: its "bill" is an order query of every attempt of the day. */
   async function queryDay(adapter: PaymentProvider, day: BillDay): Promise<BillRow[]> {
     const { start, end } = dayWindow(day)
     const attempts = await sql<{ outTradeNo: string }[]>`
@@ -151,7 +151,7 @@ export function createReconciler(deps: {
     return rows.filter((r): r is BillRow => r !== null)
   }
 
-  async function loadLocal(provider: ProviderName, day: BillDay, rows: readonly BillRow[]) {
+  async function loadLocal(provider: ProviderName, day: BillDay, rows: readonly BillRow[], basis: RefundDayBasis) {
     const { start, end } = dayWindow(day)
     const tradeNos = [...new Set(rows.filter((r) => r.kind === 'PAYMENT').map((r) => r.outTradeNo))]
     const refundNos = [...new Set(rows.filter((r) => r.kind === 'REFUND' && r.refundNo).map((r) => r.refundNo!))]
@@ -168,11 +168,11 @@ export function createReconciler(deps: {
       ? await sql<LocalRefund[]>`select ${refundCols} from refunds r join payment_attempts a on a.id = r.payment_attempt_id
            where r.provider = ${provider} and r.refund_no = any(${refundNos})`
       : []
-    // The refunds this bill should list: by acceptance for WeChat, by completion for Alipay (refund-day.ts).
+    // The refunds this bill should list: by acceptance or by completion, as the provider dates them (refund-day.ts).
     const refundedOnDay = await sql<
       LocalRefund[]
     >`select ${refundCols} from refunds r join payment_attempts a on a.id = r.payment_attempt_id
-       where r.provider = ${provider} and ${refundsOfDay(sql, provider, start, end)}`
+       where r.provider = ${provider} and ${refundsOfDay(sql, basis, start, end)}`
     return { attempts: [...listed, ...paidOnDay], refunds: [...listedRefunds, ...refundedOnDay], paidOnDay, refundedOnDay }
   }
 
@@ -253,7 +253,14 @@ export function createReconciler(deps: {
           else excluded.status end`
   }
 
-  async function finish(runId: number, provider: ProviderName, day: BillDay, rows: readonly BillRow[], source: string): Promise<RunView> {
+  async function finish(
+    runId: number,
+    provider: ProviderName,
+    day: BillDay,
+    rows: readonly BillRow[],
+    source: string,
+    basis: RefundDayBasis,
+  ): Promise<RunView> {
     const { start, end } = dayWindow(day)
     // Still-open differences this run did not see any more resolved themselves (e.g. a late notify).
     await sql`update reconciliation_differences set status = 'GONE', updated_at = now()
@@ -277,7 +284,7 @@ export function createReconciler(deps: {
         (select coalesce(sum(amount), 0)::bigint from payment_attempts
           where provider = ${provider} and status in ('PAID', 'REFUNDED') and paid_at >= ${start} and paid_at < ${end}) as payments,
         (select coalesce(sum(r.amount), 0)::bigint from refunds r
-          where r.provider = ${provider} and ${refundsOfDay(sql, provider, start, end)}) as refunds`
+          where r.provider = ${provider} and ${refundsOfDay(sql, basis, start, end)}) as refunds`
     const totals = billTotals(rows)
     const [run] = await sql.unsafe<RunView[]>(
       `update reconciliation_runs set status = 'SUCCEEDED', source = $2, bill_rows = $3, matched = $4, differences = $5,
@@ -337,7 +344,8 @@ export function createReconciler(deps: {
           log.warn({ provider: name, day, runId, reason }, 'reconciliation failed: no verified bill, nothing repaired')
           throw new AppError(502, 'BILL_UNAVAILABLE', `对账失败（${name} ${day}）: ${reason.slice(0, 300)}`, { runId })
         }
-        const local = await loadLocal(name, day, rows)
+        const basis = adapter.billRefundDay ?? 'COMPLETED'
+        const local = await loadLocal(name, day, rows, basis)
         const compared = compareBill({ provider: name, rows, ...local, feeRate: deps.feeRates?.[name] ?? null })
         const differences = [...compared.differences, ...(await checkUnlisted(adapter, compared.unlisted))]
         let repairedNow = 0
@@ -346,7 +354,7 @@ export function createReconciler(deps: {
           if (status === 'REPAIRED') repairedNow++
           await store(runId, name, day, d, status)
         }
-        const view = await finish(runId, name, day, rows, source)
+        const view = await finish(runId, name, day, rows, source, basis)
         log.info(
           { provider: name, day, runId, billRows: view.billRows, matched: view.matched, differences: view.differences, repairedNow },
           'reconciliation finished',

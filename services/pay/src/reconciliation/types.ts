@@ -8,38 +8,37 @@ import type { ProviderName } from '../providers/types.ts'
 export interface BillRow {
   /** PAYMENT: the provider took money for a trade. REFUND: it gave some back. */
   kind: 'PAYMENT' | 'REFUND'
-  /** Our merchant trade number (Alipay 商户订单号, WeChat 商户订单号). */
+  /** Our merchant trade number (商户订单号). */
   outTradeNo: string
-  /** The provider's own trade id (支付宝交易号 / 微信订单号), when the bill has it. */
+  /** The provider's own trade id (the provider's 交易号 / 订单号), when the bill has it. */
   tradeNo: string | null
   /** Integer fen, always positive: the trade amount (PAYMENT) or the amount refunded (REFUND). */
   amount: number
   /** Integer fen, the provider's service fee on this row (手续费/服务费): positive when charged, negative when given back (refund rows), 0 when none. */
   fee: number
-  /** REFUND rows: our refund number (Alipay 退款批次号/请求号, WeChat 商户退款单号). */
+  /** REFUND rows: our refund number (退款请求号 / 商户退款单号). */
   refundNo: string | null
   /**
    * PAYMENT rows: when the provider completed the payment. REFUND rows: the time the provider dates
-   * the refund by — WeChat the refund's *acceptance* (交易时间 of an ALL bill, 退款申请时间 of a REFUND
-   * bill: "发起退款成功时间，不是退款成功时间"), Alipay its completion (完成时间).
+   * the refund by — its acceptance or its completion, as that provider's bill does
+   * (PaymentProvider.billRefundDay).
    */
   time: Date
-  /** The provider's status text on the row (e.g. WeChat SUCCESS / REFUND, Alipay 交易 / 退款), for display. */
+  /** The provider's status text on the row (e.g. SUCCESS / REFUND, 交易 / 退款), for display. */
   providerStatus: string
   /**
    * PAYMENT rows: the amount (fen) the provider computes its fee on, when the bill says it and it is
-   * not `amount` — WeChat's 应结订单金额 (订单金额 less non-top-up coupons, 免充值券), Alipay's 商家实收.
+   * not `amount` (e.g. the order amount less coupons the merchant funds, or what the merchant received).
    * Absent: `amount`.
    */
   feeBase?: number
   /**
-   * REFUND rows: the refund's state as the bill states it. WeChat writes a refund into the bill of
-   * the day it was accepted and freezes its 退款状态 then ("出账后退款状态不会更新"): PROCESSING is
-   * not done, and a refund that fails later still shows PROCESSING. Absent: SUCCEEDED (Alipay lists
-   * only refunds that were made).
+   * REFUND rows: the refund's state as the bill states it. A provider may write a refund into the
+   * bill of the day it was accepted and freeze its state then: PROCESSING is not done, and a refund
+   * that fails later still shows PROCESSING. Absent: SUCCEEDED (bills that list only refunds made).
    */
   refundState?: 'SUCCEEDED' | 'PROCESSING' | 'FAILED'
-  /** REFUND rows: the provider's own refund status text (WeChat 退款状态), for display. */
+  /** REFUND rows: the provider's own refund status text, for display. */
   refundStatus?: string
 }
 

@@ -14,10 +14,9 @@
 import type { FastifyInstance } from 'fastify'
 import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
-import type { SandboxConfig } from '../config.ts'
 import { MAX_TRADE_FEN } from '../util.ts'
 import { bad, objectBody, optBool, type Json } from '../control-input.ts'
-import { BILL_LAYOUTS, billFormatOf, setBillCoupon, setBillFormat, type BillLayout } from './options.ts'
+import { BILL_LAYOUTS, billFormatOf, setBillCoupon, setBillFormat, type BillLayout } from './bill-options.ts'
 
 const REFUND_STATUSES = ['SUCCESS', 'PROCESSING', 'ABNORMAL', 'CLOSED'] as const
 const NO_RE = /^[A-Za-z0-9_.\-|*@]{1,64}$/
@@ -31,9 +30,8 @@ function pastTime(b: Json, key: string): Date | undefined {
   return d
 }
 
-export function registerWechatBillControl(app: FastifyInstance, deps: { config: SandboxConfig; sql: Sql }) {
-  const { sql } = deps
-  const mchid = deps.config.wechat!.mchId
+export function registerWechatBillControl(app: FastifyInstance, deps: { sql: Sql; mchid: string }) {
+  const { sql, mchid } = deps
 
   app.post('/control/bills/format', async (req) => {
     const b = objectBody(req.body)

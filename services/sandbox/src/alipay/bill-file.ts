@@ -11,9 +11,15 @@
  */
 import iconv from 'iconv-lite'
 import { chinaTime, fenToYuan } from '../util.ts'
-import { chineseDateTime, compactDay, dayBounds, feeOf } from './day.ts'
-import type { AlipayBillRefund, AlipayBillTrade } from './store.ts'
+import { compactDay, dayBounds, feeOf } from '../bills/day.ts'
+import type { AlipayBillRefund, AlipayBillTrade } from './bills.ts'
 import { gbkNamedZip } from './gbk-zip.ts'
+
+/** `yyyy年MM月dd日 HH:mm:ss` (China time), as Alipay's bill headers write times. */
+export function chineseDateTime(d: Date | number): string {
+  const t = chinaTime(d)
+  return `${t.slice(0, 4)}年${t.slice(5, 7)}月${t.slice(8, 10)}日 ${t.slice(11)}`
+}
 
 export const ALIPAY_DETAIL_HEADER = [
   '支付宝交易号',

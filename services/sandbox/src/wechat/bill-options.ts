@@ -9,7 +9,7 @@
  *   charges no fee on (the sandbox has no coupon flow of its own; the trade itself is unchanged).
  */
 import type { Sql } from '@paysys/db'
-import type { BillProvider } from './store.ts'
+import type { BillProvider } from '../bills/store.ts'
 
 export const BILL_LAYOUTS = ['CURRENT', 'LEGACY'] as const
 export type BillLayout = (typeof BILL_LAYOUTS)[number]

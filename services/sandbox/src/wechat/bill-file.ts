@@ -20,9 +20,9 @@
  */
 import { createHash } from 'node:crypto'
 import { chinaTime, fenToYuan } from '../util.ts'
-import { FEE_PER_MILLE, dayBounds, feeOf } from './day.ts'
-import type { BillLayout } from './options.ts'
-import type { WechatBillRefund, WechatBillTrade } from './store.ts'
+import { FEE_PER_MILLE, dayBounds, feeOf } from '../bills/day.ts'
+import type { BillLayout } from './bill-options.ts'
+import type { WechatBillRefund, WechatBillTrade } from './bills.ts'
 
 export type WechatBillType = 'ALL' | 'SUCCESS' | 'REFUND'
 

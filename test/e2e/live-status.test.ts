@@ -22,9 +22,14 @@ if (!existsSync(CHROMIUM)) {
 const live = { LIVE_MAX_STREAMS_PER_USER: '4' }
 const portB = await freePort()
 // pay knows only main B; the web app (and so the browser) only main A.
-const stack = await startStack({ web: true, extra: { main: live, pay: { MAIN_URL: `http://127.0.0.1:${portB}` } } })
+// Four processes start at once: on a busy 2-core CI machine that can take longer than the default minute.
+const stack = await startStack({
+  web: true,
+  startTimeoutMs: 300_000,
+  extra: { main: live, pay: { MAIN_URL: `http://127.0.0.1:${portB}` } },
+})
 const mainA = stack.main
-const serviceB: RunningService = await startService('main', { ...stack.env.main, PORT: String(portB) })
+const serviceB: RunningService = await startService('main', { ...stack.env.main, PORT: String(portB) }, { timeoutMs: 300_000 })
 const mainB = `http://127.0.0.1:${portB}`
 const web = stack.web!
 const browser: Browser = await chromium.launch({

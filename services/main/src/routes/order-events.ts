@@ -228,9 +228,10 @@ export async function orderEventsRoutes(root: FastifyInstance, opts: OrderEvents
   app.get('/api/orders/:id/events', { schema: eventsSchema }, async (req, reply: FastifyReply) => {
     const { orderId, userId } = await admitWithTicket(req.params.id, req.query.ticket)
     const out = new PassThrough()
+    out.on('error', () => {}) // a write racing the client's disconnect: the stream is already gone
     const sink: StreamSink = {
       transport: 'sse',
-      send: (m) => void out.write(sseFrame(m)),
+      send: (m) => void (out.writableEnded || out.destroyed || out.write(sseFrame(m))),
       backlog: () => out.readableLength + out.writableLength + reply.raw.writableLength,
       close: () => void out.end(),
     }

@@ -25,11 +25,11 @@ const portB = await freePort()
 // Four processes start at once: on a busy 2-core CI machine that can take longer than the default minute.
 const stack = await startStack({
   web: true,
-  startTimeoutMs: 300_000,
+  startTimeoutMs: 600_000,
   extra: { main: live, pay: { MAIN_URL: `http://127.0.0.1:${portB}` } },
 })
 const mainA = stack.main
-const serviceB: RunningService = await startService('main', { ...stack.env.main, PORT: String(portB) }, { timeoutMs: 300_000 })
+const serviceB: RunningService = await startService('main', { ...stack.env.main, PORT: String(portB) }, { timeoutMs: 600_000 })
 const mainB = `http://127.0.0.1:${portB}`
 const web = stack.web!
 const browser: Browser = await chromium.launch({
@@ -75,7 +75,6 @@ const buyer = await register(`live-buyer-${Date.now()}@example.com`)
 const other = await register(`live-other-${Date.now()}@example.com`)
 
 t.test('the stream is on A, the callback lands on B: 支付成功 and the new balance, with no poll', async (t) => {
-  const order = await purchaseQr(buyer.token)
   const context = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 900 } })
   t.teardown(() => context.close())
   await context.addInitScript(
@@ -95,8 +94,16 @@ t.test('the stream is on A, the callback lands on B: 支付成功 and the new ba
     if (u.pathname.startsWith('/api/')) requests.push(`${r.method()} ${u.pathname}`)
   })
 
-  await page.goto(`${web}/order/${order.id}`)
+  // Checkout with the Alipay QR channel in the page: the order page shows the QR code and waits.
+  await page.goto(`${web}/checkout?package=CREDITS_200`)
+  await page.locator('[data-method="ALIPAY"]').click()
+  await page.locator('[data-method="ALIPAY"] ~ .channels [data-channel="qr"]').click()
+  await Promise.all([page.waitForURL(/\/order\/\d+$/), page.click('#pay-button')])
   await page.locator('#qr-image').waitFor()
+  const order = {
+    id: Number(/\/order\/(\d+)$/.exec(new URL(page.url()).pathname)![1]),
+    orderNo: ((await page.locator('#order-no').textContent()) ?? '').trim(),
+  }
   await page.locator('#update-mode', { hasText: '立即自动更新' }).waitFor()
   await until('the stream open on main A', async () => (await openStreams(mainA)) === 1)
   t.equal(await openStreams(mainB), 0, 'main B holds no stream')

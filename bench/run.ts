@@ -4,6 +4,7 @@
  * Bounded: every load phase has a fixed duration; the whole run takes about 3 minutes.
  */
 import { spawn } from 'node:child_process'
+import { request as httpRequest, type ClientRequest } from 'node:http'
 import { createSign, randomUUID } from 'node:crypto'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -22,7 +23,9 @@ if (!process.env.POSTGRES_URL) {
   process.env.POSTGRES_URL = pg.adminUrl
 }
 const quiet = { LOG_LEVEL: 'error' }
-const stack = await startStack({ extra: { main: quiet, pay: { ...quiet, OUTBOX_POLL_MS: '50' }, sandbox: quiet } })
+// Live streams: the bench's one user holds them all (phase 5), tickets are not rate-limited here.
+const liveCaps = { LIVE_MAX_STREAMS_PER_USER: '100000', LIVE_MAX_STREAMS: '100000', LIVE_TICKETS_PER_MINUTE: '0' }
+const stack = await startStack({ extra: { main: { ...quiet, ...liveCaps }, pay: { ...quiet, OUTBOX_POLL_MS: '50' }, sandbox: quiet } })
 const baselinePort = await freePort()
 const baseline = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/baseline-server.ts')], {
   cwd: join(REPO_ROOT, 'services/main'),
@@ -63,6 +66,32 @@ const bought = await http(`${stack.main}/api/credits/purchase`, {
 const paidOrder = bought.json.data as { id: number; orderNo: string }
 await http(`${stack.sandbox}/control/alipay/trades/${paidOrder.orderNo}/pay`, { body: {} })
 await until('bench order paid', async () => (await http(`${stack.main}/api/orders/${paidOrder.id}`, { token })).json.data.status === 'PAID')
+
+/** A TRADE_SUCCESS notify for a CREDITS_200 order (¥10.00), signed with the sandbox platform key. */
+function alipayNotify(orderNo: string, i: number): string {
+  const params: Record<string, string> = {
+    notify_type: 'trade_status_sync',
+    notify_id: `bench-${orderNo}`,
+    notify_time: '2026-11-22 12:00:00',
+    app_id: stack.keys.alipay.appId,
+    out_trade_no: orderNo,
+    trade_no: `2026112222${String(i).padStart(8, '0')}`,
+    trade_status: 'TRADE_SUCCESS',
+    total_amount: '10.00',
+    receipt_amount: '10.00',
+    gmt_payment: '2026-11-22 12:00:00',
+    charset: 'utf-8',
+    version: '1.0',
+    sign_type: 'RSA2',
+  }
+  const content = Object.keys(params)
+    .filter((k) => k !== 'sign_type')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&')
+  params.sign = createSign('RSA-SHA256').update(content).sign(stack.keys.alipay.platformPrivateKey, 'base64')
+  return new URLSearchParams(params).toString()
+}
 
 // 1. Catalogue.
 {
@@ -161,30 +190,7 @@ const floorRps = await floor()
       }
     }),
   )
-  const bodies = orderNos.map((no, i) => {
-    const params: Record<string, string> = {
-      notify_type: 'trade_status_sync',
-      notify_id: `bench-${i}`,
-      notify_time: '2026-11-22 12:00:00',
-      app_id: stack.keys.alipay.appId,
-      out_trade_no: no,
-      trade_no: `2026112222${String(i).padStart(8, '0')}`,
-      trade_status: 'TRADE_SUCCESS',
-      total_amount: '10.00',
-      receipt_amount: '10.00',
-      gmt_payment: '2026-11-22 12:00:00',
-      charset: 'utf-8',
-      version: '1.0',
-      sign_type: 'RSA2',
-    }
-    const content = Object.keys(params)
-      .filter((k) => k !== 'sign_type')
-      .sort()
-      .map((k) => `${k}=${params[k]}`)
-      .join('&')
-    params.sign = createSign('RSA-SHA256').update(content).sign(stack.keys.alipay.platformPrivateKey, 'base64')
-    return new URLSearchParams(params).toString()
-  })
+  const bodies = orderNos.map((no, i) => alipayNotify(no, i))
   const before = Number((await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`)[0]!.n)
   let i = 0
   const started = Date.now()
@@ -221,6 +227,107 @@ const floorRps = await floor()
     target: '≥ 1,000 credited/s',
     met: rps >= 1000,
     note: `notify HTTP: ${r.requests.average.toFixed(0)} req/s, non-2xx ${r.non2xx}; all credited after ${secs.toFixed(1)} s`,
+  })
+}
+
+// 5. Live order status: BENCH_STREAMS (2,000) SSE streams held by one main instance over BENCH_STREAM_ORDERS (20)
+// pending orders; each order is paid by a signed notify to pay (pay → main callback → NOTIFY → the stream),
+// one order at a time; measured: main's memory per open stream, and notify → each stream's PAID message.
+{
+  const n = Number(process.env.BENCH_STREAMS ?? 2000)
+  const nOrders = Number(process.env.BENCH_STREAM_ORDERS ?? 20)
+  const mainMetric = async (name: string) => {
+    const text = (await http(`${stack.main}/metrics`)).text
+    const line = text.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN
+  }
+  const streamsOpen = async () => {
+    const text = (await http(`${stack.main}/metrics`)).text
+    return [...text.matchAll(/^paysys_live_streams\{[^}]*\} (\d+)$/gm)].reduce((a, m) => a + Number(m[1]), 0)
+  }
+  const orders: string[] = []
+  for (let i = 0; i < nOrders; i++) {
+    const r = await http(`${stack.main}/api/credits/purchase`, {
+      token,
+      body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'page' },
+    })
+    orders.push(r.json.data.orderNo)
+  }
+  const [rssBefore, heapBefore] = [await mainMetric('process_resident_memory_bytes'), await mainMetric('nodejs_heap_size_used_bytes')]
+  interface Held {
+    order: number
+    req: ClientRequest
+    opened: boolean
+    paidAt?: number
+  }
+  const held: Held[] = []
+  const openOne = async (k: number) => {
+    const order = k % nOrders
+    const tk = await http(`${stack.main}/api/orders/${orders[order]}/stream-ticket`, { method: 'POST', token })
+    const h: Held = { order, req: undefined as unknown as ClientRequest, opened: false }
+    h.req = httpRequest({ host: '127.0.0.1', port: stack.ports.main, path: tk.json.data.eventsUrl, agent: false }, (res) => {
+      res.setEncoding('utf8')
+      res.on('data', (c: string) => {
+        if (c.includes('event: order')) h.opened = true
+        if (h.paidAt === undefined && c.includes('"status":"PAID"')) h.paidAt = Date.now()
+      })
+      res.on('error', () => {})
+    })
+    h.req.on('error', () => {})
+    h.req.end()
+    held.push(h)
+  }
+  const openStarted = Date.now()
+  let next = 0
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (next < n) await openOne(next++)
+    }),
+  )
+  await until('every stream got its first state', async () => held.every((h) => h.opened), 120_000)
+  const openSecs = (Date.now() - openStarted) / 1000
+  const open = await streamsOpen()
+  const [rssAfter, heapAfter] = [await mainMetric('process_resident_memory_bytes'), await mainMetric('nodejs_heap_size_used_bytes')]
+  const perStreamKiB = (rssAfter - rssBefore) / n / 1024
+  const heapPerStreamKiB = (heapAfter - heapBefore) / n / 1024
+
+  const lastOfOrder: number[] = []
+  const each: number[] = []
+  for (let o = 0; o < nOrders; o++) {
+    const mine = held.filter((h) => h.order === o)
+    const body = alipayNotify(orders[o]!, 900_000 + o)
+    const t0 = Date.now()
+    const r = await http(`${stack.pay}/api/pay/notify/alipay`, {
+      form: Object.fromEntries(new URLSearchParams(body)),
+    })
+    if (r.text !== 'success') throw new Error(`notify refused: ${r.text}`)
+    await until(`order ${o}: every stream told`, async () => mine.every((h) => h.paidAt !== undefined), 30_000)
+    const lat = mine.map((h) => h.paidAt! - t0)
+    each.push(...lat)
+    lastOfOrder.push(Math.max(...lat))
+  }
+  const pct = (xs: number[], p: number) => {
+    const s = [...xs].sort((a, b) => a - b)
+    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
+  }
+  for (const h of held) h.req.destroy()
+  await until('streams back to 0', async () => (await streamsOpen()) === 0, 30_000)
+  const p50 = pct(lastOfOrder, 50)
+  const p99 = pct(lastOfOrder, 99)
+  rows.push({
+    scenario: `${n} live SSE streams on one main: notify → last stream's message (${nOrders} orders × ${n / nOrders})`,
+    rps: n / openSecs,
+    p50,
+    p99,
+    baseline: '1 s budget (issue 18)',
+    baselineRps: 0,
+    ratio: p99 > 0 ? Math.min(1.5, 1000 / p99) : 1.5,
+    target: 'p99 < 1,000 ms',
+    met: p99 < 1000,
+    note:
+      `${open} streams open (opened at ${(n / openSecs).toFixed(0)}/s), main memory per stream ${perStreamKiB.toFixed(1)} KiB RSS, ` +
+      `${heapPerStreamKiB.toFixed(1)} KiB JS heap; notify → each stream's message p50 ${pct(each, 50)} ms, p99 ${pct(each, 99)} ms; ` +
+      `notify → last stream of an order p50 ${p50} ms, p99 ${p99} ms (max ${Math.max(...lastOfOrder)} ms)`,
   })
 }
 

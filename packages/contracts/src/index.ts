@@ -58,6 +58,9 @@ export const ERROR_CODES = [
   // reconciliation against provider bills (issue 8)
   'BILL_UNAVAILABLE',
   'RECONCILIATION_RUNNING',
+  // live order status streams (issue 18)
+  'STREAM_TICKET_INVALID',
+  'TOO_MANY_STREAMS',
 ] as const
 export type ErrorCode = (typeof ERROR_CODES)[number]
 

@@ -32,6 +32,7 @@ import { catalogRoutes } from './routes/catalog.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { MAIN_OPENAPI } from './routes/schemas.ts'
 import { registerMainMetrics } from './metrics.ts'
+import { orderEventsRoutes } from './routes/order-events.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -157,6 +158,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(paymentMethodsRoutes)
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
+  await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }
 export type App = Awaited<ReturnType<typeof buildApp>>

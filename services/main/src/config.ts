@@ -1,6 +1,7 @@
 import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
 import { randomBytes } from 'node:crypto'
+import { readLiveConfig, type LiveConfig } from './live/config.ts'
 
 export interface MainConfig {
   port: number
@@ -39,6 +40,8 @@ export interface MainConfig {
   adminPassword?: string
   /** Bearer token `GET /metrics` requires; without one the endpoint is open (development). */
   metricsToken?: string
+  /** Live order status streams (LIVE_*). */
+  live: LiveConfig
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<MainConfig> {
@@ -87,6 +90,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimitOrdersPerMinute: r.int('RATE_LIMIT_ORDERS_PER_MINUTE', 60, 0, 1_000_000),
     logLevel: r.string('LOG_LEVEL', 'info'),
     http: r.http(),
+    live: readLiveConfig(r),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
     ...(metricsToken ? { metricsToken } : {}),
   })

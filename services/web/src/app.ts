@@ -45,7 +45,14 @@ export async function buildApp(config: Readonly<WebConfig>) {
     pageCsp: PAGE_CSP,
   })
   const agent = new Agent({ connections: 64, headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs })
-  app.addHook('onClose', async () => agent.close())
+  // Live order streams (SSE) hold their upstream connection for minutes: a pool of their own, so they never
+  // take the API's 64 connections (main caps streams itself; its heartbeats keep bodyTimeout from firing).
+  const streams = new Agent({ headersTimeout: config.proxyTimeoutMs, bodyTimeout: config.proxyTimeoutMs })
+  const isStream = (url: string) => /^\/api\/orders\/[^/?]+\/events(\?|$)/.test(url)
+  app.addHook('onClose', async () => {
+    await agent.close()
+    await streams.destroy()
+  })
 
   // Runtime settings for the browser (no secrets): where the sandbox's scanner is, in development.
   app.get('/app-config.json', async (_req, reply) => {
@@ -77,7 +84,7 @@ export async function buildApp(config: Readonly<WebConfig>) {
           method: req.method as 'GET',
           headers,
           body,
-          dispatcher: agent,
+          dispatcher: isStream(req.url) ? streams : agent,
         })
         reply.status(res.statusCode)
         for (const [k, v] of Object.entries(res.headers)) {

@@ -1,8 +1,11 @@
 // /order/:id — where the provider's browser return lands (pay 302s here) and where QR payments wait.
-// Polls GET /api/orders/{id}/payment-status every 2 s (main asks pay, which asks the provider) and
-// stops after 5 minutes with a clear message; shows 支付成功 with the new balance, or failure /
-// expiry with a way to pay again.
+// Follows the order's live stream (live.js: Server-Sent Events pushed the moment the payment lands,
+// on whichever main instance applied it); when the stream is unavailable it polls
+// GET /api/orders/{id}/payment-status every 2 s instead (main asks pay, which asks the provider).
+// Either stops after 5 minutes with a clear message, and both stop at a final state; shows 支付成功
+// with the new balance, or failure / expiry with a way to pay again.
 import { api, ApiError, appConfig, isMissingRoute } from '../api.js'
+import { watchOrder } from '../live.js'
 import { alertBox, clock, dateTime, h, METHOD_NAMES, mount, spinner, statusBadge, yuan } from '../dom.js'
 import { loadMethods, loadPayment, methodPicker, payOrder } from '../pay.js'
 import { purchaseErrorMessage } from './checkout.js'
@@ -98,7 +101,11 @@ export async function orderPage(ctx, ref) {
     timers.add(t)
   }
   let countdown = null
+  /** The live stream while it works; null when polling (or stopped). */
+  let live = null
   const stopAll = () => {
+    live?.stop()
+    live = null
     for (const t of timers) clearTimeout(t)
     timers.clear()
     if (countdown) clearInterval(countdown)
@@ -138,13 +145,19 @@ export async function orderPage(ctx, ref) {
   let netTrouble = false
   let shownNetTrouble = false
   let qrExpired = false
+  /** A final state was drawn: neither the stream nor polling starts again. */
+  let settled = false
 
   const drawPending = () => {
     shownNetTrouble = netTrouble
     mount(
       statusPanel,
       h('div', { class: 'status-line', id: 'status-line', dataset: { state: 'pending' } }, spinner(), h('strong', null, '等待支付结果…')),
-      h('p', { class: 'muted' }, '支付完成后本页会自动更新（每 2 秒查询一次）。'),
+      h(
+        'p',
+        { class: 'muted', id: 'update-mode' },
+        live ? '支付完成后本页会立即自动更新。' : '支付完成后本页会自动更新（每 2 秒查询一次）。',
+      ),
       netTrouble ? alertBox('warn', '网络异常，正在重试…') : null,
     )
   }
@@ -179,7 +192,7 @@ export async function orderPage(ctx, ref) {
         mount(msg, alertBox('error', purchaseErrorMessage(err)))
         btn.disabled = false
         if (err instanceof ApiError && err.code === 'ORDER_NOT_PAYABLE') void tick()
-        else schedule()
+        else watch()
       }
     })
     mount(repayPanel, picker.el, msg, btn)
@@ -284,17 +297,25 @@ export async function orderPage(ctx, ref) {
   }
 
   const finish = () => {
+    settled = true
     stopAll()
     mount(pendingActions)
     qrPanel.hidden = true
     repayPanel.hidden = true
   }
 
-  const drawPaid = async () => {
+  /** `pushed`: the state the live stream carried (no need to read the order again); else the order is read. */
+  const drawPaid = async (pushed) => {
     finish()
     let balance = null
     try {
-      ;[order, balance] = await Promise.all([api(`/orders/${order.id}`), api('/credits/balance').then((d) => d.balance)])
+      if (pushed) {
+        const { status, paidAt, creditsGranted, latePayment, refundedAmount, deliveryStatus } = pushed
+        order = { ...order, status, paidAt, payTime: paidAt, creditsGranted, latePayment, refundedAmount, deliveryStatus }
+        balance = (await api('/credits/balance')).balance
+      } else {
+        ;[order, balance] = await Promise.all([api(`/orders/${order.id}`), api('/credits/balance').then((d) => d.balance)])
+      }
     } catch {
       /* keep what we have */
     }
@@ -395,7 +416,7 @@ export async function orderPage(ctx, ref) {
                 qrExpired = false
                 drawPending()
                 drawQr()
-                void tick()
+                void tick().then(() => watch())
               },
             },
             '刷新状态',
@@ -433,8 +454,41 @@ export async function orderPage(ctx, ref) {
     if (st?.status === 'FAILED') return void drawFailed(st.orderStatus)
     if (qrExpired) return void drawExpiredQr()
     if (Date.now() - startedAt >= giveUpMs()) return void drawGaveUp()
+    if (live || !ctx.active) return // a one-off look while the stream is open: the stream goes on
     if (netTrouble !== shownNetTrouble) drawPending()
     schedule()
+  }
+
+  // ---- live stream, polling as the fallback -------------------------------------------------
+  function watch() {
+    if (!ctx.active || settled) return
+    live?.stop()
+    const stream = watchOrder(order.id, {
+      onState: (st) => {
+        if (!ctx.active || live !== stream) return
+        if (st.paymentStatus === 'PAID') return void drawPaid(st)
+        if (st.paymentStatus === 'FAILED') return void drawFailed(st.status)
+      },
+      onFail: () => {
+        if (live !== stream) return
+        live = null
+        if (!ctx.active || settled) return
+        drawPending()
+        void tick()
+      },
+    })
+    live = stream
+    drawPending()
+    // The same give-up time as polling.
+    later(
+      () => {
+        if (live !== stream || settled) return
+        live.stop()
+        live = null
+        drawGaveUp()
+      },
+      Math.max(0, giveUpMs() - (Date.now() - startedAt)),
+    )
   }
 
   drawDetails()
@@ -443,6 +497,6 @@ export async function orderPage(ctx, ref) {
     drawQr()
     drawPendingActions()
   }
-  void tick()
+  watch()
   return root
 }

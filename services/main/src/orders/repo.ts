@@ -155,6 +155,7 @@ export function createOrdersRepo(sql: Sql) {
       if (f.email !== undefined) add('customer_email = ?', f.email)
       if (f.status !== undefined) add('status = ?', f.status)
       if (f.kind !== undefined) add('kind = ?', f.kind)
+      if (f.paymentMethod !== undefined) add('payment_method = ?', f.paymentMethod)
       if (f.orderNo !== undefined) add('order_no = ?', f.orderNo)
       if (f.from !== undefined) add('created_at >= ?', f.from)
       if (f.to !== undefined) add('created_at < ?', f.to)
@@ -325,6 +326,8 @@ export type OrdersRepo = ReturnType<typeof createOrdersRepo>
 
 export interface OrderFilter {
   userId?: number
+  /** How the order was paid (or is being paid): ALIPAY, WECHAT_PAY, EPAY, CREDITS. */
+  paymentMethod?: string
   email?: string
   status?: OrderStatus
   kind?: 'credits' | 'goods'

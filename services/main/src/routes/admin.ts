@@ -14,6 +14,7 @@ import { DELIVERY_STATUSES, type DeliveryStatus, type OrderRow } from '../orders
 import { presentOrder } from '../present.ts'
 import { presentRefund } from '../refunds.ts'
 import { eventAdminRoutes } from './events-admin.ts'
+import { adminConsoleRoutes } from './admin-console.ts'
 import { reconciliationAdminRoutes } from './reconciliations.ts'
 import { EMAIL_RE, normaliseEmail, presentUser, type UserRow } from '../users.ts'
 import { DeliveryCode, Kind } from './catalog.ts'
@@ -261,6 +262,9 @@ export async function adminRoutes(app: App) {
           userId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
           email: Type.Optional(Type.String({ maxLength: 254 })),
           orderNo: Type.Optional(Type.String({ maxLength: 64 })),
+          provider: Type.Optional(
+            Type.String({ pattern: '^[A-Z_]{2,32}$', description: 'payment method: ALIPAY, WECHAT_PAY, EPAY, CREDITS' }),
+          ),
           from: Type.Optional(Type.String({ maxLength: 40 })),
           to: Type.Optional(Type.String({ maxLength: 40 })),
         }),
@@ -276,7 +280,7 @@ export async function adminRoutes(app: App) {
       if (from && to && from >= to) throw new AppError(400, 'INVALID_PARAMS', 'from 必须早于 to')
       const p = paging(q, 20)
       const { rows, total } = await orders.search(
-        { status: q.status, kind: q.kind, userId: q.userId, email, orderNo: q.orderNo, from, to },
+        { status: q.status, kind: q.kind, userId: q.userId, email, orderNo: q.orderNo, paymentMethod: q.provider, from, to },
         p,
       )
       return ok(
@@ -514,4 +518,5 @@ export async function adminRoutes(app: App) {
   // Reconciliation against provider bills (对账): registered here so the admin check above applies.
   await app.register(reconciliationAdminRoutes)
   await app.register(eventAdminRoutes)
+  await app.register(adminConsoleRoutes)
 }

@@ -14,6 +14,9 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { REPO_ROOT } from '@paysys/devkit'
 import { http, startStack, until } from './fixtures/stack.ts'
 
+// A whole stack, a browser and seven scenes: more than the default 300 s on a busy machine.
+t.setTimeout(900_000)
+
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 if (!existsSync(CHROMIUM)) {
   t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`)

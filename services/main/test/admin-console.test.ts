@@ -11,19 +11,25 @@ import { connect } from '@paysys/db'
 import { createTestDatabase, freePort, startService } from '@paysys/devkit'
 import { bearer, giveCredits, registerAdmin, registerUser, SERVICE_KEY, signedHeaders, startMain } from './helpers.ts'
 
+t.setTimeout(600_000) // a pay process and a main on a busy machine
+
 t.test('console API: health tiles, order trail, refund preview, users; admins only; pay down', async (t) => {
   const payDb = await createTestDatabase('conpay')
   t.teardown(() => payDb.drop())
-  const pay = await startService('pay', {
-    PORT: String(await freePort()),
-    DATABASE_URL: payDb.url,
-    SERVICE_KEYS: `${SERVICE_KEY.id}:${SERVICE_KEY.secret}`,
-    MAIN_URL: `http://127.0.0.1:${await freePort()}`,
-    LOG_LEVEL: 'warn',
-    OUTBOX_PUSH_ENABLED: 'false',
-    STALE_ATTEMPT_SWEEP_SECONDS: '0',
-    RECONCILE_JOBS_ENABLED: 'false',
-  })
+  const pay = await startService(
+    'pay',
+    {
+      PORT: String(await freePort()),
+      DATABASE_URL: payDb.url,
+      SERVICE_KEYS: `${SERVICE_KEY.id}:${SERVICE_KEY.secret}`,
+      MAIN_URL: `http://127.0.0.1:${await freePort()}`,
+      LOG_LEVEL: 'warn',
+      OUTBOX_PUSH_ENABLED: 'false',
+      STALE_ATTEMPT_SWEEP_SECONDS: '0',
+      RECONCILE_JOBS_ENABLED: 'false',
+    },
+    { timeoutMs: 240_000 },
+  ) // a busy machine starts slowly
   let payUp = true
   t.teardown(() => payUp && pay.stop())
   const paySql = connect(payDb.url, { max: 2 })

@@ -148,3 +148,15 @@ export function field(label, input, extra) {
 }
 
 export const PROVIDERS = { ALIPAY: '支付宝', WECHAT_PAY: '微信支付', EPAY: '易支付' }
+
+// The outcome of the last action, carried across the re-render that follows it (so it never blinks out).
+let carried = null
+export function carryFlash(node) {
+  carried = node ?? null
+}
+/** A page's #flash box, holding the carried message if there is one. */
+export function flashBox() {
+  const node = carried
+  carried = null
+  return h('div', { id: 'flash' }, node)
+}

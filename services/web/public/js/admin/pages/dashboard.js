@@ -113,7 +113,7 @@ function chartCard(id, title, days, series, sum, opts = {}) {
             stroke: COLORS[i],
             width: 2,
             fill: i === 0 ? `${COLORS[i]}22` : undefined,
-            points: { show: true, size: 4 },
+            points: { show: true, size: opts.pointSize ?? 4 },
           })),
         ],
       },
@@ -170,7 +170,7 @@ export async function dashboardPage(ctx) {
       days,
       [{ label: '支付率', value: (d) => (d.ordersCreated ? Math.round((d.ordersPaid / d.ordersCreated) * 1000) / 10 : null) }],
       `30 天支付率 ${rate(t.ordersPaid, t.ordersCreated)}`,
-      { minMax: 100, format: (v) => `${v}%` },
+      { minMax: 100, pointSize: 7, format: (v) => `${v}%` },
     ),
   ]
   const drawAll = () => charts.forEach((c) => c.draw())

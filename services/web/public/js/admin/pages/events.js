@@ -1,6 +1,6 @@
 // 事件: pay's events for main that were given up (DEAD) with their last error; resend one, or all shown.
 import { h } from '../../dom.js'
-import { adminApi, age, confirmDialog, fullTime, mutate, table, td, withMessage } from '../ui.js'
+import { adminApi, carryFlash, flashBox, age, confirmDialog, fullTime, mutate, table, td, withMessage } from '../ui.js'
 
 const STATUS = { PENDING: ['投递中', 'warn'], DELIVERED: ['已送达', 'ok'], DEAD: ['死信', 'error'] }
 const TYPES = { PAYMENT_SUCCEEDED: '支付成功', REFUND_SUCCEEDED: '退款成功' }
@@ -8,7 +8,7 @@ const TYPES = { PAYMENT_SUCCEEDED: '支付成功', REFUND_SUCCEEDED: '退款成�
 export async function eventsPage(ctx) {
   const status = ctx.query.get('status') ?? 'DEAD'
   const data = await adminApi(`/admin/events?status=${encodeURIComponent(status)}&limit=100`)
-  const flash = h('div', { id: 'flash' })
+  const flash = flashBox()
   const dead = data.content.filter((e) => e.status === 'DEAD')
 
   async function resend(events) {
@@ -47,9 +47,8 @@ export async function eventsPage(ctx) {
       (n) => `已重发 ${n} 个事件`,
     )
     if (r && ctx.active) {
-      const keep = flash.firstChild
+      carryFlash(flash.firstChild)
       await ctx.rerender()
-      document.getElementById('flash')?.replaceChildren(keep)
     }
   }
 

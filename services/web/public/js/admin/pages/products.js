@@ -1,7 +1,7 @@
 // 商品: credit packages and goods — list, create, edit, put on / take off sale. The API's validation
 // messages are shown as they come (400 INVALID_PARAMS, 409 DUPLICATE…).
 import { h } from '../../dom.js'
-import { adminApi, field, money, mutate, table, td, withMessage } from '../ui.js'
+import { adminApi, carryFlash, flashBox, field, money, mutate, table, td, withMessage } from '../ui.js'
 
 const KINDS = { credits: '积分套餐', goods: '实物商品' }
 const activeBadge = (p) => h('span', { class: `badge ${p.isActive ? 'ok' : 'muted'}` }, p.isActive ? '在售' : '已下架')
@@ -19,7 +19,7 @@ async function allProducts() {
 export async function productsPage(ctx) {
   const kind = ctx.query.get('kind') ?? ''
   const products = (await allProducts()).filter((p) => !kind || p.kind === kind)
-  const flash = h('div', { id: 'flash' })
+  const flash = flashBox()
 
   async function toggle(p) {
     const action = p.isActive ? 'deactivate' : 'activate'
@@ -35,7 +35,10 @@ export async function productsPage(ctx) {
         },
       }),
     )
-    if (r && ctx.active) await ctx.rerender()
+    if (r && ctx.active) {
+      carryFlash(flash.firstChild)
+      await ctx.rerender()
+    }
   }
 
   const rows = products.map((p) => [

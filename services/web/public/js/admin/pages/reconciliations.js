@@ -1,6 +1,20 @@
 // 对账: runs per provider and day, "run now", a run's differences by class, resolve with a note.
 import { alertBox, fenToYuan, h } from '../../dom.js'
-import { adminApi, chinaDay, confirmDialog, field, fullTime, mutate, pager, PROVIDERS, table, td, withMessage } from '../ui.js'
+import {
+  adminApi,
+  carryFlash,
+  flashBox,
+  chinaDay,
+  confirmDialog,
+  field,
+  fullTime,
+  mutate,
+  pager,
+  PROVIDERS,
+  table,
+  td,
+  withMessage,
+} from '../ui.js'
 
 const CLASSES = {
   PROVIDER_ONLY: '渠道有、本地无',
@@ -134,7 +148,7 @@ export async function reconciliationsPage(ctx) {
 
 export async function reconciliationPage(ctx, id) {
   const r = await adminApi(`/admin/reconciliations/${id}`)
-  const flash = h('div', { id: 'flash' })
+  const flash = flashBox()
   const byClass = new Map()
   for (const d of r.differenceList) byClass.set(d.class, [...(byClass.get(d.class) ?? []), d])
 
@@ -158,10 +172,8 @@ export async function reconciliationPage(ctx, id) {
       `差异 #${d.id} 已标记为已处理`,
     )
     if (done && ctx.active) {
-      const keep = flash.firstChild
+      carryFlash(flash.firstChild)
       await ctx.rerender()
-      const f = document.getElementById('flash')
-      if (f && keep) f.replaceChildren(keep)
     }
   }
 

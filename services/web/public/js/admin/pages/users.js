@@ -1,6 +1,6 @@
 // 用户: find a user by email (or id), see the balance and the ledger, adjust credits with a reason.
 import { h } from '../../dom.js'
-import { adminApi, field, fullTime, mutate, pager, table, td, withMessage } from '../ui.js'
+import { adminApi, carryFlash, flashBox, field, fullTime, mutate, pager, table, td, withMessage } from '../ui.js'
 
 const TYPES = { PURCHASE: '购买', CONSUME: '消费', REFUND: '退款', ADJUST: '调整' }
 
@@ -47,7 +47,7 @@ export async function usersPage(ctx) {
 export async function userPage(ctx, id) {
   const page = Number(ctx.query.get('page') ?? 0) || 0
   const [user, ledger] = await Promise.all([adminApi(`/admin/users/${id}`), adminApi(`/admin/users/${id}/ledger?page=${page}&size=20`)])
-  const flash = h('div', { id: 'flash' })
+  const flash = flashBox()
   const delta = h('input', { id: 'adjust-delta', type: 'number', step: '1', placeholder: '例如 100 或 -50' })
   const reason = h('input', { id: 'adjust-reason', maxlength: '256', placeholder: '调整原因（必填）' })
   const btn = h('button', { class: 'btn primary', type: 'submit', id: 'adjust-submit' }, '调整积分…')
@@ -86,9 +86,8 @@ export async function userPage(ctx, id) {
         )
         btn.disabled = false
         if (r && ctx.active) {
-          const keep = flash.firstChild
+          carryFlash(flash.firstChild)
           await ctx.rerender()
-          document.getElementById('flash')?.replaceChildren(keep)
         }
       },
     },

@@ -38,7 +38,7 @@ const stack = await startStack({
   web: true,
   startTimeoutMs: 600_000,
   // Only the bill may find the silent payment: main's own pull of stale pending orders stays away.
-  extra: { main: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, RECONCILE_AFTER_SECONDS: '86400' } },
+  extra: { main: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, RECONCILE_AFTER_SECONDS: '86400', PAY_TIMEOUT_MS: '30000' } },
 })
 const { main, sandbox, paySql, mainSql } = stack
 const web = stack.web!

@@ -28,7 +28,7 @@ t.test('console API: health tiles, order trail, refund preview, users; admins on
       STALE_ATTEMPT_SWEEP_SECONDS: '0',
       RECONCILE_JOBS_ENABLED: 'false',
     },
-    { timeoutMs: 240_000 },
+    { timeoutMs: 600_000 },
   ) // a busy machine starts slowly
   let payUp = true
   t.teardown(() => payUp && pay.stop())

@@ -10,6 +10,7 @@
 import t from 'tap'
 import { existsSync, mkdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
+import { randomUUID } from 'node:crypto'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { REPO_ROOT } from '@paysys/devkit'
 import { http, startStack, until } from './fixtures/stack.ts'
@@ -122,26 +123,32 @@ await until(
 )
 t.equal((await http(`${sandbox}/control/alipay/trades/${misbilled.orderNo}/bill-amount`, { body: { amount: 999 } })).status, 200)
 
-// A dead event: main is down while the payment arrives; after 24 h of retries pay gives the event up
-// (here: marked DEAD as the outbox would), then main is back.
+// A dead event: the provider took the money and pay recorded it, but main never acknowledged the
+// event in 24 h of retries, so pay gave it up. Recorded here as pay's notify path does (attempt PAID
+// and its event in one transaction), with the event already DEAD.
 const deadOrder = await buy(other.token, 'CREDITS_200')
-await stack.services.main.stop()
-await payInSandbox(deadOrder.orderNo)
-const [deadEvent] = await until(
-  'the event failed once with main down',
-  async () => {
-    const rows = await paySql<{ eventId: string }[]>`
-      select o.event_id as "eventId" from outbox o join payment_attempts a on a.id = o.payment_attempt_id
-       where a.order_no = ${deadOrder.orderNo} and o.attempts >= 1 and o.status = 'PENDING'`
-    return rows.length ? rows : undefined
-  },
-  30_000,
-)
-for (let i = 0; i < 3; i++) {
-  await paySql`update outbox set status = 'DEAD', last_error = coalesce(last_error, 'main unreachable') where event_id = ${deadEvent!.eventId}`
-  await new Promise((r) => setTimeout(r, 300))
-}
-await stack.restart('main')
+await payInSandbox(deadOrder.orderNo, false)
+const trade = (await http(`${sandbox}/control/alipay/trades/${deadOrder.orderNo}`)).json
+const deadEvent = { eventId: randomUUID() }
+await paySql.begin(async (tx) => {
+  const [a] = await tx<{ id: string; orderId: number; channel: string }[]>`
+    update payment_attempts set status = 'PAID', trade_no = ${trade.tradeNo}, paid_at = now(), paid_via = 'NOTIFY', updated_at = now()
+     where out_trade_no = ${deadOrder.orderNo} and status = 'PENDING' returning id, order_id as "orderId", channel`
+  const event = {
+    eventId: deadEvent.eventId,
+    type: 'PAYMENT_SUCCEEDED',
+    orderId: Number(a!.orderId),
+    orderNo: deadOrder.orderNo,
+    amount: 1000,
+    provider: 'ALIPAY',
+    channel: a!.channel,
+    tradeNo: trade.tradeNo,
+    paidAt: new Date().toISOString(),
+  }
+  await tx`insert into outbox (event_id, event_type, payment_attempt_id, payload, status, attempts, last_error, created_at)
+           values (${event.eventId}, 'PAYMENT_SUCCEEDED', ${a!.id}, ${tx.json(event)}, 'DEAD', 40, 'HTTP 503: main unavailable',
+                   now() - interval '25 hours')`
+})
 t.equal((await orderRow(deadOrder.id)).status, 'PENDING_PAYMENT', 'main never heard of the dead event')
 
 async function adminLogin(page: Page) {
@@ -292,10 +299,10 @@ t.test('reconciliation finds the planted silent payment and a person resolves an
 
 t.test('resend the dead event: the order main never heard of is paid and credited once', async (t) => {
   await page.click('#nav a[href="/admin/events"]')
-  await page.locator(`#events-table tr[data-event-id="${deadEvent!.eventId}"]`).waitFor()
-  t.match(await text(page, `#events-table tr[data-event-id="${deadEvent!.eventId}"]`), deadOrder.orderNo)
+  await page.locator(`#events-table tr[data-event-id="${deadEvent.eventId}"]`).waitFor()
+  t.match(await text(page, `#events-table tr[data-event-id="${deadEvent.eventId}"]`), deadOrder.orderNo)
   await snap(page, 'events-dead')
-  await page.click(`[data-resend="${deadEvent!.eventId}"]`)
+  await page.click(`[data-resend="${deadEvent.eventId}"]`)
   await confirm(page)
   await page.locator('#flash .alert.ok').waitFor()
   t.match(await text(page, '#flash'), '已重发 1 个事件')

@@ -16,6 +16,7 @@ import type { IIngress } from 'kubernetes-models/networking.k8s.io/v1/Ingress'
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget'
 import { parseYamlDocs, type Doc } from './yaml-docs.ts'
 import { checkServiceEnv, isServiceName, PLACEHOLDER, type ProvidedVar, type ServiceName } from './service-env.ts'
+import { PROVIDER_MODULES } from '../../services/pay/src/providers/index.ts'
 
 export const K8S_DIR = join(REPO_ROOT, 'infra/k8s')
 
@@ -413,8 +414,9 @@ export function ingressProblems(set: K8sSet, facts: DeploymentFacts): string[] {
   }
 
   const serviceApi = payRoutePaths('service.ts')
-  const notify = payRoutePaths('notify.ts')
-  const returns = payRoutePaths('return.ts')
+  // Notify and provider-specific return paths are declared by pay's provider modules (its registry).
+  const notify = PROVIDER_MODULES.flatMap((m) => m.notify.routes.map((r) => r.path))
+  const returns = [...payRoutePaths('return.ts'), ...PROVIDER_MODULES.flatMap((m) => m.returnPaths ?? [])]
   if (serviceApi.length < 4 || notify.length < 3 || returns.length < 1)
     problems.push('ingress: could not read pay’s routes from services/pay/src/routes')
   const hosts = new Set(

@@ -165,7 +165,10 @@ export async function startService(
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
   let exitCode: number | null = null
-  child.once('exit', (code) => (exitCode = code ?? -1))
+  child.once('exit', (code, signal) => {
+    exitCode = code ?? -1
+    if (signal) out += `[${name} was killed by ${signal}]\n`
+  })
   for (;;) {
     if (exitCode !== null) throw new Error(`${name} exited with ${exitCode} before it was healthy:\n${out}`)
     try {

@@ -39,6 +39,14 @@ export interface RefundPreview {
 
 export function createAdminConsole(sql: Sql) {
   return {
+    /** main's own health figures: refunds the provider has not confirmed yet, orders awaiting payment. */
+    async localHealth(): Promise<{ refundsPending: number; ordersPendingPayment: number }> {
+      const [r] = await sql<{ refunds: number; pending: number }[]>`
+        select (select count(*) from refunds where status = 'PENDING')::int as refunds,
+               (select count(*) from orders where status = 'PENDING_PAYMENT')::int as pending`
+      return { refundsPending: r!.refunds, ordersPendingPayment: r!.pending }
+    },
+
     async refundPreview(order: OrderRow, amountFen?: number): Promise<RefundPreview> {
       const [sums] = await sql<{ amount: number; clawed: number; returned: number }[]>`
         select coalesce(sum(amount_fen), 0)::bigint as amount, coalesce(sum(credits_clawed_back), 0)::bigint as clawed,

@@ -6,47 +6,33 @@ import { createApp } from '@paysys/server-kit'
 import { AppError } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import type { MainConfig } from './config.ts'
+import { createAccounts } from './accounts.ts'
 import { authPlugin } from './auth.ts'
-import { createCatalogRepo, type CatalogRepo } from './catalog.ts'
-import { createOrdersRepo, type OrdersRepo } from './orders/repo.ts'
+import { createCatalogRepo } from './catalog.ts'
+import { createCatalogAdmin } from './catalog-admin.ts'
+import { createCheckout } from './checkout.ts'
+import { createCreditsService } from './credits.ts'
+import type { MainDeps } from './deps.ts'
+import { createOrdersRepo } from './orders/repo.ts'
 import { createPayClient, type PayClient } from './pay-client.ts'
-import { createPaymentsService, type PaymentsService } from './payments.ts'
-import { createUsersRepo, type UsersRepo } from './users.ts'
+import { createPaymentsService } from './payments.ts'
+import { createRefundsRepo } from './refunds-repo.ts'
+import { createNonceStore } from './service-calls.ts'
+import { createStats } from './stats.ts'
+import { createAdminConsole } from './admin-console.ts'
+import { createUsersRepo } from './users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { creditsRoutes } from './routes/credits.ts'
 import { ordersRoutes } from './routes/orders.ts'
 import { paymentMethodsRoutes } from './routes/payment-methods.ts'
 import { idempotencyPlugin } from './idempotency.ts'
-import { createLedger, type Ledger } from './ledger.ts'
-import { createRefundService, type RefundService } from './refunds.ts'
-import { createOrderSweeper, type OrderSweeper } from './orders/sweeper.ts'
+import { createLedger } from './ledger.ts'
+import { createRefundService } from './refunds.ts'
+import { createOrderSweeper } from './orders/sweeper.ts'
 import { catalogRoutes } from './routes/catalog.ts'
 import { adminRoutes } from './routes/admin.ts'
 import { MAIN_OPENAPI } from './routes/schemas.ts'
 import { registerMainMetrics } from './metrics.ts'
-
-export interface MainDeps {
-  config: Readonly<MainConfig>
-  sql: Sql
-  users: UsersRepo
-  catalog: CatalogRepo
-  orders: OrdersRepo
-  pay: PayClient
-  payments: PaymentsService
-  ledger: Ledger
-  refunds: RefundService
-  /** Expiry / trade close / refund retry / reconciliation tasks; server.ts starts them on pg-boss, closing the app stops them. */
-  sweeper: OrderSweeper
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    deps: MainDeps
-  }
-  interface FastifyRequest {
-    rawBody?: string
-  }
-}
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -110,7 +96,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   const users = createUsersRepo(sql)
   const orders = createOrdersRepo(sql)
   const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
-  const refunds = createRefundService({ sql, pay, log: app.log })
+  const refunds = createRefundService({ sql, refunds: createRefundsRepo(sql), orders, pay, log: app.log })
   const payments = createPaymentsService({ orders, pay, log: app.log })
   const sweeper = createOrderSweeper({
     sql,
@@ -122,18 +108,27 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     refundRetryAfterS: config.refundRetryAfterSeconds,
     log: app.log,
   })
-  app.decorate('deps', {
+  const catalog = createCatalogRepo(sql)
+  const ledger = createLedger(sql)
+  const deps: MainDeps = {
     config,
-    sql,
     users,
-    catalog: createCatalogRepo(sql),
+    accounts: createAccounts({ users }),
+    catalog,
+    catalogAdmin: createCatalogAdmin({ catalog }),
     orders,
     pay,
     payments,
-    ledger: createLedger(sql),
+    checkout: createCheckout({ config, users, catalog, orders, payments, refunds, pay }),
+    ledger,
+    credits: createCreditsService({ users, ledger }),
     refunds,
+    stats: createStats(sql),
+    adminConsole: createAdminConsole(sql),
+    nonces: createNonceStore(sql),
     sweeper,
-  })
+  }
+  app.decorate('deps', deps)
   // After the HTTP server closed: the task runs in progress finish (they may still call pay), then pay's client closes.
   app.addHook('onClose', async () => {
     await sweeper.stop()

@@ -2,24 +2,41 @@
  * The credits ledger: append-only rows (PURCHASE, CONSUME, REFUND, ADJUST), each moving the
  * account balance in the same transaction (`addCredits`, guarded so it never goes negative).
  * Spending is idempotent by key: the (user, key) pair is unique in the ledger.
+ * This module is the only writer of `credit_ledger`: orders (paid, paid with credits) and refunds
+ * call `addCredits` inside their own transactions.
  */
 import type { Sql } from '@paysys/db'
-import { addCredits } from './orders/repo.ts'
+import { selectList } from './db/columns.ts'
+import { creditLedger, type LedgerType } from './db/schema.ts'
 
-export interface LedgerRow {
-  id: number
-  userId: number
-  type: 'PURCHASE' | 'CONSUME' | 'REFUND' | 'ADJUST'
-  delta: number
-  balanceAfter: number
-  description: string
-  orderId: number | null
-  idempotencyKey: string | null
-  createdAt: Date
+export type LedgerRow = typeof creditLedger.$inferSelect
+
+const COLUMNS = selectList(creditLedger)
+
+/** The user's balance, the row locked for the caller's transaction (a claw-back decides on it). */
+export async function lockedBalance(tx: Sql, userId: number): Promise<number> {
+  const [u] = await tx<{ b: number }[]>`select credit_balance as b from users where id = ${userId} for update`
+  return Number(u?.b ?? 0)
 }
 
-const COLUMNS = `id, user_id as "userId", type, delta, balance_after as "balanceAfter", description, order_id as "orderId",
-  idempotency_key as "idempotencyKey", created_at as "createdAt"`
+/**
+ * Appends a ledger row and moves the balance in the caller's transaction.
+ * The balance update is guarded so it never goes negative; returns the new balance (null: it would).
+ */
+export async function addCredits(
+  tx: Sql,
+  e: { userId: number; type: LedgerType; delta: number; description: string; orderId?: number; idempotencyKey?: string },
+): Promise<number | null> {
+  const rows = await tx<{ creditBalance: number }[]>`
+    update users set credit_balance = credit_balance + ${e.delta}, updated_at = now()
+    where id = ${e.userId} and credit_balance + ${e.delta} >= 0
+    returning credit_balance as "creditBalance"`
+  const row = rows[0]
+  if (!row) return null
+  await tx`insert into credit_ledger (user_id, type, delta, balance_after, description, order_id, idempotency_key)
+    values (${e.userId}, ${e.type}, ${e.delta}, ${row.creditBalance}, ${e.description}, ${e.orderId ?? null}, ${e.idempotencyKey ?? null})`
+  return row.creditBalance
+}
 
 export type ConsumeOutcome =
   | { outcome: 'CONSUMED'; row: LedgerRow }
@@ -47,6 +64,19 @@ export function createLedger(sql: Sql) {
   }
 
   return {
+    /** A user's rows, newest first, with the total count. */
+    async page(userId: number, p: { limit: number; offset: number }): Promise<{ rows: LedgerRow[]; total: number }> {
+      const [rows, count] = await Promise.all([
+        sql.unsafe<LedgerRow[]>(`select ${COLUMNS} from credit_ledger where user_id = $1 order by id desc limit $2 offset $3`, [
+          userId,
+          p.limit,
+          p.offset,
+        ]),
+        sql<{ n: number }[]>`select count(*)::int as n from credit_ledger where user_id = ${userId}`,
+      ])
+      return { rows, total: count[0]!.n }
+    },
+
     async consume(userId: number, credits: number, description: string, key: string): Promise<ConsumeOutcome> {
       const k = consumeKey(key)
       const earlier = await byKey(userId, k)

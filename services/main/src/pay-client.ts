@@ -6,6 +6,7 @@ import {
   type Envelope,
   type ErrorCode,
   type PaymentStatusResponse,
+  type PayMethodInfo,
   type RefundRequest,
   type RefundResponse,
 } from '@paysys/contracts'
@@ -15,7 +16,8 @@ export interface PayClient {
   create(req: CreatePaymentRequest, requestId?: string): Promise<CreatePaymentResponse>
   status(orderNo: string, requestId?: string): Promise<PaymentStatusResponse>
   close(orderNo: string, requestId?: string): Promise<{ orderNo: string; status: string }>
-  methods(requestId?: string): Promise<{ method: string; channels: string[] }[]>
+  /** The enabled payment methods as pay's provider registry describes them. */
+  methods(requestId?: string): Promise<PayMethodInfo[]>
   refund(req: RefundRequest, requestId?: string): Promise<RefundResponse>
   refundStatus(refundNo: string, requestId?: string): Promise<RefundResponse>
   /** Reconciliation (对账) runs and differences, for main's admin API (pay owns them). */
@@ -64,7 +66,7 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     status: (orderNo, rid) => unwrap(client.get<Envelope<PaymentStatusResponse>>(`/api/pay/status/${encodeURIComponent(orderNo)}`, h(rid))),
     close: (orderNo, rid) =>
       unwrap(client.post<Envelope<{ orderNo: string; status: string }>>(`/api/pay/close/${encodeURIComponent(orderNo)}`, {}, h(rid))),
-    methods: (rid) => unwrap(client.get<Envelope<{ method: string; channels: string[] }[]>>('/api/pay/methods', h(rid))),
+    methods: (rid) => unwrap(client.get<Envelope<PayMethodInfo[]>>('/api/pay/methods', h(rid))),
     refund: (req, rid) => unwrap(client.post<Envelope<RefundResponse>>('/api/pay/refund', req, h(rid))),
     refundStatus: (refundNo, rid) =>
       unwrap(client.get<Envelope<RefundResponse>>(`/api/pay/refund/${encodeURIComponent(refundNo)}`, h(rid))),

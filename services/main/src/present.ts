@@ -20,6 +20,7 @@ export function presentOrder(o: OrderRow) {
     totalAmount: amount,
     payAmount: o.paidAmountFen === null ? null : fenToYuanNumber(o.paidAmountFen),
     paymentMethod: o.paymentMethod,
+    paymentProvider: o.paymentProvider,
     paymentChannel: o.paymentChannel,
     paidAt: iso(o.paidAt),
     payTime: iso(o.paidAt),

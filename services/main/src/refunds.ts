@@ -16,30 +16,13 @@ import type { FastifyBaseLogger } from 'fastify'
 import { AppError, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import { fenToYuanNumber, fenToYuanString } from '@paysys/money'
+import { addCredits, lockedBalance } from './ledger.ts'
 import type { PayClient } from './pay-client.ts'
-import { addCredits, ORDER_COLUMNS, type OrderRow } from './orders/repo.ts'
+import type { OrderRow, OrdersRepo } from './orders/repo.ts'
+import { DuplicateEvent, recordEvent } from './processed-events.ts'
+import type { RefundRow, RefundsRepo } from './refunds-repo.ts'
 
-export interface RefundRow {
-  id: number
-  refundNo: string
-  orderId: number
-  userId: number
-  amountFen: number
-  reason: string
-  status: 'PENDING' | 'SUCCEEDED' | 'FAILED'
-  via: 'PROVIDER' | 'CREDITS'
-  creditsClawedBack: number
-  creditsReturned: number
-  forced: boolean
-  adminId: number | null
-  failureReason: string | null
-  completedAt: Date | null
-  createdAt: Date
-}
-
-const COLUMNS = `id, refund_no as "refundNo", order_id as "orderId", user_id as "userId", amount_fen as "amountFen", reason, status, via,
-  credits_clawed_back as "creditsClawedBack", credits_returned as "creditsReturned", forced, admin_id as "adminId",
-  failure_reason as "failureReason", completed_at as "completedAt", created_at as "createdAt"`
+export type { RefundRow } from './refunds-repo.ts'
 
 const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 /** `R` + yyyyMMddHHmmss (GMT+8) + 12 random base32 chars. */
@@ -61,7 +44,7 @@ export interface RefundRequestInput {
   adminId: number
 }
 
-export type RefundEventOutcome = 'REFUNDED' | 'ALREADY_APPLIED' | 'NOT_FOUND' | 'MISMATCH'
+export type RefundEventOutcome = 'REFUNDED' | 'ALREADY_APPLIED' | 'NOT_FOUND' | 'MISMATCH' | 'DUPLICATE'
 
 class Refused extends Error {
   constructor(readonly appError: AppError) {
@@ -69,29 +52,29 @@ class Refused extends Error {
   }
 }
 
-export function createRefundService(deps: { sql: Sql; pay: PayClient; log: FastifyBaseLogger }) {
-  const { sql, pay, log } = deps
-
-  async function findByRefundNo(refundNo: string, tx: Sql = sql): Promise<RefundRow | undefined> {
-    return (await tx.unsafe<RefundRow[]>(`select ${COLUMNS} from refunds where refund_no = $1`, [refundNo]))[0]
-  }
+export function createRefundService(deps: {
+  sql: Sql
+  refunds: RefundsRepo
+  orders: Pick<OrdersRepo, 'lockForUpdate' | 'applyRefund'>
+  pay: PayClient
+  log: FastifyBaseLogger
+}) {
+  const { sql, refunds, orders, pay, log } = deps
+  const findByRefundNo = refunds.findByRefundNo
 
   /** Step 1, see the file comment. For a credits-paid goods order it settles at once. */
   async function reserve(orderId: number, input: RefundRequestInput): Promise<RefundRow> {
     try {
       return await sql.begin(async (tx) => {
         const t = tx as unknown as Sql
-        const [order] = await t.unsafe<OrderRow[]>(`select ${ORDER_COLUMNS} from orders where id = $1 for update`, [orderId])
+        const order = await orders.lockForUpdate(t, orderId)
         if (!order) throw new Refused(new AppError(404, 'ORDER_NOT_FOUND', '订单不存在'))
         if (!(REFUNDABLE_STATUSES as readonly string[]).includes(order.status)) {
           throw new Refused(new AppError(409, 'ORDER_NOT_REFUNDABLE', `订单状态为 ${order.status}，不能退款`))
         }
         const paid = order.paidAmountFen ?? 0
-        const [sums] = await t<{ amount: number; clawed: number; returned: number }[]>`
-          select coalesce(sum(amount_fen), 0)::bigint as amount, coalesce(sum(credits_clawed_back), 0)::bigint as clawed,
-                 coalesce(sum(credits_returned), 0)::bigint as returned
-            from refunds where order_id = ${orderId} and status in ('PENDING', 'SUCCEEDED')`
-        const reserved = Number(sums!.amount)
+        const sums = await refunds.reservedFor(t, orderId)
+        const reserved = sums.amount
         const left = paid - reserved
         const amount = input.amountFen ?? left
         if (left <= 0) throw new Refused(new AppError(409, 'REFUND_AMOUNT_EXCEEDED', '该订单已无可退金额（含处理中的退款）'))
@@ -105,7 +88,7 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
         let clawed = 0
         let returned = 0
         if (byCredits) {
-          returned = share(order.creditsSpent) - Number(sums!.returned)
+          returned = share(order.creditsSpent) - sums.returned
           if (returned > 0) {
             const b = await addCredits(t, {
               userId: order.userId,
@@ -118,10 +101,9 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
             if (b === null) throw new Error('crediting a refund cannot fail')
           }
         } else if (order.kind === 'credits' && order.creditsGranted) {
-          const due = share(order.credits) - Number(sums!.clawed)
+          const due = share(order.credits) - sums.clawed
           if (due > 0) {
-            const [u] = await t<{ b: number }[]>`select credit_balance as b from users where id = ${order.userId} for update`
-            const balance = Number(u!.b)
+            const balance = await lockedBalance(t, order.userId)
             if (balance < due && !input.force) {
               throw new Refused(
                 new AppError(409, 'CREDITS_ALREADY_SPENT', `用户积分余额 ${balance} 不足以扣回 ${due} 积分（可强制退款 force: true）`),
@@ -140,27 +122,22 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
             }
           }
         }
-        const [row] = await t.unsafe<RefundRow[]>(
-          `insert into refunds (refund_no, order_id, user_id, amount_fen, reason, status, via, credits_clawed_back, credits_returned,
-             forced, admin_id, completed_at)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning ${COLUMNS}`,
-          [
-            refundNo,
-            order.id,
-            order.userId,
-            amount,
-            input.reason,
-            byCredits ? 'SUCCEEDED' : 'PENDING',
-            byCredits ? 'CREDITS' : 'PROVIDER',
-            clawed,
-            returned,
-            input.force,
-            input.adminId,
-            byCredits ? new Date() : null,
-          ] as never[],
-        )
+        const row = await refunds.insert(t, {
+          refundNo,
+          orderId: order.id,
+          userId: order.userId,
+          amountFen: amount,
+          reason: input.reason,
+          status: byCredits ? 'SUCCEEDED' : 'PENDING',
+          via: byCredits ? 'CREDITS' : 'PROVIDER',
+          creditsClawedBack: clawed,
+          creditsReturned: returned,
+          forced: input.force,
+          adminId: input.adminId,
+          completedAt: byCredits ? new Date() : null,
+        })
         if (byCredits) await applyToOrder(t, order.id, amount, new Date())
-        return row!
+        return row
       })
     } catch (err) {
       if (err instanceof Refused) throw err.appError
@@ -170,28 +147,25 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
 
   /** The order side of a succeeded refund (guarded: never above what was paid). */
   async function applyToOrder(t: Sql, orderId: number, amountFen: number, at: Date): Promise<void> {
-    const rows = await t`
-      update orders set refunded_amount_fen = refunded_amount_fen + ${amountFen}, refunded_at = ${at},
-        status = case when refunded_amount_fen + ${amountFen} >= paid_amount_fen then 'REFUNDED' else 'PARTIALLY_REFUNDED' end,
-        updated_at = now()
-      where id = ${orderId} and status in ('PAID', 'PARTIALLY_REFUNDED') and refunded_amount_fen + ${amountFen} <= paid_amount_fen
-      returning id`
-    if (!rows.length) log.error({ orderId, amountFen }, 'refund succeeded but the order could not take it: needs a person')
+    if (!(await orders.applyRefund(t, orderId, amountFen, at)))
+      log.error({ orderId, amountFen }, 'refund succeeded but the order could not take it: needs a person')
   }
 
-  /** PENDING → SUCCEEDED and the order updated, once. */
-  async function markSucceeded(refundNo: string, at: Date): Promise<boolean> {
+  /** PENDING → SUCCEEDED and the order updated, once; with `event`, recorded as applied in the same transaction. */
+  async function markSucceeded(
+    refundNo: string,
+    at: Date,
+    event?: { eventId: string; orderNo: string; type: string },
+  ): Promise<'REFUNDED' | 'ALREADY_APPLIED'> {
     return sql.begin(async (tx) => {
       const t = tx as unknown as Sql
-      const [r] = await t.unsafe<RefundRow[]>(
-        `update refunds set status = 'SUCCEEDED', completed_at = $2, updated_at = now()
-          where refund_no = $1 and status = 'PENDING' returning ${COLUMNS}`,
-        [refundNo, at] as never[],
-      )
-      if (!r) return false
+      const r = await refunds.markSucceeded(t, refundNo, at)
+      const outcome = r ? 'REFUNDED' : 'ALREADY_APPLIED'
+      if (event && !(await recordEvent(t, { ...event, outcome }))) throw new DuplicateEvent()
+      if (!r) return outcome
       await applyToOrder(t, r.orderId, r.amountFen, at)
       log.info({ refundNo, orderId: r.orderId, amount: r.amountFen, credits: r.creditsClawedBack }, 'refund succeeded')
-      return true
+      return outcome
     })
   }
 
@@ -199,11 +173,7 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
   async function markFailed(refundNo: string, reason: string): Promise<boolean> {
     return sql.begin(async (tx) => {
       const t = tx as unknown as Sql
-      const [r] = await t.unsafe<RefundRow[]>(
-        `update refunds set status = 'FAILED', failure_reason = $2, completed_at = now(), updated_at = now()
-          where refund_no = $1 and status = 'PENDING' returning ${COLUMNS}`,
-        [refundNo, reason.slice(0, 500)],
-      )
+      const r = await refunds.markFailed(t, refundNo, reason)
       if (!r) return false
       if (r.creditsClawedBack > 0) {
         await addCredits(t, {
@@ -243,9 +213,7 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
   return {
     findByRefundNo,
 
-    async listForOrder(orderId: number): Promise<RefundRow[]> {
-      return sql.unsafe<RefundRow[]>(`select ${COLUMNS} from refunds where order_id = $1 order by id`, [orderId])
-    },
+    listForOrder: refunds.listForOrder,
 
     async refund(order: OrderRow, input: RefundRequestInput, requestId?: string): Promise<RefundRow> {
       const r = await reserve(order.id, input)
@@ -253,30 +221,33 @@ export function createRefundService(deps: { sql: Sql; pay: PayClient; log: Fasti
       return (await findByRefundNo(r.refundNo))!
     },
 
-    /** pay's REFUND_SUCCEEDED event (idempotent: the transition is guarded). */
+    /**
+     * pay's REFUND_SUCCEEDED event (idempotent: the transition is guarded, and the event id is recorded in
+     * the same transaction: DUPLICATE when seen before). NOT_FOUND and MISMATCH record nothing.
+     */
     async applyEvent(e: RefundSucceededEvent): Promise<RefundEventOutcome> {
       const r = await findByRefundNo(e.refundNo)
       if (!r) return 'NOT_FOUND'
-      const [o] = await sql<{ orderNo: string }[]>`select order_no as "orderNo" from orders where id = ${r.orderId}`
-      if (o?.orderNo !== e.orderNo || r.amountFen !== e.amount) {
+      const orderNo = await refunds.orderNoOf(r)
+      if (orderNo !== e.orderNo || r.amountFen !== e.amount) {
         log.error({ refundNo: e.refundNo, orderNo: e.orderNo, amount: e.amount }, 'refund event does not match the refund: not applied')
         return 'MISMATCH'
       }
       if (r.status === 'FAILED') {
         // We gave up on it (pay refused), yet the provider refunded: the money is gone, a person must look.
         log.error({ refundNo: e.refundNo, orderNo: e.orderNo }, 'refund event for a refund marked FAILED: needs a person')
-        return 'ALREADY_APPLIED'
       }
-      return (await markSucceeded(e.refundNo, new Date(e.refundedAt))) ? 'REFUNDED' : 'ALREADY_APPLIED'
+      try {
+        return await markSucceeded(e.refundNo, new Date(e.refundedAt), { eventId: e.eventId, orderNo: e.orderNo, type: e.type })
+      } catch (err) {
+        if (err instanceof DuplicateEvent) return 'DUPLICATE'
+        throw err
+      }
     },
 
     /** Sweep: PENDING provider refunds older than `olderThanS` are sent to pay again (same refundNo). */
     async retryPending(olderThanS: number, batch = 20): Promise<number> {
-      const rows = await sql<(RefundRow & { orderNo: string })[]>`
-        select r.refund_no as "refundNo", r.amount_fen as "amountFen", r.reason, o.order_no as "orderNo"
-          from refunds r join orders o on o.id = r.order_id
-         where r.status = 'PENDING' and r.via = 'PROVIDER' and r.created_at < now() - make_interval(secs => ${olderThanS})
-         order by r.id limit ${batch}`
+      const rows = await refunds.pendingProviderRefunds(olderThanS, batch)
       for (const r of rows) {
         try {
           await sendToPay(r, r.orderNo)

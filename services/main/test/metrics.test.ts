@@ -10,6 +10,7 @@ import { connect } from '@paysys/db'
 import { buildApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import { bearer, giveCredits, registerUser, startMain } from './helpers.ts'
+import { PAY_METHODS } from './pay-methods-fixture.ts'
 
 const main = await startMain()
 t.teardown(() => main.close())
@@ -119,7 +120,7 @@ t.test('main sends its request id to pay as x-request-id on every call, and echo
     req.resume()
     req.on('end', () => {
       calls.push({ method: req.method!, url: req.url!, requestId: req.headers['x-request-id'] as string | undefined })
-      const data = req.url === '/api/pay/methods' ? [{ method: 'ALIPAY', channels: ['page', 'qr'] }] : createdFor(req.url!)
+      const data = req.url === '/api/pay/methods' ? PAY_METHODS.slice(0, 1) : createdFor(req.url!)
       res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ code: 200, message: 'ok', data, timestamp: Date.now() }))

@@ -436,7 +436,8 @@ t.test('pay a goods order with CREDITS: balance spent in the same transaction th
   const refused = await post(`/api/orders/${creditsOrder.id}/pay`, token, { method: 'CREDITS' })
   t.equal(refused.statusCode, 422)
   t.equal(refused.json().error, 'PAYMENT_METHOD_DISABLED')
-  t.equal((await post(`/api/orders/${creditsOrder.id}/pay`, token, { method: 'DOGECOIN' })).statusCode, 400)
+  // Pay is down in this suite: a method that is not main's own cannot be checked without pay's list.
+  t.equal((await post(`/api/orders/${creditsOrder.id}/pay`, token, { method: 'DOGECOIN' })).statusCode, 503)
   t.equal((await post(`/api/orders/${creditsOrder.id}/pay`, token, {})).statusCode, 400)
   t.equal((await post('/api/orders/999999/pay', token, { method: 'CREDITS' })).statusCode, 404)
 

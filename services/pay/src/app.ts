@@ -10,7 +10,7 @@ import { createNonceStore } from './nonces.ts'
 import { createOutboxAdmin } from './outbox.ts'
 import { createConsoleQueries } from './console.ts'
 import { createPaymentsRepo } from './payments.ts'
-import { createProviders } from './providers/index.ts'
+import { createProviders, PROVIDER_MODULES } from './providers/index.ts'
 import { registerPayMetrics } from './metrics.ts'
 import { createRefundFlows } from './refunds.ts'
 import { createReconciler, type Reconciler } from './reconciliation/engine.ts'
@@ -72,8 +72,8 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
     onEventQueued: deps.onEventQueued,
     consoleQueries: createConsoleQueries(sql, () => flows.methods().map((m) => m.method)),
   })
-  app.register(notifyRoutes, { flows })
-  app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl })
+  app.register(notifyRoutes, { flows, modules: PROVIDER_MODULES })
+  app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl, extraPaths: PROVIDER_MODULES.flatMap((m) => m.returnPaths ?? []) })
   return app
 }
 

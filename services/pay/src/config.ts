@@ -3,22 +3,12 @@
  * A provider is enabled only when fully configured; a half-configured provider is an error
  * (it is almost always a deployment mistake, and silently disabling it would hide it).
  */
-import { createPrivateKey, createPublicKey } from 'node:crypto'
 import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
-import { readWechatConfig, type WechatConfig } from './providers/wechat/config.ts'
-import { readEpayConfig, type EpayConfig } from './providers/epay/config.ts'
+import { PROVIDERS, readProviderConfigs, type ProviderConfigs } from './providers/index.ts'
 
-export interface AlipayConfig {
-  appId: string
-  /** Merchant (application) private key, PKCS8 PEM. */
-  privateKey: string
-  /** Alipay platform public key, SPKI PEM. */
-  publicKey: string
-  gateway: string
-}
-
-export interface PayConfig {
+/** Each provider's settings sit under its `configKey` (ProviderConfigs, from the registry); null = disabled. */
+export interface PayConfig extends ProviderConfigs {
   port: number
   host: string
   databaseUrl: string
@@ -34,9 +24,6 @@ export interface PayConfig {
   mainUrl: string
   /** The first key signs (outbox → main); every key verifies (main → pay). */
   serviceKeys: ServiceKey[]
-  alipay: AlipayConfig | null
-  wechat: WechatConfig | null
-  epay: EpayConfig | null
   /** Period of the outbox rescue task (delivers due events whose delivery job was lost). */
   outboxPollMs: number
   /** false: events are only stored (main must pull); for operations and the reconciliation test. */
@@ -60,10 +47,8 @@ export interface ReconcileConfig {
   retryLimit: number
   retryDelaySeconds: number
   /** Fee rates bill fees are checked against, per provider; absent = fees are summed, not checked. */
-  feeRates: Partial<Record<'ALIPAY' | 'WECHAT_PAY' | 'EPAY', number>>
+  feeRates: Partial<Record<string, number>>
 }
-
-export const DEFAULT_ALIPAY_GATEWAY = 'https://openapi.alipay.com/gateway.do'
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<PayConfig> {
   const r = createEnvReader(env)
@@ -96,9 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     frontendUrl: r.url('FRONTEND_URL', production ? undefined : 'http://localhost:3000'),
     mainUrl: r.url('MAIN_URL', production ? undefined : 'http://127.0.0.1:8080'),
     serviceKeys,
-    alipay: readAlipay(r),
-    wechat: readWechatConfig(r),
-    epay: readEpayConfig(r),
+    ...readProviderConfigs(r),
     outboxPollMs: r.int('OUTBOX_POLL_MS', 5000, 10, 600_000),
     outboxPushEnabled: r.bool('OUTBOX_PUSH_ENABLED', true),
     staleAttemptRequerySeconds: r.int('STALE_ATTEMPT_REQUERY_SECONDS', 300, 0, 86_400),
@@ -121,53 +104,20 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   return r.done(config)
 }
 
-/** `RECONCILE_FEE_RATES=ALIPAY:0.006,WECHAT_PAY:0.006` */
+/** `RECONCILE_FEE_RATES=PROVIDER:rate,…`, e.g. a rate of 0.006 per provider code of the registry. */
 function readFeeRates(r: ReturnType<typeof createEnvReader>): ReconcileConfig['feeRates'] {
   const spec = r.optional('RECONCILE_FEE_RATES')
   const rates: ReconcileConfig['feeRates'] = {}
   if (!spec) return rates
   for (const part of spec.split(',')) {
-    const m = /^\s*(ALIPAY|WECHAT_PAY|EPAY)\s*:\s*(0(\.\d{1,6})?)\s*$/.exec(part)
-    if (!m) {
-      r.problems.push(`RECONCILE_FEE_RATES: expected PROVIDER:rate (rate below 1, e.g. ALIPAY:0.006), got ${JSON.stringify(part)}`)
+    const m = /^\s*([A-Z][A-Z0-9_]*)\s*:\s*(0(\.\d{1,6})?)\s*$/.exec(part)
+    if (!m || !PROVIDERS.includes(m[1]!)) {
+      r.problems.push(
+        `RECONCILE_FEE_RATES: expected PROVIDER:rate (PROVIDER one of ${PROVIDERS.join(', ')}; rate below 1, e.g. ${PROVIDERS[0]}:0.006), got ${JSON.stringify(part)}`,
+      )
       continue
     }
-    rates[m[1] as keyof ReconcileConfig['feeRates']] = Number(m[2])
+    rates[m[1]!] = Number(m[2])
   }
   return rates
-}
-
-function readAlipay(r: ReturnType<typeof createEnvReader>): AlipayConfig | null {
-  const appId = r.optional('ALIPAY_APP_ID')
-  const privateKey = r.secret('ALIPAY_PRIVATE_KEY')
-  const publicKey = r.secret('ALIPAY_PUBLIC_KEY')
-  const given = { ALIPAY_APP_ID: appId, ALIPAY_PRIVATE_KEY: privateKey, ALIPAY_PUBLIC_KEY: publicKey }
-  const present = Object.entries(given).filter(([, v]) => v !== undefined)
-  const gateway = r.url('ALIPAY_GATEWAY', DEFAULT_ALIPAY_GATEWAY)
-  if (present.length === 0) return null
-  if (present.length < 3) {
-    const missing = Object.entries(given)
-      .filter(([, v]) => v === undefined)
-      .map(([k]) => k)
-    r.problems.push(
-      `Alipay is partially configured: missing ${missing.join(', ')} (set all of ALIPAY_APP_ID, ALIPAY_PRIVATE_KEY[_FILE], ALIPAY_PUBLIC_KEY[_FILE], or none)`,
-    )
-    return null
-  }
-  if (!/^[0-9A-Za-z]{1,32}$/.test(appId!)) r.problems.push(`ALIPAY_APP_ID must be alphanumeric, got ${JSON.stringify(appId)}`)
-  try {
-    const key = createPrivateKey(privateKey!)
-    if (key.asymmetricKeyType !== 'rsa') r.problems.push('ALIPAY_PRIVATE_KEY must be an RSA key')
-    else if (!/BEGIN PRIVATE KEY/.test(privateKey!)) r.problems.push('ALIPAY_PRIVATE_KEY must be a PKCS8 PEM (-----BEGIN PRIVATE KEY-----)')
-  } catch {
-    r.problems.push('ALIPAY_PRIVATE_KEY is not a valid PEM private key')
-  }
-  try {
-    const key = createPublicKey(publicKey!)
-    if (key.asymmetricKeyType !== 'rsa') r.problems.push('ALIPAY_PUBLIC_KEY must be an RSA key')
-    if (/PRIVATE KEY/.test(publicKey!)) r.problems.push('ALIPAY_PUBLIC_KEY must be the Alipay public key, not a private key')
-  } catch {
-    r.problems.push('ALIPAY_PUBLIC_KEY is not a valid PEM public key')
-  }
-  return { appId: appId!, privateKey: privateKey!, publicKey: publicKey!, gateway }
 }

@@ -5,10 +5,17 @@
  * the same function (`recordProven`).
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type CreatePaymentRequest, type CreatePaymentResponse, type PaymentStatusResponse } from '@paysys/contracts'
-import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
 import {
-  PROVIDERS,
+  AppError,
+  type CreatePaymentRequest,
+  type CreatePaymentResponse,
+  type PayMethodInfo,
+  type PaymentStatusResponse,
+} from '@paysys/contracts'
+import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
+import { methodInfos } from './providers/module.ts'
+import { isProviderName, PROVIDER_MODULES } from './providers/index.ts'
+import {
   type NotifyAcknowledgement,
   type ProviderName,
   type ProviderRegistry,
@@ -31,14 +38,10 @@ export interface NotifyHandled {
 
 /**
  * The answer to a notification for a provider this instance has not configured: 503, so the
- * provider retries later (WeChat stops retrying on any 2xx; a half-rolled-out configuration must
+ * provider retries later (some providers stop retrying on any 2xx; a half-rolled-out configuration must
  * not lose a payment notification).
  */
 const GENERIC_FAILURE: NotifyAcknowledgement = { status: 503, contentType: 'text/plain; charset=utf-8', body: 'failure' }
-
-export function isProviderName(value: string): value is ProviderName {
-  return (PROVIDERS as readonly string[]).includes(value)
-}
 
 export function toStatusResponse(a: Attempt): PaymentStatusResponse {
   return {
@@ -165,9 +168,9 @@ export function createPaymentFlows(deps: {
      */
     requery: queryProvider,
 
-    /** The enabled providers and their channels (an unconfigured provider is absent). */
-    methods(): { method: string; channels: string[] }[] {
-      return Object.values(providers).map((p) => ({ method: p!.name, channels: [...p!.channels] }))
+    /** The buyer-facing methods of the configured providers (an unconfigured provider's are absent). */
+    methods(): PayMethodInfo[] {
+      return methodInfos(PROVIDER_MODULES, (name) => providers[name] !== undefined)
     },
 
     async create(req: CreatePaymentRequest): Promise<CreatePaymentResponse> {
@@ -300,7 +303,7 @@ export function createPaymentFlows(deps: {
   }
 
   /**
-   * For providers that want a second proof of a notified payment (Epay's re-query): checks our own
+   * For providers that want a second proof of a notified payment (a re-query of the order): checks our own
    * records first (known order, same amount; an already recorded trade needs no second proof), then
    * asks the provider. Returns the rejection reason, or null to go ahead.
    */

@@ -10,7 +10,7 @@ import { Counter, Gauge, type Registry } from 'prom-client'
 import { PAYMENT_STATUSES } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import { sharedScrapeRead } from '@paysys/server-kit'
-import { PROVIDERS } from './providers/types.ts'
+import { PROVIDERS } from './providers/index.ts'
 import type { NotifyHandled } from './flows.ts'
 
 export interface PayMetrics {
@@ -20,7 +20,7 @@ export interface PayMetrics {
 
 // Labels come from our own closed lists; anything else (never expected) is folded so that a
 // caller can never create series at will.
-const providerLabel = (p: string) => ((PROVIDERS as readonly string[]).includes(p) ? p : 'OTHER')
+const providerLabel = (p: string) => (PROVIDERS.includes(p) ? p : 'OTHER')
 const reasonLabel = (r: string | null) => (r && /^[A-Z][A-Z0-9_]{0,47}$/.test(r) ? r : 'OTHER')
 
 export function registerPayMetrics(registry: Registry, deps: { sql: Sql; log: FastifyBaseLogger }): PayMetrics {

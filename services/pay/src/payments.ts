@@ -83,7 +83,7 @@ export interface NotifyLogEntry {
   reason: string | null
 }
 
-/** Trade numbers `orderNo_2` … `orderNo_99`: main's 29-character orderNo + 3 stays within WeChat's 32. */
+/** Trade numbers `orderNo_2` … `orderNo_99`: main's 29-character orderNo + 3 stays within the shortest provider limit (32). */
 export const MAX_ATTEMPTS_PER_ORDER = 99
 
 /** A pool or a transaction: both run tagged-template queries the same way. */

@@ -6,12 +6,13 @@
  * transaction. The provider's answer settles it: SUCCEEDED (in one transaction with the
  * REFUND_SUCCEEDED event for main, and the attempt → REFUNDED once fully refunded) or FAILED.
  * A network failure leaves it PENDING; the same refundNo asked again retries the provider call,
- * which the provider treats idempotently (Alipay out_request_no).
+ * which the provider treats idempotently (its refund request number is our refundNo).
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '@paysys/db'
 import { AppError, type RefundRequest, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
+import { providerModule } from './providers/index.ts'
 import { ProviderError, type ProviderName, type ProviderRegistry } from './providers/types.ts'
 
 export interface RefundRow {
@@ -104,10 +105,11 @@ export function createRefundFlows(deps: {
       if (req.amount > best!.left) {
         throw new AppError(409, 'REFUND_AMOUNT_EXCEEDED', `退款金额超过可退金额（可退 ${best!.left} 分）`)
       }
-      // Epay refunds an order once and has no refund number to tell two refunds apart: a second one
-      // would be refused there, and a retried first one could not be recognised (see the Epay adapter).
-      if (best!.attempt.provider === 'EPAY' && best!.left < best!.attempt.amount) {
-        throw new AppError(409, 'ORDER_NOT_REFUNDABLE', '易支付订单只能退款一次，该订单已有退款')
+      // A provider that refunds a trade once and has no refund number to tell two refunds apart: a
+      // second one would be refused there, and a retried first one could not be recognised.
+      const module = providerModule(best!.attempt.provider)
+      if (module?.capabilities.oneRefundPerAttempt && best!.left < best!.attempt.amount) {
+        throw new AppError(409, 'ORDER_NOT_REFUNDABLE', `${module.displayName}订单只能退款一次，该订单已有退款`)
       }
       if (!providers[best!.attempt.provider]) {
         throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `支付方式未启用: ${best!.attempt.provider}`)

@@ -11,9 +11,9 @@ import { loadConfig } from './config.ts'
 import { createOutbox, startOutboxJobs, type OutboxJobs } from './outbox.ts'
 import { startReconcileJobs, type ReconcileJobs } from './reconciliation/jobs.ts'
 import { createStaleAttemptSweep, STALE_ATTEMPT_TASK } from './requery.ts'
-import type { ProviderName } from './providers/types.ts'
+import { describeProviders, enabledProviders } from './providers/index.ts'
 
-// alipay-sdk stamps requests with the process's local time; Alipay expects China time (UTC+8).
+// Provider SDKs stamp requests with the process's local time; the providers expect China time (UTC+8).
 process.env.TZ = 'Asia/Shanghai'
 
 const config = loadConfigOrExit(() => loadConfig())
@@ -30,12 +30,10 @@ const app = buildApp(config, sql, {
     void delivery
       ?.queue(eventId)
       .catch((err: Error) => app.log.warn({ eventId, err: { message: err.message } }, 'could not queue delivery')),
-  reconcileQueue: () => (reconcile ? (provider, day) => reconcile!.enqueue(provider as ProviderName, day) : undefined),
+  reconcileQueue: () => (reconcile ? (provider, day) => reconcile!.enqueue(provider, day) : undefined),
 })
-const enabled = (['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const).filter((p) =>
-  p === 'ALIPAY' ? config.alipay : p === 'WECHAT_PAY' ? config.wechat : config.epay,
-) as ProviderName[]
-app.log.info({ providers: enabled, gateway: config.alipay?.gateway }, 'pay service starting')
+const enabled = enabledProviders(config)
+app.log.info({ providers: enabled, settings: describeProviders(config) }, 'pay service starting')
 
 const boss = await startJobs({ databaseUrl: config.databaseUrl, log: app.log, applicationName: 'pay-jobs' })
 const outbox = createOutbox({ sql, mainUrl: config.mainUrl, key: config.serviceKeys[0]!, log: app.log })

@@ -97,10 +97,14 @@ t.test('the dev wiring turns Epay on, with verify-by-query', async (t) => {
   t.match(env.pay, { EPAY_PID: keys.epay.pid, EPAY_KEY: keys.epay.key, EPAY_VERIFY_BY_QUERY: 'true' })
   t.match(env.sandbox, { SANDBOX_EPAY_PID: keys.epay.pid, SANDBOX_EPAY_KEY: keys.epay.key })
   t.match(keys.epay.key, /^[A-Za-z0-9]{32}$/)
-  const methods = (await client.get<Envelope<{ method: string; channels: string[] }[]>>('/api/pay/methods')).body.data
+  const methods = (await client.get<Envelope<{ method: string; provider: string; channels: { code: string }[] }[]>>('/api/pay/methods'))
+    .body.data
   t.same(
-    methods.find((m) => m.method === 'EPAY'),
-    { method: 'EPAY', channels: ['alipay', 'wxpay', 'qqpay', 'bank'] },
+    methods.filter((m) => m.provider === 'EPAY').map((m) => [m.method, m.channels.map((c) => c.code)]),
+    [
+      ['EPAY', ['alipay', 'wxpay', 'qqpay', 'bank']],
+      ['BANK_CARD', ['bank']],
+    ],
   )
 })
 

@@ -36,9 +36,10 @@ const KEY = randomBytes(16).toString('hex')
 const UNREACHABLE = 'http://127.0.0.1:9/'
 
 /** Epay's signing rule, written out independently of the adapter. */
+/** As the Epay server signs (PROTOCOLS.md): a value empty after PHP's trim() is left out. */
 function md5Sign(params: Record<string, string>, key = KEY): string {
   const content = Object.keys(params)
-    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k] !== '')
+    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k]!.replace(/^[ \t\n\r\0\x0B]+|[ \t\n\r\0\x0B]+$/g, '') !== '')
     .sort()
     .map((k) => `${k}=${params[k]}`)
     .join('&')
@@ -101,6 +102,21 @@ t.test('MD5: sorted k=v without sign, sign_type and empty values, key appended; 
     else p.sign = bad
     t.notOk(verifyEpaySign(p, KEY), `sign ${JSON.stringify(bad)} is refused`)
   }
+})
+
+t.test('MD5: a whitespace-only value is left out of the sign string, as the server leaves it out', async (t) => {
+  const params = { pid: '1001', type: 'alipay', out_trade_no: 'P2024X', money: '1.00', name: 'VIP', param: ' ', sitename: ' \t\r\n' }
+  t.equal(signContent(params), 'money=1.00&name=VIP&out_trade_no=P2024X&pid=1001&type=alipay')
+  // The server's sign string, written out by hand (not through the code under test).
+  const expected = createHash('md5').update(`money=1.00&name=VIP&out_trade_no=P2024X&pid=1001&type=alipay${KEY}`, 'utf8').digest('hex')
+  const signed = signedParams(params, KEY)
+  t.equal(signed.sign, expected, 'signed as the server verifies')
+  t.equal(signed.param, ' ', 'the value is still sent as given')
+  t.ok(verifyEpaySign(signed, KEY))
+  t.ok(verifyEpaySign({ ...signed, param: '  ' }, KEY), 'any whitespace-only value verifies the same')
+  t.notOk(verifyEpaySign({ ...signed, param: ' x ' }, KEY), 'a value with content is signed')
+  // Only PHP's trim() set counts as whitespace: a no-break space is content to the server.
+  t.not(signContent({ ...params, param: '\u00a0' }), signContent(params))
 })
 
 t.test('money crosses the Epay edge as "x.xx" and comes back compared numerically in fen', async (t) => {
@@ -281,9 +297,13 @@ t.test('submit mode: an auto-submitting form and its GET link, signed for submit
   })
   for (const [k, v] of Object.entries(params)) t.match(data.formHtml, `name="${k}" value="${v.replace(/&/g, '&amp;')}"`)
   const methods = await pay.call('GET', '/api/pay/methods')
+  const listed = methods.json().data as { method: string; provider: string; channels: { code: string }[] }[]
   t.same(
-    methods.json().data.find((m: { method: string }) => m.method === 'EPAY'),
-    { method: 'EPAY', channels: ['alipay', 'wxpay', 'qqpay', 'bank'] },
+    listed.map((m) => [m.method, m.provider, m.channels.map((c) => c.code)]),
+    [
+      ['EPAY', 'EPAY', ['alipay', 'wxpay', 'qqpay', 'bank']],
+      ['BANK_CARD', 'EPAY', ['bank']],
+    ],
   )
 })
 

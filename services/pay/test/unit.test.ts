@@ -16,7 +16,8 @@ import {
   tradeFromQuery,
 } from '../src/providers/alipay/transformers.ts'
 import { createAlipayProvider } from '../src/providers/alipay/alipay.ts'
-import { loadConfig, DEFAULT_ALIPAY_GATEWAY } from '../src/config.ts'
+import { loadConfig } from '../src/config.ts'
+import { DEFAULT_ALIPAY_GATEWAY } from '../src/providers/alipay/config.ts'
 import { backoffMs } from '../src/outbox.ts'
 import { alipayNotifyParams, signedNotifyBody } from './helpers.ts'
 

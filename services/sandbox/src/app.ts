@@ -1,24 +1,19 @@
 /**
- * The provider sandbox app: Alipay's openapi gateway, the cashier, QR scanning and the control API.
- * `buildApp` does not listen; the notify worker starts when the app is ready (listen/inject) and
- * stops when it closes (pass `worker: false` to run without it).
+ * The provider sandbox app: every configured provider of the registry (providers.ts) with its API,
+ * browser pages and control routes, the shared cashier, QR scanning, fault injection, bill faults
+ * and the notify worker. `buildApp` does not listen; the notify worker starts when the app is ready
+ * (listen/inject) and stops when it closes (pass `worker: false` to run without it).
  */
 import formbody from '@fastify/formbody'
 import { createApp } from '@paysys/server-kit'
 import type { Sql } from '@paysys/db'
 import type { SandboxConfig } from './config.ts'
 import { createDeliveryService, type DeliveryService } from './deliveries.ts'
-import { registerCashier, type CashierProvider } from './cashier.ts'
-import { registerGateway, type AlipayContext } from './alipay/gateway.ts'
-import { alipayCashier, registerQrRoutes } from './alipay/cashier.ts'
-import { alipayAck, scaledSchedule } from './alipay/notify.ts'
-import { loadKeys } from './alipay/signing.ts'
-import { expireDue } from './alipay/trades.ts'
-import { registerControl } from './control.ts'
-import { epayAck, epayScaledSchedule, registerEpay } from './epay/index.ts'
-import { registerWechat, wechatDeliveryRules } from './wechat/index.ts'
-import { registerBills } from './bills/index.ts'
+import { registerCashier } from './cashier.ts'
+import { registerBillControl } from './bills/control.ts'
 import { registerProviderFaults } from './faults.ts'
+import type { DeliveryRules, MountedProvider, SandboxProvider } from './provider.ts'
+import { SANDBOX_PROVIDERS } from './providers.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,53 +21,55 @@ declare module 'fastify' {
   }
 }
 
+/** The registry's providers that are configured, each with its settings. */
+export function enabledProviders(config: SandboxConfig): { provider: SandboxProvider; settings: unknown }[] {
+  const providers: readonly SandboxProvider<string, unknown>[] = SANDBOX_PROVIDERS
+  return providers.flatMap((provider) => {
+    const settings: unknown = (config as unknown as Record<string, unknown>)[provider.name] ?? null
+    return settings === null ? [] : [{ provider, settings }]
+  })
+}
+
 export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?: boolean } = {}) {
   const app = createApp({ name: 'sandbox', sql, logLevel: config.logLevel, http: config.http })
   await app.register(formbody, { bodyLimit: 64 * 1024 })
+  const enabled = enabledProviders(config)
 
-  let lastExpirySweep = 0
-  const wechatRules = config.wechat ? wechatDeliveryRules({ ...config, wechat: config.wechat }) : null
+  const rules = new Map<string, DeliveryRules>(
+    enabled.map(({ provider, settings }) => [provider.name, provider.delivery(config, settings)]),
+  )
+  const mounted: { name: string; parts: MountedProvider }[] = []
   const deliveries = createDeliveryService({
     sql,
     log: app.log,
     timeoutMs: config.notifyTimeoutMs,
     pollMs: config.notifyPollMs,
-    ackRules: { alipay: alipayAck, epay: epayAck, ...(wechatRules ? { wechat: wechatRules.ack } : {}) },
-    retrySchedules: {
-      alipay: scaledSchedule(config),
-      epay: epayScaledSchedule(config),
-      ...(wechatRules ? { wechat: wechatRules.schedule } : {}),
-    },
-    ...(wechatRules ? { prepareAttempt: { wechat: wechatRules.prepare } } : {}),
+    rules,
     onTick: async () => {
-      // Close unpaid trades past their time_expire, at most once a second.
-      if (!config.alipay || Date.now() - lastExpirySweep < 1000) return
-      lastExpirySweep = Date.now()
-      await expireDue(sql)
+      for (const { parts } of mounted) await parts.onTick?.()
     },
   })
   app.decorate('deliveries', deliveries)
 
   // Before the provider routes: its hook must see every API call.
-  registerProviderFaults(app, config)
-  const providers: CashierProvider[] = []
-  if (config.alipay) {
-    const ctx: AlipayContext = {
-      config,
-      alipay: config.alipay,
-      sql,
-      keys: loadKeys(config.alipay.merchantPublicKey, config.alipay.platformPrivateKey),
-      deliveries,
-    }
-    registerGateway(app, ctx)
-    registerQrRoutes(app, ctx)
-    registerControl(app, ctx)
-    providers.push(alipayCashier(ctx))
+  registerProviderFaults(
+    app,
+    enabled.map(({ provider }) => provider),
+  )
+  for (const { provider, settings } of enabled) {
+    const parts = provider.mount(app, { config, settings, sql, deliveries })
+    parts.control.register(app, { name: provider.name, sql, deliveries })
+    mounted.push({ name: provider.name, parts })
   }
-  if (config.epay) providers.push(registerEpay(app, { config, epay: config.epay, sql, deliveries }))
-  if (config.wechat) providers.push(registerWechat(app, { config: { ...config, wechat: config.wechat }, sql, deliveries }))
-  registerCashier(app, providers)
-  registerBills(app, config, sql)
+  registerCashier(
+    app,
+    mounted.map(({ parts }) => parts.cashier),
+  )
+  registerBillControl(
+    app,
+    sql,
+    mounted.flatMap(({ name, parts }) => (parts.bills ? [{ name, bills: parts.bills }] : [])),
+  )
 
   if (opts.worker !== false) {
     app.addHook('onReady', async () => deliveries.start())

@@ -2,9 +2,8 @@
  * The cashier (收银台): one page per payment, whatever the provider, with exactly one 支付 and one
  * 取消 button; and the simulated scanner `GET /scan?code=`.
  *
- * Providers plug in through `CashierProvider`: payment ids carry the provider's prefix (`ali_…`),
- * and each provider can resolve QR contents it issued (Alipay `qr_code`; WeChat `code_url` and Epay
- * `qrcode` later) to a payment id.
+ * Providers plug in through `CashierProvider`: payment ids carry the provider's prefix (two to
+ * eight letters and `_`), and each provider can resolve QR contents it issued to a payment id.
  */
 import type { FastifyInstance } from 'fastify'
 import { layout, messagePage, sendHtml } from './html.ts'
@@ -12,7 +11,7 @@ import { escapeHtml } from './util.ts'
 
 export interface CashierView {
   paymentId: string
-  /** Shown in the header, e.g. 支付宝. */
+  /** Shown in the header: the provider's name. */
   providerName: string
   subject: string
   /** Yuan, "25.00". */
@@ -33,9 +32,9 @@ export function payOutcome(p: {
   outcome: 'paid' | 'already-paid' | 'closed'
   rows: [string, string][]
   returnUrl: string | null
-  /** The provider's trade number row, e.g. ['支付宝交易号', …]. */
+  /** The provider's trade number row: [its label, the number]. */
   tradeNoRow: [string, string]
-  /** What the provider calls a closed trade (WeChat: 订单已关闭). */
+  /** What the provider calls a closed trade (default 交易已关闭). */
   closedTitle?: string
 }): CashierOutcome {
   if (p.outcome === 'closed') {
@@ -53,15 +52,77 @@ export function payOutcome(p: {
 }
 
 export interface CashierProvider {
-  /** Payment id prefix, e.g. `ali_`. */
+  /** Payment id prefix: two to eight lower-case letters and `_`. */
   prefix: string
   view(paymentId: string): Promise<CashierView | null>
   /** The buyer clicked 支付. */
   pay(paymentId: string): Promise<CashierOutcome>
-  /** The buyer clicked 取消. */
-  cancel(paymentId: string): Promise<CashierOutcome>
   /** The payment id a scanned QR content belongs to, or null. */
   resolveQr(code: string): Promise<string | null>
+  /**
+   * How the provider words the 取消 pages: what it calls a payment in messages (交易 or 订单) and in
+   * the titles of refusals, and the label of the merchant's order number.
+   */
+  words: { noun: string; titleNoun: string; orderNo: string }
+}
+
+/** A payment id that names no payment. */
+export const PAYMENT_NOT_FOUND: CashierOutcome = {
+  kind: 'page',
+  status: 404,
+  title: '支付单不存在',
+  message: '找不到这笔支付。',
+  error: true,
+}
+
+/**
+ * The buyer clicked 取消: an unpaid payment stays payable (as leaving the provider's cashier does —
+ * only the merchant's close or expiry closes it); a paid or closed one is refused (409).
+ */
+export async function cancelOutcome(p: CashierProvider, paymentId: string): Promise<CashierOutcome> {
+  const v = await p.view(paymentId)
+  if (!v) return PAYMENT_NOT_FOUND
+  const { noun, titleNoun, orderNo } = p.words
+  if (v.state !== 'PENDING') {
+    const paid = v.state === 'PAID'
+    return {
+      kind: 'page',
+      status: 409,
+      title: `${titleNoun}${paid ? '已支付' : '已关闭'}`,
+      message: paid ? `该${noun}已支付，无法取消。` : `该${noun}已关闭。`,
+      error: true,
+    }
+  }
+  return {
+    kind: 'page',
+    status: 200,
+    title: '已取消',
+    message: `您已取消本次支付，未发生扣款。${noun}仍待支付，可返回收银台重新支付。`,
+    rows: [[orderNo, v.outTradeNo]],
+  }
+}
+
+const QR_TOKEN = /^[a-z0-9]{8,64}$/
+
+/** The token of a QR content `…/qr/<segment>/<token>`, whatever its host (the same QR behind localhost or 127.0.0.1), or null. */
+export function qrPathToken(code: string, segment: string): string | null {
+  let path: string
+  try {
+    path = new URL(code).pathname
+  } catch {
+    return null
+  }
+  return new RegExp(`/qr/${segment}/([a-z0-9]{8,64})$`).exec(path)?.[1] ?? null
+}
+
+/** `GET /qr/<segment>/:token`: the QR content as a link, opening its payment's cashier. */
+export function registerQrRoute(app: FastifyInstance, segment: string, paymentOf: (token: string) => Promise<string | null>) {
+  app.get<{ Params: { token: string } }>(`/qr/${segment}/:token`, async (req, reply) => {
+    const token = req.params.token
+    const id = QR_TOKEN.test(token) ? await paymentOf(token) : null
+    if (!id) return sendHtml(reply, 404, messagePage('二维码无效', '二维码不存在或已失效。', { error: true }))
+    return reply.redirect(`/cashier/${encodeURIComponent(id)}`, 302)
+  })
 }
 
 const STATE_TEXT: Record<CashierView['state'], string> = { PENDING: '待支付', PAID: '已支付', CLOSED: '交易已关闭' }
@@ -101,7 +162,7 @@ export function registerCashier(app: FastifyInstance, providers: CashierProvider
     app.post<{ Params: { id: string } }>(`/cashier/:id/${action}`, async (req, reply) => {
       const p = providerOf(req.params.id)
       if (!p) return sendHtml(reply, 404, notFound())
-      const outcome = action === 'pay' ? await p.pay(req.params.id) : await p.cancel(req.params.id)
+      const outcome = action === 'pay' ? await p.pay(req.params.id) : await cancelOutcome(p, req.params.id)
       if (outcome.kind === 'redirect') return reply.redirect(outcome.url, 302)
       return sendHtml(reply, outcome.status, messagePage(outcome.title, outcome.message, outcome))
     })

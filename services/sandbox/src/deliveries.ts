@@ -10,6 +10,7 @@
 import { request } from 'undici'
 import type postgres from 'postgres'
 import type { Sql } from '@paysys/db'
+import type { DeliveryRules } from './provider.ts'
 
 /** A pool or a transaction. */
 export type Q = postgres.ISql
@@ -35,7 +36,7 @@ export interface AttemptResult {
   durationMs: number
 }
 
-/** Did the merchant acknowledge? (Alipay: HTTP 200 and body exactly `success`.) */
+/** Did the merchant acknowledge? (Each provider has its rule, e.g. HTTP 200 and the body exactly `success`.) */
 export type AckRule = (status: number, body: string) => boolean
 
 interface DeliveryRow {
@@ -65,19 +66,13 @@ export function createDeliveryService(opts: {
   log: Logger
   timeoutMs: number
   pollMs: number
-  ackRules: Record<string, AckRule>
   /**
-   * Per provider: delays (ms, already scaled) before retry 1, 2, …; its length + 1 is the attempt limit.
-   * Read when an attempt fails, so a restart with another time factor applies to pending deliveries too.
+   * Per provider: acknowledgement, retry schedule (read when an attempt fails, so a restart with
+   * another time factor applies to pending deliveries too) and per-attempt header rewriting.
    */
-  retrySchedules: Record<string, readonly number[]>
+  rules: ReadonlyMap<string, DeliveryRules>
   /** Extra periodic housekeeping run on every poll (e.g. expiring trades). */
   onTick?: () => Promise<void>
-  /**
-   * Per provider: rewrites a durable delivery's headers before each attempt (WeChat signs every
-   * attempt anew: its signature carries a timestamp the merchant only accepts for 5 minutes).
-   */
-  prepareAttempt?: Record<string, (d: { headers: Record<string, string>; body: string | null }) => Record<string, string>>
 }) {
   const { sql, log } = opts
   let timer: NodeJS.Timeout | undefined
@@ -104,7 +99,7 @@ export function createDeliveryService(opts: {
   }
 
   function acked(provider: string, r: AttemptResult): boolean {
-    const rule = opts.ackRules[provider]
+    const rule = opts.rules.get(provider)?.ack
     return r.status !== null && r.body !== null && rule !== undefined && rule(r.status, r.body)
   }
 
@@ -117,10 +112,10 @@ export function createDeliveryService(opts: {
 
   async function deliver(d: DeliveryRow): Promise<void> {
     const attempt = d.attempts + 1
-    const prepare = opts.prepareAttempt?.[d.provider]
+    const prepare = opts.rules.get(d.provider)?.prepare
     const r = await httpSend(prepare ? { ...d, headers: prepare(d) } : d)
     const ok = acked(d.provider, r)
-    const delays = opts.retrySchedules[d.provider] ?? []
+    const delays = opts.rules.get(d.provider)?.schedule ?? []
     await sql.begin(async (tx) => {
       await recordAttempt(tx, d, attempt, r)
       if (ok) {

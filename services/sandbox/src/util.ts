@@ -3,7 +3,7 @@ import { randomBytes, randomInt } from 'node:crypto'
 
 const CHINA_OFFSET_MS = 8 * 3600_000
 
-/** `yyyy-MM-dd HH:mm:ss` in GMT+8, the format Alipay uses for every time field. */
+/** `yyyy-MM-dd HH:mm:ss` in GMT+8, the providers' usual time format. */
 export function chinaTime(d: Date | number = Date.now()): string {
   const t = new Date((typeof d === 'number' ? d : d.getTime()) + CHINA_OFFSET_MS).toISOString()
   return `${t.slice(0, 10)} ${t.slice(11, 19)}`
@@ -22,7 +22,7 @@ export function parseChinaTime(s: string): Date | null {
   return Number.isNaN(d.getTime()) ? null : d
 }
 
-/** Largest amount Alipay accepts for one trade: 100,000,000.00 yuan. */
+/** Largest amount of one trade: 100,000,000.00 yuan (the providers' limit). */
 export const MAX_TRADE_FEN = 10_000_000_000
 
 /** "25.00" / "25" / "25.5" / 25 → fen; null for anything else (negative, >2 decimals, exponent, out of range). */

@@ -101,6 +101,45 @@ t.test('the MD5 rule matches a known vector', async (t) => {
   t.equal(md5(vector, 'aBcD1234eFgH5678iJkL9012mNoP3456'), '11e8101657134be476ffacb4105bfca8')
 })
 
+t.test('whitespace-only values: left out of the sign string, as the server’s isEmpty (trim) does', async (t) => {
+  // Written out by hand, independently of md5() above: the string the server signs.
+  const signOf = (content: string) =>
+    createHash('md5')
+      .update(content + KEY)
+      .digest('hex')
+  const contentOf = (p: Record<string, string>, keep: (v: string) => boolean) =>
+    Object.keys(p)
+      .filter((k) => keep(p[k]!))
+      .sort()
+      .map((k) => `${k}=${p[k]}`)
+      .join('&')
+  const base = payParams({ clientip: '203.0.113.9', device: 'pc', param: ' \t ' })
+
+  const asServer = { ...base, sign: signOf(contentOf(base, (v) => v.trim() !== '')), sign_type: 'MD5' }
+  t.notMatch(
+    contentOf(base, (v) => v.trim() !== ''),
+    /param=/,
+    'the server leaves param out',
+  )
+  t.match(await mapi(asServer), { code: 1, trade_no: /^\d{19}$/ }, 'signed as the server signs: accepted')
+
+  const other = { ...base, out_trade_no: uniq('E') }
+  const asSdk = { ...other, sign: signOf(contentOf(other, (v) => v !== '')), sign_type: 'MD5' }
+  t.match(
+    contentOf(other, (v) => v !== ''),
+    /param= \t /,
+    "the merchant SDK's string keeps it",
+  )
+  const refused = await mapi(asSdk)
+  t.not(refused.code, 1, 'signed with the whitespace-only value in: refused')
+  t.match(refused.msg, /签名校验失败/)
+
+  // PHP's trim strips only ASCII blanks: a no-break space is a value, and stays in the string.
+  const nbsp = payParams({ clientip: '203.0.113.9', device: 'pc', param: '\u00a0' })
+  const withNbsp = { ...nbsp, sign: signOf(contentOf(nbsp, (v) => v !== '')), sign_type: 'MD5' }
+  t.match(await mapi(withNbsp), { code: 1 }, 'a no-break space is signed like any value')
+})
+
 t.test('config: both Epay variables or neither', async (t) => {
   const base = { DATABASE_URL: 'postgres://x/y' }
   t.equal(loadConfig(base).epay, null, 'disabled without them')

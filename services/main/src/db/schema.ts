@@ -19,6 +19,14 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core'
 
+/** Order states; a row's `status` is one of these (checked by `orders_status_valid`). */
+export const ORDER_STATUSES = ['PENDING_PAYMENT', 'PAID', 'CANCELLED', 'EXPIRED', 'FAILED', 'PARTIALLY_REFUNDED', 'REFUNDED'] as const
+export type OrderStatus = (typeof ORDER_STATUSES)[number]
+export const DELIVERY_STATUSES = ['PENDING', 'SHIPPED', 'DELIVERED'] as const
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number]
+export const LEDGER_TYPES = ['PURCHASE', 'CONSUME', 'REFUND', 'ADJUST'] as const
+export type LedgerType = (typeof LEDGER_TYPES)[number]
+
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow()
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow()
 
@@ -91,14 +99,17 @@ export const orders = pgTable(
     productId: integer('product_id')
       .notNull()
       .references(() => products.id),
-    kind: text('kind').notNull(),
+    kind: text('kind').$type<'credits' | 'goods'>().notNull(),
     packageCode: text('package_code'),
     productName: text('product_name').notNull(),
     credits: integer('credits').notNull().default(0),
     quantity: integer('quantity').notNull().default(1),
     amountFen: bigint('amount_fen', { mode: 'number' }).notNull(),
-    status: text('status').notNull().default('PENDING_PAYMENT'),
+    status: text('status').$type<OrderStatus>().notNull().default('PENDING_PAYMENT'),
+    /** The method the buyer chose (a code from pay's methods list, or CREDITS): never overwritten when the order is paid. */
     paymentMethod: text('payment_method'),
+    /** The provider in pay that serves that method (one provider may serve several methods); null for CREDITS. */
+    paymentProvider: text('payment_provider'),
     paymentChannel: text('payment_channel'),
     paymentId: text('payment_id'),
     tradeNo: text('trade_no'),
@@ -120,7 +131,7 @@ export const orders = pgTable(
     contactPhone: text('contact_phone'),
     deliveryFeeFen: bigint('delivery_fee_fen', { mode: 'number' }).notNull().default(0),
     /** PENDING → SHIPPED → DELIVERED (forward only); null for credits orders. */
-    deliveryStatus: text('delivery_status'),
+    deliveryStatus: text('delivery_status').$type<DeliveryStatus>(),
     trackingNo: text('tracking_no'),
     shippedAt: timestamp('shipped_at', { withTimezone: true }),
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
@@ -163,7 +174,7 @@ export const creditLedger = pgTable(
     userId: bigint('user_id', { mode: 'number' })
       .notNull()
       .references(() => users.id),
-    type: text('type').notNull(),
+    type: text('type').$type<LedgerType>().notNull(),
     delta: bigint('delta', { mode: 'number' }).notNull(),
     balanceAfter: bigint('balance_after', { mode: 'number' }).notNull(),
     description: text('description').notNull().default(''),
@@ -218,8 +229,8 @@ export const refunds = pgTable(
       .references(() => users.id),
     amountFen: bigint('amount_fen', { mode: 'number' }).notNull(),
     reason: text('reason').notNull().default(''),
-    status: text('status').notNull().default('PENDING'),
-    via: text('via').notNull(),
+    status: text('status').$type<'PENDING' | 'SUCCEEDED' | 'FAILED'>().notNull().default('PENDING'),
+    via: text('via').$type<'PROVIDER' | 'CREDITS'>().notNull(),
     /** Credits taken back from the buyer for this refund (credits orders). */
     creditsClawedBack: integer('credits_clawed_back').notNull().default(0),
     /** Credits given back to the buyer (goods paid with credits). */

@@ -5,7 +5,7 @@ const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'
 /**
  * `P` + yyyyMMddHHmmss (GMT+8, as the providers show it) + 14 random base32 chars (70 bits:
  * unguessable): 29 characters, so the pay service's later attempts `orderNo_2` … `orderNo_99` still
- * fit WeChat Pay's 32-character out_trade_no.
+ * fit the shortest provider out_trade_no limit we know (32 characters).
  */
 export function newOrderNo(now = new Date()): string {
   const cst = new Date(now.getTime() + 8 * 3600_000)

@@ -3,66 +3,17 @@
  * transaction, so it happens once however many notifies, polls and instances race.
  */
 import type { Sql } from '@paysys/db'
+import { selectList } from '../db/columns.ts'
+import { orders as ordersTable, type DeliveryStatus, type OrderStatus } from '../db/schema.ts'
+import { addCredits } from '../ledger.ts'
+import { DuplicateEvent, recordEvent } from '../processed-events.ts'
 
-export const ORDER_STATUSES = ['PENDING_PAYMENT', 'PAID', 'CANCELLED', 'EXPIRED', 'FAILED', 'PARTIALLY_REFUNDED', 'REFUNDED'] as const
-export type OrderStatus = (typeof ORDER_STATUSES)[number]
+export { DELIVERY_STATUSES, ORDER_STATUSES, type DeliveryStatus, type OrderStatus } from '../db/schema.ts'
 
-export interface OrderRow {
-  id: number
-  orderNo: string
-  userId: number
-  productId: number
-  kind: 'credits' | 'goods'
-  packageCode: string | null
-  productName: string
-  credits: number
-  quantity: number
-  amountFen: number
-  status: OrderStatus
-  paymentMethod: string | null
-  paymentChannel: string | null
-  paymentId: string | null
-  tradeNo: string | null
-  paidAmountFen: number | null
-  paidAt: Date | null
-  expireAt: Date
-  creditsGranted: boolean
-  latePayment: boolean
-  customerEmail: string
-  customerName: string
-  closedAt: Date | null
-  unitPriceFen: number | null
-  deliveryMethod: string | null
-  deliveryAddress: string | null
-  contactName: string | null
-  contactPhone: string | null
-  deliveryFeeFen: number
-  deliveryStatus: DeliveryStatus | null
-  trackingNo: string | null
-  shippedAt: Date | null
-  deliveredAt: Date | null
-  remark: string | null
-  creditsSpent: number
-  refundedAmountFen: number
-  refundedAt: Date | null
-  tradeClosePending: boolean
-  createdAt: Date
-  updatedAt: Date
-}
+/** An order as stored (the drizzle schema is the one column list). */
+export type OrderRow = typeof ordersTable.$inferSelect
 
-export const DELIVERY_STATUSES = ['PENDING', 'SHIPPED', 'DELIVERED'] as const
-export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number]
-
-const COLUMNS = `id, order_no as "orderNo", user_id as "userId", product_id as "productId", kind, package_code as "packageCode",
-  product_name as "productName", credits, quantity, amount_fen as "amountFen", status, payment_method as "paymentMethod",
-  payment_channel as "paymentChannel", payment_id as "paymentId", trade_no as "tradeNo", paid_amount_fen as "paidAmountFen",
-  paid_at as "paidAt", expire_at as "expireAt", credits_granted as "creditsGranted", late_payment as "latePayment",
-  customer_email as "customerEmail", customer_name as "customerName", closed_at as "closedAt", unit_price_fen as "unitPriceFen",
-  delivery_method as "deliveryMethod", delivery_address as "deliveryAddress", contact_name as "contactName",
-  contact_phone as "contactPhone", delivery_fee_fen as "deliveryFeeFen", delivery_status as "deliveryStatus",
-  tracking_no as "trackingNo", shipped_at as "shippedAt", delivered_at as "deliveredAt", remark, credits_spent as "creditsSpent",
-  refunded_amount_fen as "refundedAmountFen", refunded_at as "refundedAt", trade_close_pending as "tradeClosePending",
-  created_at as "createdAt", updated_at as "updatedAt"`
+const COLUMNS = selectList(ordersTable)
 export const ORDER_COLUMNS = COLUMNS
 
 export interface NewOrder {
@@ -94,6 +45,8 @@ export interface NewOrder {
 
 export type PaidOutcome =
   | { outcome: 'PAID'; order: OrderRow; balanceAfter: number | null }
+  /** This event id was applied before (recorded in the same transaction as its effect): nothing done again. */
+  | { outcome: 'DUPLICATE' }
   | { outcome: 'ALREADY_PAID'; order: OrderRow }
   | { outcome: 'AMOUNT_MISMATCH'; order: OrderRow }
   | { outcome: 'NOT_FOUND' }
@@ -155,7 +108,11 @@ export function createOrdersRepo(sql: Sql) {
       if (f.email !== undefined) add('customer_email = ?', f.email)
       if (f.status !== undefined) add('status = ?', f.status)
       if (f.kind !== undefined) add('kind = ?', f.kind)
-      if (f.paymentMethod !== undefined) add('payment_method = ?', f.paymentMethod)
+      // The provider that took the payment, or the buyer's method (a balance payment has no provider).
+      if (f.paymentMethod !== undefined) {
+        args.push(f.paymentMethod)
+        where.push(`(payment_provider = $${args.length} or payment_method = $${args.length})`)
+      }
       if (f.orderNo !== undefined) add('order_no = ?', f.orderNo)
       if (f.from !== undefined) add('created_at >= ?', f.from)
       if (f.to !== undefined) add('created_at < ?', f.to)
@@ -256,16 +213,15 @@ export function createOrdersRepo(sql: Sql) {
     },
 
     /** Remembers the payment attempt pay created (only while still pending). */
-    async recordPaymentStarted(orderId: number, p: { method: string; channel: string; paymentId: string }): Promise<void> {
-      await sql`update orders set payment_method = ${p.method}, payment_channel = ${p.channel}, payment_id = ${p.paymentId}, updated_at = now()
+    async recordPaymentStarted(
+      orderId: number,
+      p: { method: string; provider: string; channel: string; paymentId: string },
+    ): Promise<void> {
+      await sql`update orders set payment_method = ${p.method}, payment_provider = ${p.provider}, payment_channel = ${p.channel},
+          payment_id = ${p.paymentId}, updated_at = now()
         where id = ${orderId} and status = 'PENDING_PAYMENT'`
     },
 
-    /**
-     * Marks an order PAID and grants its credits in the same transaction.
-     * Accepted from PENDING_PAYMENT, and from CANCELLED/EXPIRED/FAILED as a late payment (the money was taken).
-     * The paid amount must equal the order amount.
-     */
     /**
      * Pending orders whose payment started more than `afterS` seconds ago, least recently reconciled
      * first; claimed (reconciled_at = now) so several instances share the work.
@@ -282,51 +238,90 @@ export function createOrdersRepo(sql: Sql) {
       )
     },
 
-    async markPaid(p: {
-      orderNo: string
-      amountFen: number
-      tradeNo: string
-      paidAt: Date
-      method: string
-      channel: string
-    }): Promise<PaidOutcome> {
-      return sql.begin(async (tx) => {
-        const updated = await tx.unsafe<OrderRow[]>(
-          `update orders set status = 'PAID', paid_at = $2, trade_no = $3, paid_amount_fen = $4,
-             payment_method = $5, payment_channel = $6,
-             late_payment = (status <> 'PENDING_PAYMENT'),
-             credits_granted = (kind = 'credits'), updated_at = now()
-           where order_no = $1 and amount_fen = $4 and status in ('PENDING_PAYMENT','CANCELLED','EXPIRED','FAILED')
-           returning ${COLUMNS}`,
-          [p.orderNo, p.paidAt, p.tradeNo, p.amountFen, p.method, p.channel] as never[],
-        )
-        const order = updated[0]
-        if (!order) {
-          const existing = await findBy('order_no', p.orderNo, tx as unknown as Sql)
-          if (!existing) return { outcome: 'NOT_FOUND' } as const
-          if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing } as const
-          return { outcome: 'ALREADY_PAID', order: existing } as const
-        }
-        let balanceAfter: number | null = null
-        if (order.kind === 'credits' && order.credits > 0) {
-          balanceAfter = await addCredits(tx as unknown as Sql, {
-            userId: order.userId,
-            type: 'PURCHASE',
-            delta: order.credits,
-            description: `购买${order.productName} ${order.credits}积分 (订单 ${order.orderNo})`,
-            orderId: order.id,
-          })
-        }
-        return { outcome: 'PAID', order, balanceAfter } as const
-      })
+    /**
+     * Marks an order PAID and grants its credits in the same transaction.
+     * Accepted from PENDING_PAYMENT, and from CANCELLED/EXPIRED/FAILED as a late payment (the money was taken).
+     * The paid amount must equal the order amount. The buyer's `payment_method` stays as chosen (the provider
+     * goes to `payment_provider`); it is filled from the provider only when no payment start was recorded.
+     * With `event`, the event id is recorded in processed_events in this same transaction: a delivery seen
+     * before (or racing this one) is DUPLICATE and changes nothing. NOT_FOUND and AMOUNT_MISMATCH record
+     * nothing, so pay delivers the event again.
+     */
+    async markPaid(
+      p: { orderNo: string; amountFen: number; tradeNo: string; paidAt: Date; provider: string; channel: string },
+      event?: { eventId: string; type: string },
+    ): Promise<PaidOutcome> {
+      try {
+        return await sql.begin(async (tx) => {
+          const t = tx as unknown as Sql
+          const outcome = await markPaidIn(t, p)
+          if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
+            const fresh = await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome })
+            if (!fresh) throw new DuplicateEvent()
+          }
+          return outcome
+        })
+      } catch (err) {
+        if (err instanceof DuplicateEvent) return { outcome: 'DUPLICATE' }
+        throw err
+      }
     },
+
+    /** The order, locked for the caller's transaction (refunds reserve against it). */
+    async lockForUpdate(tx: Sql, id: number): Promise<OrderRow | undefined> {
+      return (await tx.unsafe<OrderRow[]>(`select ${COLUMNS} from orders where id = $1 for update`, [id]))[0]
+    },
+
+    /** The order side of a succeeded refund, in the caller's transaction (guarded: never above what was paid). */
+    async applyRefund(tx: Sql, orderId: number, amountFen: number, at: Date): Promise<boolean> {
+      const rows = await tx`
+        update orders set refunded_amount_fen = refunded_amount_fen + ${amountFen}, refunded_at = ${at},
+          status = case when refunded_amount_fen + ${amountFen} >= paid_amount_fen then 'REFUNDED' else 'PARTIALLY_REFUNDED' end,
+          updated_at = now()
+        where id = ${orderId} and status in ('PAID', 'PARTIALLY_REFUNDED') and refunded_amount_fen + ${amountFen} <= paid_amount_fen
+        returning id`
+      return rows.length > 0
+    },
+  }
+
+  async function markPaidIn(
+    tx: Sql,
+    p: { orderNo: string; amountFen: number; tradeNo: string; paidAt: Date; provider: string; channel: string },
+  ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>> {
+    const updated = await tx.unsafe<OrderRow[]>(
+      `update orders set status = 'PAID', paid_at = $2, trade_no = $3, paid_amount_fen = $4,
+         payment_method = coalesce(payment_method, $5), payment_provider = $5, payment_channel = $6,
+         late_payment = (status <> 'PENDING_PAYMENT'),
+         credits_granted = (kind = 'credits'), updated_at = now()
+       where order_no = $1 and amount_fen = $4 and status in ('PENDING_PAYMENT','CANCELLED','EXPIRED','FAILED')
+       returning ${COLUMNS}`,
+      [p.orderNo, p.paidAt, p.tradeNo, p.amountFen, p.provider, p.channel] as never[],
+    )
+    const order = updated[0]
+    if (!order) {
+      const existing = await findBy('order_no', p.orderNo, tx)
+      if (!existing) return { outcome: 'NOT_FOUND' }
+      if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing }
+      return { outcome: 'ALREADY_PAID', order: existing }
+    }
+    let balanceAfter: number | null = null
+    if (order.kind === 'credits' && order.credits > 0) {
+      balanceAfter = await addCredits(tx, {
+        userId: order.userId,
+        type: 'PURCHASE',
+        delta: order.credits,
+        description: `购买${order.productName} ${order.credits}积分 (订单 ${order.orderNo})`,
+        orderId: order.id,
+      })
+    }
+    return { outcome: 'PAID', order, balanceAfter }
   }
 }
 export type OrdersRepo = ReturnType<typeof createOrdersRepo>
 
 export interface OrderFilter {
   userId?: number
-  /** How the order was paid (or is being paid): ALIPAY, WECHAT_PAY, EPAY, CREDITS. */
+  /** The provider that took (or is taking) the payment, or the buyer's method (as pay's methods list names them). */
   paymentMethod?: string
   email?: string
   status?: OrderStatus
@@ -337,29 +332,3 @@ export interface OrderFilter {
 }
 
 class Insufficient extends Error {}
-
-/**
- * Appends a ledger row and moves the balance in the caller's transaction.
- * The balance update is guarded so it never goes negative; returns the new balance.
- */
-export async function addCredits(
-  tx: Sql,
-  e: {
-    userId: number
-    type: 'PURCHASE' | 'CONSUME' | 'REFUND' | 'ADJUST'
-    delta: number
-    description: string
-    orderId?: number
-    idempotencyKey?: string
-  },
-): Promise<number | null> {
-  const rows = await tx<{ creditBalance: number }[]>`
-    update users set credit_balance = credit_balance + ${e.delta}, updated_at = now()
-    where id = ${e.userId} and credit_balance + ${e.delta} >= 0
-    returning credit_balance as "creditBalance"`
-  const row = rows[0]
-  if (!row) return null
-  await tx`insert into credit_ledger (user_id, type, delta, balance_after, description, order_id, idempotency_key)
-    values (${e.userId}, ${e.type}, ${e.delta}, ${row.creditBalance}, ${e.description}, ${e.orderId ?? null}, ${e.idempotencyKey ?? null})`
-  return row.creditBalance
-}

@@ -35,8 +35,6 @@ export interface SweepPeriods {
   pruneMs?: number
 }
 
-export const SWEEP_TASKS = ['orders-expire', 'refunds-retry', 'orders-reconcile', 'idempotency-prune'] as const
-
 export function createOrderSweeper(deps: {
   sql: Sql
   orders: OrdersRepo

@@ -36,13 +36,13 @@ export async function closeProviderTrade(
       amountFen: s.amount,
       tradeNo: s.tradeNo ?? '',
       paidAt: s.paidAt ? new Date(s.paidAt) : new Date(),
-      method: s.method,
+      provider: s.method,
       channel: s.channel,
     })
     if (r.outcome === 'AMOUNT_MISMATCH')
       deps.log.error({ orderNo: order.orderNo }, 'paid amount differs from the order amount: needs a person')
     else deps.log.warn({ orderNo: order.orderNo, outcome: r.outcome }, 'closing the trade found it paid: order marked PAID')
-    const fresh = r.outcome === 'NOT_FOUND' ? order : r.order
+    const fresh = r.outcome === 'NOT_FOUND' || r.outcome === 'DUPLICATE' ? order : r.order
     return { kind: 'PAID', order: fresh }
   }
 }

@@ -7,8 +7,8 @@
  */
 import { Type } from 'typebox'
 import { AppError, errorResponses, Nullable, ok, OkEnvelope, OpenObject, PageSchema } from '@paysys/contracts'
-import type { App } from '../app.ts'
-import { createAdminConsole, orderTimeline, type PayTrail } from '../admin-console.ts'
+import type { MainApp } from '../deps.ts'
+import { orderTimeline, type PayTrail } from '../admin-console.ts'
 import { presentOrder } from '../present.ts'
 import { presentRefund } from '../refunds.ts'
 import { presentUser } from '../users.ts'
@@ -83,9 +83,8 @@ const PreviewSchema = OpenObject({
 
 const fenToYuan = (fen: number) => Math.round(fen) / 100
 
-export async function adminConsoleRoutes(app: App) {
-  const { orders, refunds, users, pay, sql } = app.deps
-  const admin = createAdminConsole(sql)
+export async function adminConsoleRoutes(app: MainApp) {
+  const { orders, refunds, users, pay, adminConsole: admin } = app.deps
 
   async function orderById(id: string) {
     const o = await orders.findById(Number(id))
@@ -104,16 +103,14 @@ export async function adminConsoleRoutes(app: App) {
       },
     },
     async (req) => {
-      const [[local], fromPay] = await Promise.all([
-        sql<{ refunds: number; pending: number }[]>`
-          select (select count(*) from refunds where status = 'PENDING')::int as refunds,
-                 (select count(*) from orders where status = 'PENDING_PAYMENT')::int as pending`,
+      const [local, fromPay] = await Promise.all([
+        admin.localHealth(),
         pay.consoleHealth(req.id).then(
           (h) => ({ ok: true as const, h: h as Record<string, unknown> }),
           (err: Error) => ({ ok: false as const, error: err.message }),
         ),
       ])
-      const base = { refundsPending: local!.refunds, ordersPendingPayment: local!.pending }
+      const base = local
       if (!fromPay.ok) {
         return ok({
           outbox: null,

@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { AppError, errorResponses, ok, OkEnvelope } from '@paysys/contracts'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { hashPassword, verifyPassword } from '../passwords.ts'
 import { EMAIL_RE, presentUser } from '../users.ts'
 import { AuthResultSchema, USER, UserSchema } from './schemas.ts'
@@ -31,29 +31,21 @@ const meSchema = {
   response: { 200: OkEnvelope(UserSchema), ...errorResponses(401) },
 }
 
-export async function authRoutes(app: App) {
-  const { users } = app.deps
+export async function authRoutes(app: MainApp) {
+  const { accounts } = app.deps
 
   app.post('/api/auth/register', { schema: registerSchema }, async (req) => {
-    const { email, password, name } = req.body
-    if (!EMAIL_RE.test(email.trim())) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
-    const user = await users.register(email, await hashPassword(password), name?.trim() ?? '')
-    if (!user) throw new AppError(409, 'EMAIL_TAKEN', '该邮箱已注册')
+    const user = await accounts.register(req.body)
     return ok({ token: app.signToken(user), user: presentUser(user) }, '注册成功')
   })
 
   app.post('/api/auth/login', { schema: loginSchema }, async (req) => {
-    const user = await users.findByEmail(req.body.email)
-    if (!(await verifyPassword(req.body.password, user?.passwordHash ?? null)) || !user) {
-      throw new AppError(401, 'INVALID_CREDENTIALS', '邮箱或密码错误')
-    }
+    const user = await accounts.login(req.body.email, req.body.password)
     return ok({ token: app.signToken(user), user: presentUser(user) }, '登录成功')
   })
 
   app.get('/api/users/me', { preHandler: app.requireUser, schema: meSchema }, async (req) => {
-    const user = await users.findById(req.user.id)
-    if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
-    return ok(presentUser(user))
+    return ok(presentUser(await accounts.me(req.user.id)))
   })
 
   app.patch(
@@ -62,7 +54,7 @@ export async function authRoutes(app: App) {
       preHandler: app.requireUser,
       schema: {
         tags: ['auth'],
-        summary: 'Update my name or WeChat openid binding (JSAPI)',
+        summary: 'Update my name or my openid binding (channels that require the openid)',
         security: USER,
         response: { 200: OkEnvelope(UserSchema), ...errorResponses(400, 401) },
         body: Type.Object(
@@ -75,8 +67,7 @@ export async function authRoutes(app: App) {
       },
     },
     async (req) => {
-      const user = await users.updateProfile(req.user.id, req.body)
-      if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
+      const user = await accounts.updateProfile(req.user.id, req.body)
       return ok(presentUser(user), '更新成功')
     },
   )

@@ -2,7 +2,7 @@
 import { Type } from 'typebox'
 import { AppError, errorResponses, ok, OkEnvelope, PageSchema } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { deliveryOptions, presentDeliveryMethod, presentProduct, type ProductRow } from '../catalog.ts'
 import { deliveryFee } from '../orders/pricing.ts'
 import { NumericId, Paging, pageOf, paging } from './common.ts'
@@ -12,7 +12,7 @@ export const Kind = Type.Union([Type.Literal('credits'), Type.Literal('goods')])
 export const DeliveryCode = Type.String({ pattern: '^[a-z_]{1,32}$' })
 export const ProductIdField = Type.Integer({ minimum: 1, maximum: 2_147_483_647 })
 
-export async function catalogRoutes(app: App) {
+export async function catalogRoutes(app: MainApp) {
   const { catalog } = app.deps
 
   async function activeProduct(id: number): Promise<ProductRow> {

@@ -1,12 +1,9 @@
 import { Type } from 'typebox'
 import { AppError, errorResponses, IsoTime, NoQuery, Nullable, ok, OkEnvelope, OpenObject, PageSchema, StringEnum } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
-import type { App } from '../app.ts'
 import { currentUser } from '../auth.ts'
 import { presentPackage } from '../catalog.ts'
-import { newOrderNo } from '../orders/order-no.ts'
-import { normaliseMethod, requireOpenidFor, resolveChannel } from '../payments.ts'
-import { EMAIL_RE, normaliseEmail } from '../users.ts'
+import type { MainApp } from '../deps.ts'
 import { presentLedgerRow } from '../ledger.ts'
 import { isServiceCall, verifyServiceCall } from '../service-calls.ts'
 import { ORDER_STATUSES } from '../orders/repo.ts'
@@ -67,8 +64,8 @@ const ledgerSchema = {
   response: { 200: OkEnvelope(PageSchema(LedgerRowSchema)), ...errorResponses(400, 401) },
 }
 
-export async function creditsRoutes(app: App) {
-  const { catalog, users, orders, payments, sql, config, ledger } = app.deps
+export async function creditsRoutes(app: MainApp) {
+  const { catalog, users, checkout, ledger, credits } = app.deps
 
   // The most requested page of all: the presented list is kept for 2 s, so an admin's change shows
   // within 2 s on every instance while the database sees one query per instance per 2 s.
@@ -116,68 +113,22 @@ export async function creditsRoutes(app: App) {
     },
     async (req) => {
       const b = req.body
-      // Validate everything before anything is written.
-      const method = normaliseMethod(b.paymentMethod)
-      if (method === 'CREDITS') throw new AppError(422, 'PAYMENT_METHOD_DISABLED', '积分套餐不能用积分购买')
-      const channel = resolveChannel(method, b.channel, b.device)
-      const pkg = await catalog.findPackage(b.packageCode)
-      if (!pkg || !pkg.isActive) throw new AppError(404, 'PACKAGE_NOT_FOUND', `套餐不存在: ${b.packageCode}`)
-      let credits = pkg.credits
-      let amountFen = pkg.priceFen
-      if (pkg.packageType === 'CUSTOM') {
-        const n = b.customCredits
-        const min = pkg.minCredits ?? 100
-        const max = pkg.maxCredits ?? 10000
-        if (n === undefined || n === null) throw new AppError(400, 'INVALID_PARAMS', '自定义积分套餐需要 customCredits')
-        if (n < min || n > max) throw new AppError(422, 'CUSTOM_CREDITS_OUT_OF_RANGE', `自定义积分数量无效，必须在${min}-${max}之间`)
-        credits = n
-        amountFen = n * (pkg.unitPriceFen ?? 5)
-      }
-      const authUser = currentUser(req)
-      const guestEmail = b.customerEmail?.trim()
-      if (!authUser) {
-        if (!guestEmail) throw new AppError(400, 'INVALID_PARAMS', '未登录时 customerEmail 为必填')
-        if (!EMAIL_RE.test(guestEmail)) throw new AppError(400, 'INVALID_PARAMS', '邮箱格式无效')
-      }
-      // Last check before anything is written: is the method configured in pay?
-      await payments.ensureEnabled(method, channel, req.id)
-      let user
-      if (authUser) {
-        user = await users.findById(authUser.id)
-        if (!user) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
-        requireOpenidFor(channel, b.openid ?? user.wechatOpenid)
-      } else {
-        requireOpenidFor(channel, b.openid)
-        user = await users.findOrCreateGuest(guestEmail!, b.customerName?.trim() ?? '')
-      }
-      const order = await orders.create({
-        orderNo: newOrderNo(),
-        userId: user.id,
-        productId: pkg.id,
-        kind: 'credits',
-        packageCode: pkg.packageCode,
-        productName: pkg.packageType === 'CUSTOM' ? `${pkg.name} ${credits}积分` : pkg.name,
+      const {
+        order,
+        package: pkg,
         credits,
-        quantity: 1,
-        amountFen,
-        expireAt: new Date(Date.now() + config.orderExpireMinutes * 60_000),
-        customerEmail: user.email,
-        customerName: b.customerName?.trim() || user.name,
-        paymentMethod: method,
-        clientInfo: b.clientInfo,
-      })
-      const paymentInfo = await payments.start(order, method, channel, {
-        device: b.device,
-        clientIp: req.ip,
-        openid: b.openid ?? user.wechatOpenid ?? undefined,
-        requestId: req.id,
-      })
+        paymentInfo,
+      } = await checkout.purchase(
+        currentUser(req)?.id,
+        { ...b, method: b.paymentMethod },
+        { log: req.log, requestId: req.id, clientIp: req.ip },
+      )
       return ok(
         {
           orderId: order.orderNo,
           id: order.id,
           orderNo: order.orderNo,
-          packageInfo: { packageCode: pkg.packageCode, packageName: pkg.name, credits, price: fenToYuanNumber(amountFen) },
+          packageInfo: { packageCode: pkg.packageCode, packageName: pkg.name, credits, price: fenToYuanNumber(order.amountFen) },
           customerInfo: { email: order.customerEmail, name: order.customerName },
           paymentInfo,
           orderStatus: order.status,
@@ -220,35 +171,18 @@ export async function creditsRoutes(app: App) {
       const b = req.body
       const header = req.headers['idempotency-key']
       const key = b.idempotencyKey ?? (typeof header === 'string' && /^[\x21-\x7e]{1,128}$/.test(header) ? header : undefined)
-      if (!key) throw new AppError(400, 'INVALID_PARAMS', '需要 idempotencyKey（或 Idempotency-Key 请求头）')
-      let userId: number
-      if (req.serviceKeyId) {
-        const target =
-          b.userId !== undefined ? await users.findById(b.userId) : b.email !== undefined ? await users.findByEmail(b.email) : undefined
-        if (b.userId === undefined && b.email === undefined) throw new AppError(400, 'INVALID_PARAMS', '服务调用需要 userId 或 email')
-        if (!target) throw new AppError(404, 'USER_NOT_FOUND', '用户不存在')
-        userId = target.id
-      } else {
-        const me = await users.findById(req.user.id)
-        if (!me) throw new AppError(401, 'UNAUTHORIZED', '用户不存在')
-        const other = (b.userId !== undefined && b.userId !== me.id) || (b.email !== undefined && normaliseEmail(b.email) !== me.email)
-        if (other) throw new AppError(403, 'FORBIDDEN', '只能消费自己的积分')
-        userId = me.id
-      }
-      const description = b.description?.trim() || `消费 ${b.credits} 积分`
-      const r = await ledger.consume(userId, b.credits, description, key)
-      if (r.outcome === 'INSUFFICIENT') throw new AppError(409, 'INSUFFICIENT_CREDITS', `积分不足：需要 ${b.credits}，当前 ${r.balance}`)
-      if (r.outcome === 'KEY_REUSED') throw new AppError(409, 'IDEMPOTENCY_KEY_REUSED', '该 idempotencyKey 已用于另一次消费')
+      const by = req.serviceKeyId ? { serviceKeyId: req.serviceKeyId } : { userId: req.user.id }
+      const r = await credits.spend(by, { ...b, key })
       return ok(
         {
           ...presentLedgerRow(r.row),
           ledgerId: r.row.id,
           credits: b.credits,
           balance: r.row.balanceAfter,
-          idempotencyKey: key,
-          replayed: r.outcome === 'REPLAYED',
+          idempotencyKey: r.key,
+          replayed: r.replayed,
         },
-        r.outcome === 'REPLAYED' ? '重复请求，已按首次结果返回' : '积分消费成功',
+        r.replayed ? '重复请求，已按首次结果返回' : '积分消费成功',
       )
     },
   )
@@ -261,20 +195,7 @@ export async function creditsRoutes(app: App) {
 
   app.get('/api/credits/ledger', { preHandler: app.requireUser, schema: ledgerSchema }, async (req) => {
     const p = paging(req.query)
-    const [rows, count] = await Promise.all([
-      sql<
-        { id: number; type: string; delta: number; balanceAfter: number; description: string; orderId: number | null; createdAt: Date }[]
-      >`
-        select id, type, delta, balance_after as "balanceAfter", description, order_id as "orderId", created_at as "createdAt"
-        from credit_ledger where user_id = ${req.user.id} order by id desc limit ${p.size} offset ${p.offset}`,
-      sql<{ n: number }[]>`select count(*)::int as n from credit_ledger where user_id = ${req.user.id}`,
-    ])
-    return ok(
-      pageOf(
-        rows.map((r) => ({ ...r, createdAt: r.createdAt.toISOString() })),
-        count[0]!.n,
-        p,
-      ),
-    )
+    const { rows, total } = await ledger.page(req.user.id, p)
+    return ok(pageOf(rows.map(presentLedgerRow), total, p))
   })
 }

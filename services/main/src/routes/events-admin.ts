@@ -6,7 +6,7 @@
  */
 import { Type } from 'typebox'
 import { errorResponses, Nullable, ok, OkEnvelope, OpenObject } from '@paysys/contracts'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { USER } from './schemas.ts'
 
 const ADMIN = { tags: ['admin'], security: USER }
@@ -21,7 +21,7 @@ const Event = OpenObject({
   createdAt: Type.String({ format: 'date-time' }),
 })
 
-export async function eventAdminRoutes(app: App) {
+export async function eventAdminRoutes(app: MainApp) {
   const { pay } = app.deps
 
   app.get(

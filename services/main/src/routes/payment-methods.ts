@@ -1,6 +1,6 @@
 import { Type } from 'typebox'
 import { errorResponses, NoQuery, ok, OkEnvelope } from '@paysys/contracts'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { PaymentMethodSchema } from './schemas.ts'
 
 // OpenAPI (/docs) and response serialisation: see schemas.ts.
@@ -12,7 +12,7 @@ const methodsSchema = {
 }
 
 /** Seed 004: the enabled payment methods with names, icons and channels (as pay has them configured). */
-export async function paymentMethodsRoutes(app: App) {
+export async function paymentMethodsRoutes(app: MainApp) {
   app.get('/api/payment-methods', { schema: methodsSchema }, async (req) =>
     ok(await app.deps.payments.listMethods(req.id), '获取支付方式成功'),
   )

@@ -6,11 +6,12 @@
  */
 import { Type } from 'typebox'
 import { errorResponses, ok, OkEnvelope, OpenObject } from '@paysys/contracts'
-import type { App } from '../app.ts'
+import type { MainApp } from '../deps.ts'
 import { USER } from './schemas.ts'
 
 const ADMIN = { tags: ['admin'], security: USER }
-const Provider = Type.Union([Type.Literal('ALIPAY'), Type.Literal('WECHAT_PAY'), Type.Literal('EPAY')])
+/** A provider code as pay names it; pay refuses one it does not have. */
+const Provider = Type.String({ pattern: '^[A-Z][A-Z0-9_]{1,31}$' })
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'Bill day, yyyy-MM-dd (China time)' })
 const Id = Type.Object({ id: Type.String({ pattern: '^[1-9]\\d{0,14}$' }) })
 const Run = OpenObject({
@@ -26,7 +27,7 @@ const Run = OpenObject({
   byClass: Type.Record(Type.String(), Type.Integer()),
 })
 
-export async function reconciliationAdminRoutes(app: App) {
+export async function reconciliationAdminRoutes(app: MainApp) {
   const { pay } = app.deps
 
   app.get(

@@ -2,7 +2,7 @@
  * Reconciles one provider's day from the command line, with the pay service's configuration (same
  * environment variables), and prints the figures and differences:
  *
- *   pnpm --filter @paysys/pay reconcile -- --provider ALIPAY --day 2026-11-21
+ *   pnpm --filter @paysys/pay reconcile -- --provider <PROVIDER> --day 2026-11-21
  *
  * Exit code 0: the run succeeded (differences or not); 1: the bill could not be had or did not
  * verify (the run is stored as FAILED); 2: bad arguments or configuration.
@@ -16,9 +16,10 @@ import { fenToYuanString } from '@paysys/money'
 import { buildApp } from '../app.ts'
 import { loadConfig } from '../config.ts'
 import { chinaToday } from '../providers/bill-common.ts'
+import { PROVIDERS } from '../providers/index.ts'
 
 process.env.TZ = 'Asia/Shanghai'
-const USAGE = 'usage: reconcile --provider ALIPAY|WECHAT_PAY|EPAY [--day yyyy-MM-dd (default: yesterday, China time)]'
+const USAGE = `usage: reconcile --provider ${PROVIDERS.join('|')} [--day yyyy-MM-dd (default: yesterday, China time)]`
 
 let args: { provider?: string; day?: string; help?: boolean }
 try {
@@ -38,7 +39,7 @@ if (!args.provider) {
   console.error(USAGE)
   process.exit(2)
 }
-const provider = args.provider.toUpperCase() === 'WECHAT' ? 'WECHAT_PAY' : args.provider.toUpperCase()
+const provider = args.provider.toUpperCase()
 const day = args.day ?? chinaToday(Date.now() - 86_400_000)
 
 const config = loadConfigOrExit(() => loadConfig({ ...process.env, LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn' }))

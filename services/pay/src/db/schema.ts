@@ -24,8 +24,8 @@ const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull(
 /**
  * A way the buyer was offered to pay an order: one provider trade. Each attempt has its own
  * provider trade number `out_trade_no`: the order's first attempt uses the orderNo itself, later
- * ones `orderNo_2`, `orderNo_3`, … because providers never reuse a closed trade number (WeChat
- * ORDER_CLOSED, Alipay ACQ.TRADE_HAS_CLOSE), so re-paying with another channel needs a new one.
+ * ones `orderNo_2`, `orderNo_3`, … because providers never reuse a closed trade number (ORDER_CLOSED,
+ * ACQ.TRADE_HAS_CLOSE), so re-paying with another channel needs a new one.
  * (Rows from before migration 0003 may share `out_trade_no = order_no` between channels.)
  * At most one PENDING attempt per (order, provider, channel).
  * status: PENDING → PAID | CLOSED | FAILED; CLOSED → PAID (late payment: the money was taken).
@@ -189,7 +189,7 @@ export const reconciliationRuns = pgTable(
     /** SCHEDULED (daily job), MANUAL (admin API), CLI. */
     trigger: text('trigger').notNull(),
     error: text('error'),
-    /** Where the rows came from: BILL (the provider's file) or QUERY (Epay: one order query per attempt). */
+    /** Where the rows came from: BILL (the provider's file) or QUERY (a provider without bills: one order query per attempt). */
     source: text('source'),
     billRows: integer('bill_rows').notNull().default(0),
     matched: integer('matched').notNull().default(0),

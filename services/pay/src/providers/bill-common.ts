@@ -1,5 +1,5 @@
 /**
- * What the bill adapters (alipay/bill.ts, wechat/bill.ts) share: bill days in China time, signed
+ * What the providers' bill adapters (<provider>/bill.ts) share: bill days in China time, signed
  * yuan amounts to fen without floats, and a size-capped download. Pure except `downloadCapped`.
  */
 import { request } from 'undici'
@@ -44,8 +44,8 @@ export function parseChinaDateTime(s: string): Date | null {
 }
 
 /**
- * A signed yuan amount as bills write it (`25.00`, `-5.00`, WeChat's fees `0.15000`) → signed fen,
- * through @paysys/money's exact parser. Digits past the fen (a WeChat fee of `0.00006`) are rounded
+ * A signed yuan amount as bills write it (`25.00`, `-5.00`, fees such as `0.15000`) → signed fen,
+ * through @paysys/money's exact parser. Digits past the fen (a fee of `0.00006`) are rounded
  * half up on the magnitude, by looking at the third decimal only — no floats anywhere.
  * Throws on anything else.
  */

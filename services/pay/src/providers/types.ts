@@ -1,6 +1,7 @@
 /**
- * The one interface every payment provider adapter implements (Alipay now; WeChat Pay and Epay
- * later). An adapter is a flow file (HTTP, SDK calls) plus a pure `transformers` file.
+ * The one interface every payment provider adapter implements. An adapter is a flow file (HTTP, SDK
+ * calls) plus a pure `transformers` file, in the provider's folder; the folder's `ProviderModule`
+ * (./module.ts) builds it and is listed in the registry (./index.ts).
  *
  * Rules every adapter follows:
  * - Amounts cross this interface as integer fen; conversion to the provider's wire format
@@ -18,8 +19,8 @@
 import { AppError } from '@paysys/contracts'
 import type { BillDay, BillRow } from '../reconciliation/types.ts'
 
-export const PROVIDERS = ['ALIPAY', 'WECHAT_PAY', 'EPAY'] as const
-export type ProviderName = (typeof PROVIDERS)[number]
+/** A provider's code as the registry (./index.ts) lists it. */
+export type ProviderName = string
 
 /** How the buyer is sent to pay: see CreatePaymentResponse.payType. */
 export type PayType = 'form' | 'jump' | 'qrcode' | 'jsapi'
@@ -37,7 +38,7 @@ export interface CreatePaymentInput {
   expireAt: Date | null
   clientIp?: string
   openid?: string
-  /** Where the buyer is: `pc | mobile | wechat | alipay | qq` (seed 002); Epay picks QR or jump from it. */
+  /** Where the buyer is: one of DEVICES in @paysys/contracts (seed 002); some providers pick QR or jump from it. */
   device?: string
 }
 
@@ -97,14 +98,14 @@ export type NotificationRejection =
   | 'MALFORMED'
   | 'BAD_SIGNATURE'
   | 'APP_ID_MISMATCH'
-  // WeChat Pay v3 (signature headers, AES-256-GCM resource, merchant/app cross-checks)
+  // signature headers, encrypted resource, merchant/app cross-checks
   | 'SERIAL_MISMATCH'
   | 'TIMESTAMP_EXPIRED'
   | 'DECRYPT_FAILED'
   | 'MCHID_MISMATCH'
   | 'APPID_MISMATCH'
   | 'UNSUPPORTED_EVENT'
-  // Epay (MD5-signed GET notifies)
+  // merchant id of a key-signed notify
   | 'PID_MISMATCH'
 
 export interface ReceivedNotification {
@@ -123,13 +124,13 @@ export interface NotifyAcknowledgement {
 
 export interface PaymentProvider {
   readonly name: ProviderName
-  /** Channels this provider offers (`page`, `wap`, `qr` for Alipay). */
+  /** Channels this provider offers (the codes of its module's `channels`). */
   readonly channels: readonly string[]
   /** Starts a payment; for redirect/form flows no network call may be needed. */
   createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult>
   /**
-   * Optional: refuses a create request the provider could never accept (e.g. WeChat JSAPI without
-   * `openid`) by throwing an AppError, before any attempt is recorded.
+   * Optional: refuses a create request the provider could never accept (e.g. a channel that
+   * needs the buyer's `openid` without one) by throwing an AppError, before any attempt is recorded.
    */
   validateCreate?(input: Pick<CreatePaymentInput, 'channel' | 'openid' | 'clientIp'>): void
   /** Asks the provider for the trade's current state. */
@@ -146,8 +147,8 @@ export interface PaymentProvider {
   verifyNotification(received: ReceivedNotification): NotificationVerdict
   /**
    * Optional: a second proof for a verified "paid" notification, asked of the provider before the
-   * payment is recorded (Epay with EPAY_VERIFY_BY_QUERY re-queries the order: a leaked MD5 key lets
-   * anyone sign a notify). Called only for a known order and amount; `reason` goes to notify_log.
+   * payment is recorded (a re-query of the order, where a leaked shared key
+   * would let anyone sign a notify). Called only for a known order and amount; `reason` goes to notify_log.
    */
   confirmPayment?(trade: ProviderTrade): Promise<{ ok: true } | { ok: false; reason: string }>
   /**
@@ -161,6 +162,7 @@ export interface PaymentProvider {
   readonly acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
 }
 
+/** The configured providers' adapters by name; an unconfigured provider is absent. */
 export type ProviderRegistry = Partial<Record<ProviderName, PaymentProvider>>
 
 /** A failed call to a provider (network, timeout, bad response signature, business error). */

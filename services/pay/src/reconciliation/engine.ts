@@ -1,6 +1,6 @@
 /**
- * Reconciliation (对账) of one provider's day: fetch the provider's bill (or, for Epay, which has
- * none, query every attempt of the day), compare it with our attempts and refunds (compare.ts), ask
+ * Reconciliation (对账) of one provider's day: fetch the provider's bill (or, for a provider that
+ * has none, query every attempt of the day), compare it with our attempts and refunds (compare.ts), ask
  * the provider about paid trades its bill does not list, repair what is safe, and store the run
  * and its differences.
  *
@@ -107,9 +107,9 @@ export function createReconciler(deps: {
   providers: ProviderRegistry
   flows: Pick<PaymentFlows, 'recordProven'>
   log: FastifyBaseLogger
-  /** Fee rates to check bill fees against, per provider (e.g. ALIPAY 0.006). Absent = not checked. */
+  /** Fee rates to check bill fees against, per provider (e.g. 0.006). Absent = not checked. */
   feeRates?: Partial<Record<ProviderName, number>>
-  /** Parallel provider queries (Epay's day, and paid trades a bill does not list). */
+  /** Parallel provider queries (a day without a bill, and paid trades a bill does not list). */
   queryConcurrency?: number
 }) {
   const { sql, providers, flows, log } = deps
@@ -121,7 +121,7 @@ export function createReconciler(deps: {
     return adapter
   }
 
-  /** Epay has no bill: its "bill" is an order query of every attempt of the day. */
+  /** A provider without a bill: its "bill" is an order query of every attempt of the day. */
   async function queryDay(adapter: PaymentProvider, day: BillDay): Promise<BillRow[]> {
     const { start, end } = dayWindow(day)
     const attempts = await sql<{ outTradeNo: string }[]>`

@@ -16,7 +16,7 @@ const DAILY = 'reconcile-daily'
 const DAY = 'reconcile-day'
 
 export interface ReconcileJobsConfig {
-  /** Cron in China time; bills of a day are ready the next morning (Alipay ~09:00, WeChat ~10:00). */
+  /** Cron in China time; bills of a day are ready the next morning (around 09:00–10:00). */
   cron: string
   retryLimit: number
   retryDelaySeconds: number

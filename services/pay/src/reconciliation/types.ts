@@ -8,19 +8,19 @@ import type { ProviderName } from '../providers/types.ts'
 export interface BillRow {
   /** PAYMENT: the provider took money for a trade. REFUND: it gave some back. */
   kind: 'PAYMENT' | 'REFUND'
-  /** Our merchant trade number (Alipay 商户订单号, WeChat 商户订单号). */
+  /** Our merchant trade number (商户订单号). */
   outTradeNo: string
-  /** The provider's own trade id (支付宝交易号 / 微信订单号), when the bill has it. */
+  /** The provider's own trade id (the provider's 交易号 / 订单号), when the bill has it. */
   tradeNo: string | null
   /** Integer fen, always positive: the trade amount (PAYMENT) or the amount refunded (REFUND). */
   amount: number
   /** Integer fen, the provider's service fee on this row (手续费/服务费): positive when charged, negative when given back (refund rows), 0 when none. */
   fee: number
-  /** REFUND rows: our refund number (Alipay 退款批次号/请求号, WeChat 商户退款单号). */
+  /** REFUND rows: our refund number (退款请求号 / 商户退款单号). */
   refundNo: string | null
   /** When the provider completed the payment or refund. */
   time: Date
-  /** The provider's status text on the row (e.g. WeChat SUCCESS / REFUND, Alipay 交易 / 退款), for display. */
+  /** The provider's status text on the row (e.g. SUCCESS / REFUND, 交易 / 退款), for display. */
   providerStatus: string
 }
 

@@ -7,8 +7,9 @@ import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { AppError, errorResponses, ok, OkEnvelope, OpenObject } from '@paysys/contracts'
 import type { Reconciler } from '../reconciliation/engine.ts'
+import { PROVIDERS } from '../providers/index.ts'
 
-const Provider = Type.Union([Type.Literal('ALIPAY'), Type.Literal('WECHAT_PAY'), Type.Literal('EPAY')])
+const Provider = Type.Union(PROVIDERS.map((p) => Type.Literal(p)))
 const Day = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'Bill day, yyyy-MM-dd (China time)' })
 const RunSchema = OpenObject({
   id: Type.Integer(),

@@ -28,10 +28,12 @@ const returnSchema = {
   },
 }
 
-export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 'findByOutTradeNo'>; frontendUrl: string }> = async (
-  app,
-  { repo, frontendUrl },
-) => {
+export const returnRoutes: FastifyPluginAsyncTypebox<{
+  repo: Pick<PaymentsRepo, 'findByOutTradeNo'>
+  frontendUrl: string
+  /** Provider-specific return paths (the modules' `returnPaths`), besides /api/pay/return. */
+  extraPaths?: readonly string[]
+}> = async (app, { repo, frontendUrl, extraPaths = [] }) => {
   const notFound = `${frontendUrl}/order/unknown?error=ORDER_NOT_FOUND`
 
   async function destination(outTradeNo: unknown): Promise<string> {
@@ -40,7 +42,7 @@ export const returnRoutes: FastifyPluginAsyncTypebox<{ repo: Pick<PaymentsRepo, 
     return attempt ? `${frontendUrl}/order/${encodeURIComponent(String(attempt.orderId))}` : notFound
   }
 
-  for (const path of ['/api/pay/return', '/api/pay/return/epay']) {
+  for (const path of ['/api/pay/return', ...extraPaths]) {
     app.get(path, { schema: returnSchema }, async (req, reply) => {
       let location: string
       try {

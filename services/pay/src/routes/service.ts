@@ -15,6 +15,7 @@ import {
   OkEnvelope,
   OpenObject,
   PaymentStatusResponseSchema,
+  PayMethodInfoSchema,
   RefundRequest,
   RefundResponseSchema,
   ServiceAuthHeaders,
@@ -51,11 +52,8 @@ const createSchema = {
 }
 const methodsSchema = {
   ...SIGNED,
-  summary: 'The configured providers and their channels',
-  response: {
-    200: OkEnvelope(Type.Array(OpenObject({ method: Type.String(), channels: Type.Array(Type.String()) }))),
-    ...errorResponses(401),
-  },
+  summary: 'The buyer-facing methods of the configured providers: display data, aliases, channels, device defaults',
+  response: { 200: OkEnvelope(Type.Array(PayMethodInfoSchema)), ...errorResponses(401) },
 }
 const statusSchema = {
   ...SIGNED,

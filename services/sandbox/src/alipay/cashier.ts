@@ -6,8 +6,7 @@
  * still come back and pay; only alipay.trade.close (or expiry) closes it.
  */
 import type { FastifyInstance } from 'fastify'
-import { payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
-import { messagePage, sendHtml } from '../html.ts'
+import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { AlipayContext } from './gateway.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
@@ -30,11 +29,10 @@ export function returnUrlOf(ctx: AlipayContext, trade: Parameters<typeof signedR
   return signedReturnUrl(trade, ctx.alipay.sellerId, ctx.keys.platformPrivate)
 }
 
-const QR_PATH_RE = /\/qr\/alipay\/([a-z0-9]{8,64})$/
-
 export function alipayCashier(ctx: AlipayContext): CashierProvider {
   return {
     prefix: 'ali_',
+    words: { noun: '交易', titleNoun: '交易', orderNo: '订单号' },
 
     async view(id) {
       const t = await findTradeById(ctx.sql, id)
@@ -51,7 +49,7 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
 
     async pay(id): Promise<CashierOutcome> {
       const r = await payAndNotify(ctx, id)
-      if (!r) return { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
+      if (!r) return PAYMENT_NOT_FOUND
       const rows: [string, string][] = [
         ['订单号', r.trade.out_trade_no],
         ['金额', `¥${fenToYuan(r.trade.total_amount)}`],
@@ -59,49 +57,16 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
       return payOutcome({ outcome: r.outcome, rows, returnUrl: returnUrlOf(ctx, r.trade), tradeNoRow: ['支付宝交易号', r.trade.trade_no] })
     },
 
-    async cancel(id): Promise<CashierOutcome> {
-      const t = await findTradeById(ctx.sql, id)
-      if (!t) return { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
-      if (t.status !== 'WAIT_BUYER_PAY') {
-        const paid = t.paid_at !== null
-        return {
-          kind: 'page',
-          status: 409,
-          title: paid ? '交易已支付' : '交易已关闭',
-          message: paid ? '该交易已支付，无法取消。' : '该交易已关闭。',
-          error: true,
-        }
-      }
-      return {
-        kind: 'page',
-        status: 200,
-        title: '已取消',
-        message: '您已取消本次支付，未发生扣款。交易仍待支付，可返回收银台重新支付。',
-        rows: [['订单号', t.out_trade_no]],
-      }
-    },
-
     async resolveQr(code) {
       const byCode = await findTradeByQr(ctx.sql, { code })
       if (byCode) return byCode.id
       // The same QR behind another host name (localhost vs 127.0.0.1): match on its token.
-      let path: string | null = null
-      try {
-        path = new URL(code).pathname
-      } catch {
-        return null
-      }
-      const token = QR_PATH_RE.exec(path)?.[1]
+      const token = qrPathToken(code, 'alipay')
       return token ? ((await findTradeByQr(ctx.sql, { token }))?.id ?? null) : null
     },
   }
 }
 
 export function registerQrRoutes(app: FastifyInstance, ctx: AlipayContext) {
-  app.get<{ Params: { token: string } }>('/qr/alipay/:token', async (req, reply) => {
-    const token = req.params.token
-    const t = /^[a-z0-9]{8,64}$/.test(token) ? await findTradeByQr(ctx.sql, { token }) : null
-    if (!t) return sendHtml(reply, 404, messagePage('二维码无效', '二维码不存在或已失效。', { error: true }))
-    return reply.redirect(`/cashier/${encodeURIComponent(t.id)}`, 302)
-  })
+  registerQrRoute(app, 'alipay', async (token) => (await findTradeByQr(ctx.sql, { token }))?.id ?? null)
 }

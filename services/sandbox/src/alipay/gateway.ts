@@ -10,7 +10,8 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Sql } from '@paysys/db'
-import type { AlipaySandboxConfig, SandboxConfig } from '../config.ts'
+import type { SandboxConfig } from '../config.ts'
+import type { AlipaySandboxConfig } from './config.ts'
 import type { DeliveryService } from '../deliveries.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { parseChinaTime } from '../util.ts'

@@ -5,7 +5,7 @@
  */
 import { chinaTime, fenToYuan, httpUrl, parseChinaTime, randomToken, yuanToFen } from '../util.ts'
 import type { AlipayContext } from './gateway.ts'
-import { BILL_METHOD, billDownloadUrlQuery } from '../bills/alipay.ts'
+import { BILL_METHOD, billDownloadUrlQuery } from './bills.ts'
 import type { Params } from './signing.ts'
 import {
   BizError,

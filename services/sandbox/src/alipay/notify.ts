@@ -5,6 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto'
 import type { SandboxConfig } from '../config.ts'
+import { scaleSchedule } from '../provider.ts'
 import type { DeliveryRequest, AckRule, Q, DeliveryService } from '../deliveries.ts'
 import { chinaTime, fenToYuan, randomDigits, randomToken } from '../util.ts'
 import { signNotifyParams, type Params } from './signing.ts'
@@ -16,9 +17,8 @@ export const ALIPAY_RETRY_SCHEDULE_MS = [4, 10, 10, 60, 120, 360, 900].map((m) =
 /** The merchant acknowledges with HTTP 200 and the body exactly `success`. */
 export const alipayAck: AckRule = (status, body) => status === 200 && body === 'success'
 
-export function scaledSchedule(config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] {
-  return ALIPAY_RETRY_SCHEDULE_MS.map((ms) => Math.max(config.minRetryMs, Math.round(ms * config.timeFactor)))
-}
+export const scaledSchedule = (config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] =>
+  scaleSchedule(ALIPAY_RETRY_SCHEDULE_MS, config)
 
 export const NOTIFY_TAMPER_FIELDS = ['total_amount', 'app_id', 'out_trade_no', 'trade_status'] as const
 export type NotifyTamper = Partial<Record<(typeof NOTIFY_TAMPER_FIELDS)[number], string>>

@@ -1,6 +1,6 @@
 /**
- * Bill days and fees, shared by both providers' bills. A bill day is a calendar day in China
- * Standard Time (UTC+8), as both providers cut their bills.
+ * Bill days and fees, shared by the providers' bills. A bill day is a calendar day in China
+ * Standard Time (UTC+8), as the providers cut their bills.
  */
 import { chinaTime } from '../util.ts'
 
@@ -27,16 +27,10 @@ export function dayBounds(day: string): { start: Date; end: Date } {
 /** `yyyyMMdd` of a bill day. */
 export const compactDay = (day: string) => day.replace(/-/g, '')
 
-/** The sandbox's service fee rate: 0.6 %, as both providers charge most merchants (费率 0.60%). */
+/** The sandbox's service fee rate: 0.6 %, as the providers charge most merchants (费率 0.60%). */
 export const FEE_PER_MILLE = 6
 
 /** 0.6 % of an amount in fen, rounded half up to the fen (integer arithmetic). */
 export function feeOf(amountFen: number): number {
   return Math.floor((amountFen * FEE_PER_MILLE + 500) / 1000)
-}
-
-/** `yyyy年MM月dd日 HH:mm:ss` (China time), as Alipay's bill headers write times. */
-export function chineseDateTime(d: Date | number): string {
-  const t = chinaTime(d)
-  return `${t.slice(0, 4)}年${t.slice(5, 7)}月${t.slice(8, 10)}日 ${t.slice(11)}`
 }

@@ -4,22 +4,22 @@
  */
 import type { Sql } from '@paysys/db'
 import { randomToken } from '../util.ts'
-import { dayBounds } from './day.ts'
+import type { BillFaultMode } from '../provider.ts'
 
-export type BillProvider = 'alipay' | 'wechat'
-export const BILL_PROVIDERS: readonly BillProvider[] = ['alipay', 'wechat']
+/** A provider's name (see ../providers.ts). */
+export type BillProvider = string
 
 /**
+ * Bill faults (`BILL_FAULT_MODES` in ../provider.ts; each provider says which apply to its bills):
  * - `download-error`: the download link answers HTTP 500.
  * - `query-error`: the download-URL query answers the provider's system error.
- * - `hash-mismatch` (WeChat): `hash_value` is not the file's.
+ * - `hash-mismatch`: the answered hash is not the file's (providers whose bills carry a hash).
  * - `corrupt`: the file cannot be parsed (header line gone, amounts garbled).
  * - `bad-signature`: the download-URL answer is signed with a key that is not the platform's.
  */
-export const FAULT_MODES = ['none', 'download-error', 'query-error', 'hash-mismatch', 'corrupt', 'bad-signature'] as const
-export type FaultMode = (typeof FAULT_MODES)[number]
+export type FaultMode = BillFaultMode
 
-/** How long a download link works (the real ones: 30 s for Alipay, a few minutes for WeChat). */
+/** How long a download link works (the real ones: from 30 s to a few minutes). */
 export const LINK_TTL_MS = 5 * 60_000
 
 export async function faultOf(sql: Sql, provider: BillProvider): Promise<FaultMode> {
@@ -75,82 +75,4 @@ export async function loadBillFile(sql: Sql, provider: BillProvider, token: unkn
     where token = ${token} and provider = ${provider} and expires_at > now()`
   if (!row) return null
   return { provider, billDate: row.bill_date, fileName: row.file_name, contentType: row.content_type, content: row.content }
-}
-
-// ---- the day's trades and refunds ----
-
-export interface AlipayBillTrade {
-  trade_no: string
-  out_trade_no: string
-  subject: string
-  total_amount: number
-  buyer_logon_id: string | null
-  created_at: Date
-  paid_at: Date
-}
-
-export interface AlipayBillRefund {
-  trade_no: string
-  out_trade_no: string
-  subject: string
-  buyer_logon_id: string | null
-  trade_created_at: Date
-  out_request_no: string
-  refund_amount: number
-  refund_reason: string | null
-  created_at: Date
-}
-
-/** Alipay trades paid during the day and refunds made during it, in time order. */
-export async function alipayDay(sql: Sql, appId: string, day: string) {
-  const { start, end } = dayBounds(day)
-  const trades = await sql<AlipayBillTrade[]>`
-    select trade_no, out_trade_no, subject, total_amount, buyer_logon_id, created_at, paid_at
-    from alipay_trades
-    where app_id = ${appId} and paid_at >= ${start} and paid_at < ${end}
-    order by paid_at, id`
-  const refunds = await sql<AlipayBillRefund[]>`
-    select t.trade_no, t.out_trade_no, t.subject, t.buyer_logon_id, t.created_at as trade_created_at,
-           r.out_request_no, r.refund_amount, r.refund_reason, r.created_at
-    from alipay_refunds r join alipay_trades t on t.id = r.trade_id
-    where t.app_id = ${appId} and r.created_at >= ${start} and r.created_at < ${end}
-    order by r.created_at, r.id`
-  return { trades, refunds }
-}
-
-export interface WechatBillTrade {
-  appid: string
-  mchid: string
-  transaction_id: string
-  out_trade_no: string
-  payer_openid: string | null
-  trade_type: string
-  description: string
-  attach: string | null
-  total: number
-  paid_at: Date
-}
-
-export interface WechatBillRefund extends WechatBillTrade {
-  refund_id: string
-  out_refund_no: string
-  refund: number
-  success_time: Date
-}
-
-/** WeChat transactions paid during the day and refunds that succeeded during it, in time order. */
-export async function wechatDay(sql: Sql, mchid: string, day: string) {
-  const { start, end } = dayBounds(day)
-  const trades = await sql<WechatBillTrade[]>`
-    select appid, mchid, transaction_id, out_trade_no, payer_openid, trade_type, description, attach, total, paid_at
-    from wechat_trades
-    where mchid = ${mchid} and paid_at >= ${start} and paid_at < ${end}
-    order by paid_at, id`
-  const refunds = await sql<WechatBillRefund[]>`
-    select t.appid, t.mchid, t.transaction_id, t.out_trade_no, t.payer_openid, t.trade_type, t.description, t.attach, t.total,
-           t.paid_at, r.refund_id, r.out_refund_no, r.refund, r.success_time
-    from wechat_refunds r join wechat_trades t on t.id = r.trade_id
-    where r.mchid = ${mchid} and r.status = 'SUCCESS' and r.success_time >= ${start} and r.success_time < ${end}
-    order by r.success_time, r.id`
-  return { trades, refunds }
 }

@@ -10,7 +10,8 @@
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Sql } from '@paysys/db'
-import type { EpaySandboxConfig, SandboxConfig } from '../config.ts'
+import type { SandboxConfig } from '../config.ts'
+import type { EpaySandboxConfig } from './config.ts'
 import type { DeliveryService } from '../deliveries.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { chinaTime, fenToYuan, httpUrl, yuanToFen } from '../util.ts'

@@ -3,8 +3,7 @@
  * cancelling (the order stays unpaid), and QR contents (`GET /qr/epay/{token}` and `/scan`).
  */
 import type { FastifyInstance } from 'fastify'
-import { payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
-import { messagePage, sendHtml } from '../html.ts'
+import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { EpayContext } from './api.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
@@ -33,12 +32,10 @@ export function qrCodeOf(ctx: EpayContext, trade: EpayTrade): string | null {
   return trade.qr_token ? `${ctx.config.publicUrl}/qr/epay/${trade.qr_token}` : null
 }
 
-const QR_PATH_RE = /\/qr\/epay\/([a-z0-9]{8,64})$/
-const notFoundOutcome: CashierOutcome = { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
-
 export function epayCashier(ctx: EpayContext): CashierProvider {
   return {
     prefix: 'epay_',
+    words: { noun: '订单', titleNoun: '交易', orderNo: '订单号' },
 
     async view(id) {
       const t = await findTradeById(ctx.sql, id)
@@ -55,7 +52,7 @@ export function epayCashier(ctx: EpayContext): CashierProvider {
 
     async pay(id): Promise<CashierOutcome> {
       const r = await payAndNotify(ctx, id)
-      if (!r) return notFoundOutcome
+      if (!r) return PAYMENT_NOT_FOUND
       const rows: [string, string][] = [
         ['订单号', r.trade.out_trade_no],
         ['金额', `¥${fenToYuan(r.trade.money)}`],
@@ -63,47 +60,14 @@ export function epayCashier(ctx: EpayContext): CashierProvider {
       return payOutcome({ outcome: r.outcome, rows, returnUrl: returnUrlOf(ctx, r.trade), tradeNoRow: ['易支付订单号', r.trade.trade_no] })
     },
 
-    async cancel(id): Promise<CashierOutcome> {
-      const t = await findTradeById(ctx.sql, id)
-      if (!t) return notFoundOutcome
-      if (t.status > 0 || t.closed_at) {
-        const paid = t.status > 0
-        return {
-          kind: 'page',
-          status: 409,
-          title: paid ? '交易已支付' : '交易已关闭',
-          message: paid ? '该订单已支付，无法取消。' : '该订单已关闭。',
-          error: true,
-        }
-      }
-      return {
-        kind: 'page',
-        status: 200,
-        title: '已取消',
-        message: '您已取消本次支付，未发生扣款。订单仍待支付，可返回收银台重新支付。',
-        rows: [['订单号', t.out_trade_no]],
-      }
-    },
-
     async resolveQr(code) {
-      let path: string
-      try {
-        path = new URL(code).pathname
-      } catch {
-        return null
-      }
       // Matched on the token, so the same QR behind another host name (localhost vs 127.0.0.1) resolves too.
-      const token = QR_PATH_RE.exec(path)?.[1]
+      const token = qrPathToken(code, 'epay')
       return token ? ((await findTradeByQrToken(ctx.sql, token))?.id ?? null) : null
     },
   }
 }
 
 export function registerEpayQrRoutes(app: FastifyInstance, ctx: EpayContext) {
-  app.get<{ Params: { token: string } }>('/qr/epay/:token', async (req, reply) => {
-    const token = req.params.token
-    const t = /^[a-z0-9]{8,64}$/.test(token) ? await findTradeByQrToken(ctx.sql, token) : null
-    if (!t) return sendHtml(reply, 404, messagePage('二维码无效', '二维码不存在或已失效。', { error: true }))
-    return reply.redirect(`/cashier/${encodeURIComponent(t.id)}`, 302)
-  })
+  registerQrRoute(app, 'epay', async (token) => (await findTradeByQrToken(ctx.sql, token))?.id ?? null)
 }

@@ -1,17 +1,17 @@
 /**
- * Epay control API for tests (JSON), mirroring Alipay's (see services/sandbox/README.md):
- * trades (get / pay / notify / close), the notifications list and forged raw notifies.
+ * Epay's control API for tests (JSON; see services/sandbox/README.md): its trades for the shared
+ * trade routes (../control.ts) under /control/epay/…, and `notify-raw` (forged notifies).
  * Errors use the common envelope (404 NOT_FOUND, 409 CONFLICT, 400 INVALID_PARAMS).
  */
 import type { FastifyInstance } from 'fastify'
-import { AppError } from '@paysys/contracts'
+import type { TradeControl } from '../control.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { EpayContext } from './api.ts'
 import { payAndNotify, qrCodeOf, returnUrlOf } from './cashier.ts'
 import { NOTIFY_TAMPER_FIELDS, notifyDelivery, notifyParams, signedNotifyParams, type NotifyTamper } from './notify.ts'
-import { randomKey, signParams, type Params } from './signing.ts'
+import { randomKey, signParams } from './signing.ts'
 import { closeTrade, findTrade, type EpayTrade, type MoneyStyle } from './trades.ts'
-import { type Json, bad, objectBody, optBool, optInt, stringRecord } from '../control-input.ts'
+import { type Json, bad, objectBody, optBool, stringRecord } from '../control-input.ts'
 
 function optMoneyStyle(b: Json): MoneyStyle | undefined {
   const v = b.moneyStyle
@@ -50,107 +50,44 @@ export function epayTradeView(ctx: EpayContext, t: EpayTrade) {
   }
 }
 
-export function registerEpayControl(app: FastifyInstance, ctx: EpayContext) {
-  const { sql } = ctx
-  const load = async (outTradeNo: string): Promise<EpayTrade> => {
-    const t = /^[a-zA-Z0-9._\-|]{1,150}$/.test(outTradeNo) ? await findTrade(sql, ctx.epay.pid, { outTradeNo }) : null
-    if (!t) throw new AppError(404, 'NOT_FOUND', '订单不存在')
-    return t
-  }
-
-  app.get<{ Params: { outTradeNo: string } }>('/control/epay/trades/:outTradeNo', async (req) =>
-    epayTradeView(ctx, await load(req.params.outTradeNo)),
-  )
-
-  app.post<{ Params: { outTradeNo: string } }>('/control/epay/trades/:outTradeNo/pay', async (req) => {
-    const b = objectBody(req.body)
-    const notify = optBool(b, 'notify', true)
-    const delayMs = optInt(b, 'notifyDelayMs', 0, 0, 86_400_000)
-    const moneyStyle = optMoneyStyle(b)
-    const t = await load(req.params.outTradeNo)
-    const r = await payAndNotify(ctx, t.id, { notify, delayMs, moneyStyle })
-    if (!r) throw new AppError(404, 'NOT_FOUND', '订单不存在')
-    if (r.outcome === 'closed') throw new AppError(409, 'CONFLICT', '订单已关闭，不能支付')
-    return {
-      trade: epayTradeView(ctx, r.trade),
-      returnUrl: returnUrlOf(ctx, r.trade),
-      alreadyPaid: r.outcome === 'already-paid',
-      notifyScheduled: r.outcome === 'paid' && notify,
-    }
-  })
-
-  app.post<{ Params: { outTradeNo: string } }>('/control/epay/trades/:outTradeNo/notify', async (req) => {
-    const b = objectBody(req.body)
-    const times = optInt(b, 'times', 1, 1, 50)
-    const wrongKey = optBool(b, 'wrongKey', false)
-    const tamperAfterSign = optBool(b, 'tamperAfterSign', false)
-    const tamper = stringRecord(b.tamper, 'tamper', NOTIFY_TAMPER_FIELDS) as NotifyTamper
-    const moneyStyle = optMoneyStyle(b)
-    const override = b.notifyUrl === undefined ? undefined : httpUrl(b.notifyUrl)
-    if (override === null) throw bad('notifyUrl 必须是 http(s) URL')
-    const t = await load(req.params.outTradeNo)
-    const signed = signedNotifyParams(notifyParams(t, moneyStyle), wrongKey ? randomKey() : ctx.epay.key, { tamper, tamperAfterSign })
-    const delivery = notifyDelivery(t.out_trade_no, override ?? t.notify_url, signed, 'manual')
-    const results = await Promise.all(Array.from({ length: times }, () => ctx.deliveries.sendNow(delivery)))
-    return {
-      params: signed,
-      url: delivery.url,
-      deliveries: results.map((r) => ({ status: r.status, body: r.body, error: r.error })),
-    }
-  })
-
-  app.post<{ Params: { outTradeNo: string } }>('/control/epay/trades/:outTradeNo/close', async (req) => {
-    const t = await load(req.params.outTradeNo)
-    const closed = await closeTrade(sql, t)
-    if (!closed) throw new AppError(409, 'CONFLICT', '订单已支付，不能关闭')
-    return epayTradeView(ctx, closed)
-  })
-
-  app.get<{ Querystring: { outTradeNo?: unknown } }>('/control/epay/notifications', async (req) => {
-    const ref = req.query.outTradeNo
-    if (ref !== undefined && (typeof ref !== 'string' || ref.length > 150)) throw bad('outTradeNo 无效')
-    const rows = await sql<
-      {
-        delivery_id: number
-        kind: string
-        reference: string | null
-        url: string
-        state: string
-        attempt: number
-        status: number | null
-        response_body: string | null
-        error: string | null
-        sent_at: Date
-      }[]
-    >`
-      select a.delivery_id, d.kind, a.reference, d.url, d.state, a.attempt, a.status, a.response_body, a.error, a.sent_at
-      from notify_attempts a join notify_deliveries d on d.id = a.delivery_id
-      where a.provider = 'epay' and (${ref ?? null}::text is null or a.reference = ${ref ?? null})
-      order by a.id
-      limit 1000`
-    return rows.map((r) => {
+export function epayTradeControl(ctx: EpayContext): TradeControl<EpayTrade> {
+  return {
+    outTradeNo: /^[a-zA-Z0-9._\-|]{1,150}$/,
+    find: (outTradeNo) => findTrade(ctx.sql, ctx.epay.pid, { outTradeNo }),
+    view: (t) => epayTradeView(ctx, t),
+    words: { notFound: '订单不存在', closedCannotPay: '订单已关闭，不能支付', paidCannotClose: '订单已支付，不能关闭' },
+    pay(b) {
+      const moneyStyle = optMoneyStyle(b)
+      return (t, opts) => payAndNotify(ctx, t.id, { ...opts, moneyStyle })
+    },
+    payAnswer: (r, notify) => ({ returnUrl: returnUrlOf(ctx, r.trade), notifyScheduled: r.outcome === 'paid' && notify }),
+    notify(b, notifyUrl) {
+      const wrongKey = optBool(b, 'wrongKey', false)
+      const tamperAfterSign = optBool(b, 'tamperAfterSign', false)
+      const tamper = stringRecord(b.tamper, 'tamper', NOTIFY_TAMPER_FIELDS) as NotifyTamper
+      const moneyStyle = optMoneyStyle(b)
+      return (t) => {
+        const signed = signedNotifyParams(notifyParams(t, moneyStyle), wrongKey ? randomKey() : ctx.epay.key, { tamper, tamperAfterSign })
+        const delivery = notifyDelivery(t.out_trade_no, notifyUrl ?? t.notify_url, signed, 'manual')
+        return { delivery, answer: () => ({ params: signed, url: delivery.url }) }
+      }
+    },
+    close: (t) => closeTrade(ctx.sql, t),
+    maxReference: 150,
+    attemptView(sent) {
       let params: Record<string, string> = {}
       try {
-        params = Object.fromEntries(new URL(r.url).searchParams)
+        params = Object.fromEntries(new URL(sent.url).searchParams)
       } catch {
         /* not a URL */
       }
-      return {
-        outTradeNo: r.reference,
-        deliveryId: r.delivery_id,
-        kind: r.kind,
-        attempt: r.attempt,
-        status: r.status,
-        responseBody: r.response_body,
-        error: r.error,
-        sentAt: r.sent_at.toISOString(),
-        deliveryState: r.state,
-        notifyUrl: r.url,
-        params,
-      }
-    })
-  })
+      return { params }
+    },
+  }
+}
 
+/** `POST /control/epay/notify-raw {notifyUrl, params, wrongKey?}`: signs `params` as a notify and sends it once. */
+export function registerEpayControl(app: FastifyInstance, ctx: EpayContext) {
   app.post('/control/epay/notify-raw', async (req) => {
     const b = objectBody(req.body)
     const url = httpUrl(b.notifyUrl)

@@ -5,6 +5,7 @@
  * return_url. The merchant acknowledges when the body *contains* `success` (Epay ignores the status).
  */
 import type { SandboxConfig } from '../config.ts'
+import { scaleSchedule } from '../provider.ts'
 import type { AckRule, DeliveryRequest, DeliveryService, Q } from '../deliveries.ts'
 import { fenToYuan } from '../util.ts'
 import { signParams, type Params } from './signing.ts'
@@ -15,9 +16,8 @@ export const EPAY_RETRY_SCHEDULE_MS = [1, 3, 20, 60, 120].map((m) => m * 60_000)
 
 export const epayAck: AckRule = (_status, body) => body.includes('success')
 
-export function epayScaledSchedule(config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] {
-  return EPAY_RETRY_SCHEDULE_MS.map((ms) => Math.max(config.minRetryMs, Math.round(ms * config.timeFactor)))
-}
+export const epayScaledSchedule = (config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] =>
+  scaleSchedule(EPAY_RETRY_SCHEDULE_MS, config)
 
 /** "25.00" (fixed, as older servers print the decimal column) or "25" / "9.9" (float, as newer ones do). */
 export function formatMoney(fen: number, style: MoneyStyle): string {

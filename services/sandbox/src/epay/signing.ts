@@ -4,15 +4,21 @@
  *
  * Every parameter except `sign`, `sign_type` and empty values, sorted by key, `k=v` joined by `&`
  * with raw (decoded) values, then the merchant key appended directly (no `&key=`); lower-case hex MD5.
- * The same rule covers merchant requests (submit.php, mapi.php) and the sandbox's notifies and returns.
+ * "Empty" is the server's `isEmpty` (includes/functions.php, used by `Payment::getSignContent`):
+ * `trim($v) === ''`, so a whitespace-only value is left out too (the merchant SDK's `getSign` keeps
+ * it, and the server refuses such a request: see PROTOCOLS.md). The same rule covers merchant
+ * requests (submit.php, mapi.php) and the sandbox's notifies and returns.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 export type Params = Record<string, string>
 
+/** PHP's `trim($v) === ''`: nothing but spaces, tabs, line breaks, NUL and vertical tabs (not JavaScript's wider whitespace). */
+export const isEmpty = (v: string): boolean => /^[ \t\n\r\0\x0B]*$/.test(v)
+
 export function signContent(params: Params): string {
   return Object.keys(params)
-    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k] !== '')
+    .filter((k) => k !== 'sign' && k !== 'sign_type' && !isEmpty(params[k]!))
     .sort()
     .map((k) => `${k}=${params[k]}`)
     .join('&')
@@ -34,7 +40,7 @@ export function verifySign(params: Params, key: string): boolean {
 /** Drops empty values and adds `sign` and `sign_type=MD5` (notify and return parameters). */
 export function signParams(params: Params, key: string): Params {
   const clean: Params = {}
-  for (const [k, v] of Object.entries(params)) if (k !== 'sign' && k !== 'sign_type' && v !== '') clean[k] = v
+  for (const [k, v] of Object.entries(params)) if (k !== 'sign' && k !== 'sign_type' && !isEmpty(v)) clean[k] = v
   return { ...clean, sign: md5Sign(clean, key), sign_type: 'MD5' }
 }
 

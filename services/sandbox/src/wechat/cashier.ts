@@ -10,7 +10,7 @@
  * 取消 leaves the transaction NOTPAY, as leaving WeChat's payment sheet does.
  */
 import type { FastifyInstance } from 'fastify'
-import { payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { WechatContext } from './index.ts'
@@ -34,9 +34,9 @@ const PR_RE = /^weixin:\/\/wxpay\/bizpayurl\?pr=([a-z0-9]{8,64})$/
 const PREPAY_RE = /^(?:prepay_id=)?(wx[0-9a-z]{20,64})$/
 
 export function wechatCashier(ctx: WechatContext): CashierProvider {
-  const notFound: CashierOutcome = { kind: 'page', status: 404, title: '支付单不存在', message: '找不到这笔支付。', error: true }
   return {
     prefix: 'wx_',
+    words: { noun: '订单', titleNoun: '订单', orderNo: '商户订单号' },
 
     async view(id) {
       const t = await findById(ctx.sql, id)
@@ -53,7 +53,7 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
 
     async pay(id): Promise<CashierOutcome> {
       const r = await payAndNotify(ctx, id)
-      if (!r) return notFound
+      if (!r) return PAYMENT_NOT_FOUND
       const rows: [string, string][] = [
         ['商户订单号', r.trade.out_trade_no],
         ['金额', `¥${fenToYuan(r.trade.total)}`],
@@ -65,28 +65,6 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
         tradeNoRow: ['微信支付单号', r.trade.transaction_id],
         closedTitle: '订单已关闭',
       })
-    },
-
-    async cancel(id): Promise<CashierOutcome> {
-      const t = await findById(ctx.sql, id)
-      if (!t) return notFound
-      if (t.trade_state !== 'NOTPAY') {
-        const paid = t.paid_at !== null
-        return {
-          kind: 'page',
-          status: 409,
-          title: paid ? '订单已支付' : '订单已关闭',
-          message: paid ? '该订单已支付，无法取消。' : '该订单已关闭。',
-          error: true,
-        }
-      }
-      return {
-        kind: 'page',
-        status: 200,
-        title: '已取消',
-        message: '您已取消本次支付，未发生扣款。订单仍待支付，可返回收银台重新支付。',
-        rows: [['商户订单号', t.out_trade_no]],
-      }
     },
 
     async resolveQr(code) {

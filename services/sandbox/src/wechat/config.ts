@@ -1,9 +1,9 @@
 /**
- * WeChat Pay v3 sandbox configuration (read by src/config.ts): all six variables or none, plus
+ * WeChat Pay v3 sandbox configuration (SANDBOX_WECHAT_*, read through the registry): all six variables or none, plus
  * optionally the WeChat Pay public key mode (SANDBOX_WECHAT_PUBLIC_KEY_ID + _PRIVATE, both or neither).
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto'
-import type { createEnvReader } from '@paysys/config'
+import type { EnvReader } from '../provider.ts'
 
 export interface WechatSandboxConfig {
   appId: string
@@ -22,8 +22,6 @@ export interface WechatSandboxConfig {
    */
   publicKey: { id: string; privateKey: string } | null
 }
-
-type EnvReader = ReturnType<typeof createEnvReader>
 
 export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
   const given = {

@@ -7,6 +7,7 @@
  */
 import { randomUUID, type KeyObject } from 'node:crypto'
 import type { SandboxConfig } from '../config.ts'
+import { scaleSchedule } from '../provider.ts'
 import type { AckRule, DeliveryRequest, DeliveryService, Q } from '../deliveries.ts'
 import { aeadEncrypt, signatureHeaders, type EncryptedResource, type WechatKeys } from './signing.ts'
 import type { WxTrade } from './trades.ts'
@@ -19,9 +20,8 @@ export const WECHAT_RETRY_SCHEDULE_MS = [15, 15, 30, 180, 600, 1200, 1800, 1800,
 /** HTTP 200 or 204 means received (200 with {code:"FAIL"} is not retried by WeChat either). */
 export const wechatAck: AckRule = (status) => status === 200 || status === 204
 
-export function wechatScaledSchedule(config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] {
-  return WECHAT_RETRY_SCHEDULE_MS.map((ms) => Math.max(config.minRetryMs, Math.round(ms * config.timeFactor)))
-}
+export const wechatScaledSchedule = (config: Pick<SandboxConfig, 'timeFactor' | 'minRetryMs'>): number[] =>
+  scaleSchedule(WECHAT_RETRY_SCHEDULE_MS, config)
 
 const CST_OFFSET_MS = 8 * 3600_000
 

@@ -25,8 +25,6 @@ import {
 import type { WechatSandboxConfig } from './config.ts'
 import { randomToken } from '../util.ts'
 
-export const AUTH_SCHEME = 'WECHATPAY2-SHA256-RSA2048'
-
 export interface WechatKeys {
   mchId: string
   appId: string

@@ -3,7 +3,7 @@
  * ./transformers.ts; this file is the flow.
  */
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk'
-import type { AlipayConfig } from '../../config.ts'
+import type { AlipayConfig } from './config.ts'
 import { createAlipayBillFetcher } from './bill.ts'
 import {
   ALIPAY_CHANNELS,
@@ -30,6 +30,7 @@ import {
   type RefundInput,
   type RefundResult,
 } from '../types.ts'
+import { alipayAcknowledge } from './notify.ts'
 
 const SUCCESS_CODE = '10000'
 const TRADE_NOT_EXIST = 'ACQ.TRADE_NOT_EXIST'
@@ -174,9 +175,6 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
 
     fetchBill: createAlipayBillFetcher(sdk, { timeoutMs: opts.timeoutMs }),
 
-    acknowledge: {
-      success: { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success' },
-      failure: { status: 200, contentType: 'text/plain; charset=utf-8', body: 'failure' },
-    },
+    acknowledge: alipayAcknowledge,
   }
 }

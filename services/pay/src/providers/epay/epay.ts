@@ -42,6 +42,7 @@ import {
   type RefundInput,
   type RefundResult,
 } from '../types.ts'
+import { epayAcknowledge } from './notify.ts'
 
 /** What confirming a notified payment with api.php said (see PaymentProvider.confirmPayment). */
 export type EpayConfirmation = { ok: true } | { ok: false; reason: 'QUERY_NOT_PAID' | 'QUERY_MISMATCH' | 'QUERY_FAILED' }
@@ -208,10 +209,6 @@ export function createEpayProvider(
       return { ok: true }
     },
 
-    acknowledge: {
-      // Epay stops retrying when the body contains `success`.
-      success: { status: 200, contentType: 'text/plain; charset=utf-8', body: 'success' },
-      failure: { status: 200, contentType: 'text/plain; charset=utf-8', body: 'fail' },
-    },
+    acknowledge: epayAcknowledge,
   }
 }

@@ -29,10 +29,22 @@ export function toEpayDevice(device: string | undefined): EpayDevice {
 
 // ---- MD5 signatures ----
 
-/** Every parameter except `sign`, `sign_type` and empty values, sorted by key, `k=v` joined by `&`, raw values. */
+/**
+ * "Empty" as the Epay server means it (`isEmpty` in 彩虹易支付's includes/functions.php): `trim($v) === ''`,
+ * with PHP's trim set (space, \t, \n, \r, \0, \x0B), so a whitespace-only value counts as empty.
+ */
+export function isEmptyForSign(value: string): boolean {
+  return /^[ \t\n\r\0\x0B]*$/.test(value)
+}
+
+/**
+ * Every parameter except `sign`, `sign_type` and empty values (see `isEmptyForSign`), sorted by key,
+ * `k=v` joined by `&`, raw values: the server's sign string. (The merchant SDK keeps a whitespace-only
+ * value; the server, which verifies, leaves it out, so a create signed the SDK's way is refused.)
+ */
 export function signContent(params: Params): string {
   return Object.keys(params)
-    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k] !== '')
+    .filter((k) => k !== 'sign' && k !== 'sign_type' && !isEmptyForSign(params[k]!))
     .sort()
     .map((k) => `${k}=${params[k]}`)
     .join('&')
@@ -45,7 +57,10 @@ export function epaySign(params: Params, key: string): string {
     .digest('hex')
 }
 
-/** The parameters with empty values dropped, plus `sign` and `sign_type=MD5`. */
+/**
+ * The parameters with empty values dropped, plus `sign` and `sign_type=MD5`. A whitespace-only value is
+ * sent as it is but not signed, as the server verifies.
+ */
 export function signedParams(params: Params, key: string): Params {
   const clean: Params = {}
   for (const [k, v] of Object.entries(params)) if (k !== 'sign' && k !== 'sign_type' && v !== '') clean[k] = v

@@ -43,6 +43,7 @@ import {
   type RefundInput,
   type RefundResult,
 } from '../types.ts'
+import { wechatAcknowledge } from './notify.ts'
 
 /** The host the SDK writes into every URL; replaced by WECHAT_BASE_URL. */
 const WECHAT_HOST = 'https://api.mch.weixin.qq.com'
@@ -368,14 +369,6 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
 
     fetchBill: createWechatBillFetcher({ sdk, baseUrl: config.baseUrl, timeoutMs: opts.timeoutMs, call }),
 
-    acknowledge: {
-      success: { status: 204, contentType: 'application/json; charset=utf-8', body: '' },
-      // 4xx/5xx with {code:"FAIL"} asks WeChat to retry (200 with FAIL would not).
-      failure: {
-        status: 400,
-        contentType: 'application/json; charset=utf-8',
-        body: JSON.stringify({ code: 'FAIL', message: '通知未通过验证' }),
-      },
-    },
+    acknowledge: wechatAcknowledge,
   }
 }

@@ -6,8 +6,8 @@
  */
 import { createHash } from 'node:crypto'
 import { chinaTime, fenToYuan } from '../util.ts'
-import { FEE_PER_MILLE, feeOf } from './day.ts'
-import type { WechatBillRefund, WechatBillTrade } from './store.ts'
+import { FEE_PER_MILLE, feeOf } from '../bills/day.ts'
+import type { WechatBillRefund, WechatBillTrade } from './bills.ts'
 
 export const WECHAT_BILL_HEADER = [
   '交易时间',

@@ -12,11 +12,11 @@ import { gzipSync } from 'node:zlib'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Sql } from '@paysys/db'
 import type { SandboxConfig } from '../config.ts'
-import { randomPrivateKey, requestId, signatureHeaders, verifyMerchantRequest, type WechatKeys } from '../wechat/signing.ts'
-import { WxError } from '../wechat/trades.ts'
-import { chinaToday, compactDay, parseBillDate } from './day.ts'
-import { amountOverrides, faultOf, loadBillFile, saveBillFile, wechatDay } from './store.ts'
-import { sha1Hex, wechatBillRowCount, wechatBillText, type WechatBillType } from './wechat-file.ts'
+import { randomPrivateKey, requestId, signatureHeaders, verifyMerchantRequest, type WechatKeys } from './signing.ts'
+import { WxError } from './trades.ts'
+import { chinaToday, compactDay, dayBounds, parseBillDate } from '../bills/day.ts'
+import { amountOverrides, faultOf, loadBillFile, saveBillFile } from '../bills/store.ts'
+import { sha1Hex, wechatBillRowCount, wechatBillText, type WechatBillType } from './bill-file.ts'
 
 const BILL_TYPES: readonly WechatBillType[] = ['ALL', 'SUCCESS', 'REFUND']
 const paramError = (message: string) => new WxError(400, 'PARAM_ERROR', message)
@@ -96,4 +96,43 @@ export function registerWechatBills(app: FastifyInstance, deps: { config: Sandbo
       return reply.status(200).headers({ 'content-type': bill.contentType, 'Request-ID': requestId() }).send(bill.content)
     })
   })
+}
+
+// ---- the day's trades and refunds ----
+
+export interface WechatBillTrade {
+  appid: string
+  mchid: string
+  transaction_id: string
+  out_trade_no: string
+  payer_openid: string | null
+  trade_type: string
+  description: string
+  attach: string | null
+  total: number
+  paid_at: Date
+}
+
+export interface WechatBillRefund extends WechatBillTrade {
+  refund_id: string
+  out_refund_no: string
+  refund: number
+  success_time: Date
+}
+
+/** WeChat transactions paid during the day and refunds that succeeded during it, in time order. */
+export async function wechatDay(sql: Sql, mchid: string, day: string) {
+  const { start, end } = dayBounds(day)
+  const trades = await sql<WechatBillTrade[]>`
+    select appid, mchid, transaction_id, out_trade_no, payer_openid, trade_type, description, attach, total, paid_at
+    from wechat_trades
+    where mchid = ${mchid} and paid_at >= ${start} and paid_at < ${end}
+    order by paid_at, id`
+  const refunds = await sql<WechatBillRefund[]>`
+    select t.appid, t.mchid, t.transaction_id, t.out_trade_no, t.payer_openid, t.trade_type, t.description, t.attach, t.total,
+           t.paid_at, r.refund_id, r.out_refund_no, r.refund, r.success_time
+    from wechat_refunds r join wechat_trades t on t.id = r.trade_id
+    where r.mchid = ${mchid} and r.status = 'SUCCESS' and r.success_time >= ${start} and r.success_time < ${end}
+    order by r.success_time, r.id`
+  return { trades, refunds }
 }

@@ -1,6 +1,6 @@
 /**
- * Alipay bills: `alipay.data.dataservice.bill.downloadurl.query` (a /gateway.do method, signed like
- * the others) answers a link to the day's bill; the link serves the ZIP (no authentication: the
+ * Alipay bills: `alipay.data.dataservice.bill.downloadurl.query` (a /gateway.do method, dispatched
+ * from ./methods.ts, signed like the others) answers a link to the day's bill; the link serves the ZIP (no authentication: the
  * token in it is the secret, as in Alipay's). The bill is generated when the link is asked for and
  * served as it was then.
  *
@@ -11,13 +11,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { KeyObject } from 'node:crypto'
 import type { Sql } from '@paysys/db'
-import type { AlipaySandboxConfig } from '../config.ts'
-import type { AlipayContext } from '../alipay/gateway.ts'
-import { randomPrivateKey, rsa2Sign } from '../alipay/signing.ts'
-import { BizError } from '../alipay/trades.ts'
-import { alipayBillZip } from './alipay-file.ts'
-import { chinaToday, compactDay, parseBillDate } from './day.ts'
-import { alipayDay, amountOverrides, faultOf, loadBillFile, saveBillFile } from './store.ts'
+import type { AlipaySandboxConfig } from './config.ts'
+import type { AlipayContext } from './gateway.ts'
+import { randomPrivateKey, rsa2Sign } from './signing.ts'
+import { BizError } from './trades.ts'
+import { alipayBillZip } from './bill-file.ts'
+import { chinaToday, compactDay, dayBounds, parseBillDate } from '../bills/day.ts'
+import { amountOverrides, faultOf, loadBillFile, saveBillFile } from '../bills/store.ts'
 
 export const BILL_METHOD = 'alipay.data.dataservice.bill.downloadurl.query'
 const RESPONSE_KEY = `${BILL_METHOD.replace(/\./g, '_')}_response`
@@ -93,4 +93,45 @@ export function registerAlipayBills(app: FastifyInstance, sql: Sql) {
     wrongKey ??= randomPrivateKey()
     return `{"${RESPONSE_KEY}":${node},"sign":${JSON.stringify(rsa2Sign(node, wrongKey))}}`
   })
+}
+
+// ---- the day's trades and refunds ----
+
+export interface AlipayBillTrade {
+  trade_no: string
+  out_trade_no: string
+  subject: string
+  total_amount: number
+  buyer_logon_id: string | null
+  created_at: Date
+  paid_at: Date
+}
+
+export interface AlipayBillRefund {
+  trade_no: string
+  out_trade_no: string
+  subject: string
+  buyer_logon_id: string | null
+  trade_created_at: Date
+  out_request_no: string
+  refund_amount: number
+  refund_reason: string | null
+  created_at: Date
+}
+
+/** Alipay trades paid during the day and refunds made during it, in time order. */
+export async function alipayDay(sql: Sql, appId: string, day: string) {
+  const { start, end } = dayBounds(day)
+  const trades = await sql<AlipayBillTrade[]>`
+    select trade_no, out_trade_no, subject, total_amount, buyer_logon_id, created_at, paid_at
+    from alipay_trades
+    where app_id = ${appId} and paid_at >= ${start} and paid_at < ${end}
+    order by paid_at, id`
+  const refunds = await sql<AlipayBillRefund[]>`
+    select t.trade_no, t.out_trade_no, t.subject, t.buyer_logon_id, t.created_at as trade_created_at,
+           r.out_request_no, r.refund_amount, r.refund_reason, r.created_at
+    from alipay_refunds r join alipay_trades t on t.id = r.trade_id
+    where t.app_id = ${appId} and r.created_at >= ${start} and r.created_at < ${end}
+    order by r.created_at, r.id`
+  return { trades, refunds }
 }

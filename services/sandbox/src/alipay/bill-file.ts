@@ -8,8 +8,8 @@
 import { zipSync } from 'fflate'
 import iconv from 'iconv-lite'
 import { chinaTime, fenToYuan } from '../util.ts'
-import { chineseDateTime, compactDay, dayBounds, feeOf } from './day.ts'
-import type { AlipayBillRefund, AlipayBillTrade } from './store.ts'
+import { compactDay, dayBounds, feeOf } from '../bills/day.ts'
+import type { AlipayBillRefund, AlipayBillTrade } from './bills.ts'
 
 export const ALIPAY_DETAIL_HEADER = [
   '支付宝交易号',
@@ -226,4 +226,10 @@ export function alipayBillZip(input: AlipayBillInput): { fileName: string; conte
     { level: 6, mtime: input.exportedAt },
   )
   return { fileName: names.zip, content: Buffer.from(zip) }
+}
+
+/** `yyyy年MM月dd日 HH:mm:ss` (China time), as Alipay's bill headers write times. */
+export function chineseDateTime(d: Date | number): string {
+  const t = chinaTime(d)
+  return `${t.slice(0, 4)}年${t.slice(5, 7)}月${t.slice(8, 10)}日 ${t.slice(11)}`
 }

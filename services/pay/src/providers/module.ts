@@ -1,0 +1,119 @@
+/**
+ * What a provider folder exports: one `ProviderModule`, listed once in ./index.ts (the registry).
+ * Everything pay's shared code knows about a provider comes from here: its name, the buyer-facing
+ * methods it serves and their display data, its channels, how its settings are read, how its adapter
+ * is built, where and how it notifies, and what it can do. Shared code never names a provider.
+ */
+import type { FastifySchema } from 'fastify'
+import type { createEnvReader } from '@paysys/config'
+import type { Device, PayMethodInfo } from '@paysys/contracts'
+import type { NotifyAcknowledgement, PaymentProvider } from './types.ts'
+
+export type EnvReader = ReturnType<typeof createEnvReader>
+
+/** What every adapter factory gets besides its own settings. */
+export interface AdapterContext {
+  /** Pay's public base URL: notify and return URLs are built from it. */
+  publicUrl: string
+  timeoutMs: number
+}
+
+/** A channel as the buyer sees it and what a create on it needs (checked before anything is written). */
+export interface ChannelDescriptor {
+  code: string
+  /** Display name (Chinese). */
+  name: string
+  requires: readonly ('openid' | 'clientIp')[]
+}
+
+/** A buyer-facing method served by the provider: see PayMethodInfo in @paysys/contracts. */
+export interface MethodDescriptor {
+  method: string
+  name: string
+  icon: string
+  description: string
+  /** Lower-case spellings clients may send. */
+  aliases: readonly string[]
+  /** The provider's channel codes this method offers, in display order. */
+  channels: readonly string[]
+  /** Default channel per device (every device present). */
+  deviceChannels: Readonly<Record<Device, string>>
+}
+
+/** One HTTP route the provider notifies on. */
+export interface NotifyRoute {
+  method: 'GET' | 'POST'
+  path: string
+  /** OpenAPI only (/docs): never validated, so every notification reaches the handler and is logged. */
+  schema: FastifySchema
+  /** The signed parameters are the raw query string (a GET notify); a POSTed body is used when there is one. */
+  queryAsBody?: boolean
+}
+
+export interface ProviderModule<Config = unknown, Key extends string = string> {
+  /** Pay's provider code (attempts' `provider`, the `method` main sends to POST /api/pay/create). */
+  readonly name: string
+  /** The provider's name for people (Chinese), used in messages. */
+  readonly displayName: string
+  /** The provider's settings field in PayConfig (lower case). */
+  readonly configKey: Key
+  readonly channels: readonly ChannelDescriptor[]
+  /** In display order; the first is the provider's own method. */
+  readonly methods: readonly MethodDescriptor[]
+  /** Reads and validates its own environment; null = not configured (disabled). Problems go to `r.problems`. */
+  readConfig(r: EnvReader): Config | null
+  /** Settings worth logging at start-up (no secrets). */
+  describe?(config: Config): Record<string, unknown>
+  createAdapter(config: Config, ctx: AdapterContext): PaymentProvider
+  notify: {
+    routes: readonly NotifyRoute[]
+    /** What the provider is answered (the adapter answers with the same). */
+    acknowledge: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement }
+  }
+  /** GET paths the buyer's browser comes back to (besides the shared /api/pay/return). */
+  readonly returnPaths?: readonly string[]
+  readonly capabilities: {
+    /**
+     * The provider refunds a paid trade once and cannot tell two refunds apart: a refund takes one
+     * attempt whole, never a part of one that was refunded before.
+     */
+    oneRefundPerAttempt: boolean
+    /** The provider can close an unpaid trade (otherwise close only checks it is not paid). */
+    close: boolean
+    /** The provider publishes a daily bill (otherwise reconciliation queries every attempt of the day). */
+    bill: boolean
+  }
+}
+
+/** A module with its config type forgotten (the registry's element type; method parameters are bivariant). */
+export type AnyProviderModule = ProviderModule<unknown, string>
+
+/** Declares a module with its config type checked (and its config key kept literal, for PayConfig). */
+export function defineProvider<Config, const Key extends string>(module: ProviderModule<Config, Key>): ProviderModule<Config, Key> {
+  return module
+}
+
+/** `GET /api/pay/methods`: the methods of the configured providers, in registry order. */
+export function methodInfos(modules: readonly AnyProviderModule[], enabled: (name: string) => boolean): PayMethodInfo[] {
+  const infos: PayMethodInfo[] = []
+  for (const m of modules) {
+    if (!enabled(m.name)) continue
+    for (const d of m.methods) {
+      infos.push({
+        method: d.method,
+        provider: m.name,
+        name: d.name,
+        icon: d.icon,
+        description: d.description,
+        aliases: [...d.aliases],
+        channels: d.channels.map((code) => {
+          const c = m.channels.find((ch) => ch.code === code)
+          if (!c) throw new Error(`${m.name}: method ${d.method} names unknown channel ${code}`)
+          return { code: c.code, name: c.name, requires: [...c.requires] }
+        }),
+        deviceChannels: { ...d.deviceChannels },
+      })
+    }
+  }
+  return infos
+}

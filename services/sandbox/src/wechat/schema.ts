@@ -1,0 +1,71 @@
+/** WeChat Pay tables of the sandbox (drizzle-kit reads it with ../db/schema.ts). Amounts are integer fen. */
+import { bigint, bigserial, pgTable, primaryKey, text, timestamp, uniqueIndex } from 'drizzle-orm/pg-core'
+
+/**
+ * One WeChat Pay v3 transaction (native / jsapi / h5). `id` is the cashier's payment id.
+ * trade_state: NOTPAY → SUCCESS (paid) | CLOSED (closed, or expired unpaid); SUCCESS → REFUND once refunded.
+ * `transaction_id` is reserved at creation and shown only once paid, as WeChat shows it.
+ */
+export const wechatTrades = pgTable(
+  'wechat_trades',
+  {
+    id: text('id').primaryKey(),
+    appid: text('appid').notNull(),
+    mchid: text('mchid').notNull(),
+    outTradeNo: text('out_trade_no').notNull(),
+    transactionId: text('transaction_id').notNull(),
+    /** NATIVE | JSAPI | MWEB */
+    tradeType: text('trade_type').notNull(),
+    tradeState: text('trade_state').notNull().default('NOTPAY'),
+    description: text('description').notNull(),
+    attach: text('attach'),
+    notifyUrl: text('notify_url').notNull(),
+    /** Fen. */
+    total: bigint('total', { mode: 'number' }).notNull(),
+    refunded: bigint('refunded', { mode: 'number' }).notNull().default(0),
+    payerOpenid: text('payer_openid'),
+    payerClientIp: text('payer_client_ip'),
+    /** NATIVE: `weixin://wxpay/bizpayurl?pr=<qr_token>`. */
+    codeUrl: text('code_url'),
+    qrToken: text('qr_token'),
+    /** JSAPI and MWEB. */
+    prepayId: text('prepay_id'),
+    /** MWEB: where the H5 cashier sends the browser after paying (the merchant's redirect_url). */
+    redirectUrl: text('redirect_url'),
+    timeExpire: timestamp('time_expire', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    paidAt: timestamp('paid_at', { withTimezone: true }),
+    closedAt: timestamp('closed_at', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('wechat_trades_out_trade_no_uq').on(t.mchid, t.outTradeNo),
+    uniqueIndex('wechat_trades_transaction_id_uq').on(t.transactionId),
+    uniqueIndex('wechat_trades_qr_token_uq').on(t.qrToken),
+    uniqueIndex('wechat_trades_prepay_id_uq').on(t.prepayId),
+  ],
+)
+
+/** One refund (out_refund_no, unique per merchant) of a WeChat transaction. Amounts in fen. */
+export const wechatRefunds = pgTable(
+  'wechat_refunds',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tradeId: text('trade_id')
+      .notNull()
+      .references(() => wechatTrades.id),
+    mchid: text('mchid').notNull(),
+    outRefundNo: text('out_refund_no').notNull(),
+    refundId: text('refund_id').notNull(),
+    refund: bigint('refund', { mode: 'number' }).notNull(),
+    total: bigint('total', { mode: 'number' }).notNull(),
+    reason: text('reason'),
+    /** SUCCESS (the sandbox refunds at once to the buyer's balance) */
+    status: text('status').notNull().default('SUCCESS'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    successTime: timestamp('success_time', { withTimezone: true }),
+  },
+  (t) => [
+    uniqueIndex('wechat_refunds_out_refund_no_uq').on(t.mchid, t.outRefundNo),
+    uniqueIndex('wechat_refunds_refund_id_uq').on(t.refundId),
+  ],
+)

@@ -19,6 +19,7 @@ import { createPaymentsService } from './payments.ts'
 import { createRefundsRepo } from './refunds-repo.ts'
 import { createNonceStore } from './service-calls.ts'
 import { createStats } from './stats.ts'
+import { createAdminConsole } from './admin-console.ts'
 import { createUsersRepo } from './users.ts'
 import { authRoutes } from './routes/auth.ts'
 import { creditsRoutes } from './routes/credits.ts'
@@ -124,6 +125,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     credits: createCreditsService({ users, ledger }),
     refunds,
     stats: createStats(sql),
+    adminConsole: createAdminConsole(sql),
     nonces: createNonceStore(sql),
     sweeper,
   }

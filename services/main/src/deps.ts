@@ -6,6 +6,7 @@
 import type { App } from '@paysys/server-kit'
 import type { MainConfig } from './config.ts'
 import type { Accounts } from './accounts.ts'
+import type { AdminConsole } from './admin-console.ts'
 import type { CatalogRepo } from './catalog.ts'
 import type { CatalogAdmin } from './catalog-admin.ts'
 import type { CheckoutService } from './checkout.ts'
@@ -34,6 +35,8 @@ export interface MainDeps {
   credits: CreditsService
   refunds: RefundService
   stats: Stats
+  /** Read-only queries of the operator console (routes/admin-console.ts). */
+  adminConsole: AdminConsole
   /** Replay protection of signed service calls. */
   nonces: NonceStore
   /** Expiry / trade close / refund retry / reconciliation tasks; server.ts starts them on pg-boss, closing the app stops them. */

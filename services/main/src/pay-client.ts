@@ -28,6 +28,9 @@ export interface PayClient {
   /** pay's outbox (events for main): list by status, resend a DEAD one. */
   listEvents(query: Record<string, string>, requestId?: string): Promise<unknown>
   resendEvent(eventId: string, requestId?: string): Promise<unknown>
+  /** The operator console: pay's health figures, and what pay holds about one order. */
+  consoleHealth(requestId?: string): Promise<unknown>
+  orderTrail(orderNo: string, requestId?: string): Promise<unknown>
   close_(): Promise<void>
 }
 
@@ -82,6 +85,9 @@ export function createPayClient(opts: { baseUrl: string; key: ServiceKey; timeou
     },
     resendEvent: (eventId, rid) =>
       unwrap(client.post<Envelope<unknown>>(`/api/pay/events/${encodeURIComponent(eventId)}/resend`, {}, h(rid))),
+    consoleHealth: (rid) => unwrap(client.get<Envelope<unknown>>('/api/pay/console/health', h(rid))),
+    orderTrail: (orderNo, rid) =>
+      unwrap(client.get<Envelope<unknown>>(`/api/pay/console/orders/${encodeURIComponent(orderNo)}/trail`, h(rid))),
     close_: async () => {
       await client.close()
       await slow.close()

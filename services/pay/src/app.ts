@@ -8,6 +8,7 @@ import type { PayConfig } from './config.ts'
 import { createPaymentFlows, type PaymentFlows } from './flows.ts'
 import { createNonceStore } from './nonces.ts'
 import { createOutboxAdmin } from './outbox.ts'
+import { createConsoleQueries } from './console.ts'
 import { createPaymentsRepo } from './payments.ts'
 import { createProviders, PROVIDER_MODULES } from './providers/index.ts'
 import { registerPayMetrics } from './metrics.ts'
@@ -69,6 +70,7 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
     nonces: createNonceStore(sql, app.log),
     outbox: createOutboxAdmin(sql),
     onEventQueued: deps.onEventQueued,
+    consoleQueries: createConsoleQueries(sql, () => flows.methods().map((m) => m.method)),
   })
   app.register(notifyRoutes, { flows, modules: PROVIDER_MODULES })
   app.register(returnRoutes, { repo, frontendUrl: config.frontendUrl, extraPaths: PROVIDER_MODULES.flatMap((m) => m.returnPaths ?? []) })

@@ -4,7 +4,8 @@
  * such as `/order/123` (where pay's browser return lands) open the app.
  */
 import { fileURLToPath } from 'node:url'
-import { extname } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, extname } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import { Agent, request, errors as undiciErrors } from 'undici'
 import { createApp } from '@paysys/server-kit'
@@ -12,6 +13,9 @@ import { fail } from '@paysys/contracts'
 import type { WebConfig } from './config.ts'
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../public', import.meta.url))
+/** The operator console's charts (uPlot, from the npm registry): served from node_modules, never a CDN. */
+export const UPLOT_DIR = dirname(createRequire(import.meta.url).resolve('uplot'))
+const VENDOR_FILES = new Set(['uPlot.esm.js', 'uPlot.min.css'])
 
 /** Headers that belong to one hop and are never forwarded (RFC 9110 §7.6.1), plus ones we set ourselves. */
 const HOP_BY_HOP = new Set([
@@ -109,6 +113,26 @@ export async function buildApp(config: Readonly<WebConfig>) {
     wildcard: false, // one route per file; everything else falls through to the SPA route below
     cacheControl: false,
     setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+  })
+  await app.register(fastifyStatic, {
+    root: UPLOT_DIR,
+    prefix: '/vendor/uplot/',
+    decorateReply: false,
+    wildcard: false,
+    allowedPath: (path) => VENDOR_FILES.has(path.replace(/^\//, '')),
+    cacheControl: false,
+    setHeaders: (res) => res.setHeader('cache-control', 'no-cache'),
+  })
+  // The operator console (/admin…) is its own page: the admins' shell, same session as the checkout.
+  const adminShell = async (_req: unknown, reply: import('fastify').FastifyReply) => {
+    reply.header('cache-control', 'no-cache')
+    return reply.type('text/html; charset=utf-8').sendFile('admin.html')
+  }
+  app.get('/admin', adminShell)
+  app.get('/admin/*', async (req, reply) => {
+    const path = req.url.split('?')[0]!
+    if (extname(path) !== '') return reply.status(404).send(fail(404, 'NOT_FOUND', `未找到: ${req.method} ${path}`))
+    return adminShell(req, reply)
   })
   // Any other GET that is not an API call and does not look like a file is a page of the app.
   app.get('/*', async (req, reply) => {

@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { readdirSync, readFileSync, existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { ConfigError } from '@paysys/config'
-import { buildApp, PUBLIC_DIR } from '../src/app.ts'
+import { buildApp, PUBLIC_DIR, UPLOT_DIR } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 
 interface Seen {
@@ -156,7 +156,11 @@ t.test('every module the browser imports exists (no build step to catch a typo)'
   for (const f of files) {
     const abs = join(PUBLIC_DIR, 'js', f)
     for (const m of readFileSync(abs, 'utf8').matchAll(/^\s*import\s[^'"]*['"]([^'"]+)['"]/gm)) {
-      t.ok(existsSync(resolve(dirname(abs), m[1]!)), `${f} imports ${m[1]}`)
+      // The console's charting library is served from node_modules (see the /vendor test below).
+      const target = m[1]!.startsWith('/vendor/uplot/')
+        ? join(UPLOT_DIR, m[1]!.slice('/vendor/uplot/'.length))
+        : resolve(dirname(abs), m[1]!)
+      t.ok(existsSync(target), `${f} imports ${m[1]}`)
     }
   }
   const html = readFileSync(join(PUBLIC_DIR, 'index.html'), 'utf8')
@@ -166,6 +170,29 @@ t.test('every module the browser imports exists (no build step to catch a typo)'
     /https?:\/\/(?!localhost)[a-z]/i,
     'nothing fetched from the internet',
   )
+})
+
+t.test('the operator console: its own page at /admin…, uPlot from node_modules and nothing else from there', async (t) => {
+  const shell = readFileSync(join(PUBLIC_DIR, 'admin.html'), 'utf8')
+  for (const path of ['/admin', '/admin/', '/admin/orders', '/admin/orders/12?x=1', '/admin/reconciliations/3']) {
+    const r = await app.inject({ method: 'GET', url: path })
+    t.equal(r.statusCode, 200, path)
+    t.equal(r.body, shell, `${path} → admin.html`)
+    t.match(r.headers['content-security-policy'], "script-src 'self'", path)
+  }
+  t.equal((await app.inject({ method: 'GET', url: '/admin/nope.js' })).statusCode, 404)
+  for (const m of shell.matchAll(/(?:src|href)="(\/[^"]+)"/g)) {
+    const path = m[1]!
+    const r = await app.inject({ method: 'GET', url: path })
+    t.equal(r.statusCode, 200, `admin.html → ${path}`)
+  }
+  const lib = await app.inject({ method: 'GET', url: '/vendor/uplot/uPlot.esm.js' })
+  t.equal(lib.statusCode, 200)
+  t.match(lib.headers['content-type'], 'javascript')
+  t.match(lib.body, 'export')
+  for (const path of ['/vendor/uplot/uPlot.cjs.js', '/vendor/uplot/../package.json', '/vendor/uplot/uPlot.d.ts', '/vendor/other/x.js']) {
+    t.equal((await app.inject({ method: 'GET', url: path })).statusCode, 404, path)
+  }
 })
 
 t.test('configuration is validated', async (t) => {

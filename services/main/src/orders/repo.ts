@@ -108,6 +108,11 @@ export function createOrdersRepo(sql: Sql) {
       if (f.email !== undefined) add('customer_email = ?', f.email)
       if (f.status !== undefined) add('status = ?', f.status)
       if (f.kind !== undefined) add('kind = ?', f.kind)
+      // The provider that took the payment, or the buyer's method (a balance payment has no provider).
+      if (f.paymentMethod !== undefined) {
+        args.push(f.paymentMethod)
+        where.push(`(payment_provider = $${args.length} or payment_method = $${args.length})`)
+      }
       if (f.orderNo !== undefined) add('order_no = ?', f.orderNo)
       if (f.from !== undefined) add('created_at >= ?', f.from)
       if (f.to !== undefined) add('created_at < ?', f.to)
@@ -316,6 +321,8 @@ export type OrdersRepo = ReturnType<typeof createOrdersRepo>
 
 export interface OrderFilter {
   userId?: number
+  /** The provider that took (or is taking) the payment, or the buyer's method (as pay's methods list names them). */
+  paymentMethod?: string
   email?: string
   status?: OrderStatus
   kind?: 'credits' | 'goods'

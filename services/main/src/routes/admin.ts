@@ -10,6 +10,7 @@ import { adminProductRoutes } from './admin/products.ts'
 import { adminStatsRoutes } from './admin/stats.ts'
 import { adminUserRoutes } from './admin/users.ts'
 import { eventAdminRoutes } from './events-admin.ts'
+import { adminConsoleRoutes } from './admin-console.ts'
 import { reconciliationAdminRoutes } from './reconciliations.ts'
 
 export async function adminRoutes(app: MainApp) {
@@ -30,4 +31,5 @@ export async function adminRoutes(app: MainApp) {
   await app.register(adminStatsRoutes)
   await app.register(reconciliationAdminRoutes)
   await app.register(eventAdminRoutes)
+  await app.register(adminConsoleRoutes)
 }

@@ -28,6 +28,8 @@ import type { Reconciler } from '../reconciliation/engine.ts'
 import type { OutboxAdmin } from '../outbox.ts'
 import { eventRoutes } from './events.ts'
 import { reconciliationRoutes } from './reconciliation.ts'
+import { consoleRoutes } from './console.ts'
+import type { ConsoleQueries } from '../console.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -93,7 +95,9 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
   outbox?: OutboxAdmin
   /** Queues the delivery of an event (a resent one). */
   onEventQueued?: (eventId: string) => void
-}> = async (app, { flows, refunds, reconciler, enqueueReconciliation, keys, nonces, outbox, onEventQueued }) => {
+  /** The operator console's read-only figures (optional so a test can mount the payment routes alone). */
+  consoleQueries?: ConsoleQueries
+}> = async (app, { flows, refunds, reconciler, enqueueReconciliation, keys, nonces, outbox, onEventQueued, consoleQueries }) => {
   // Strict bodies: the shared ajv setup coerces types, which would read an amount of "25.00"
   // (yuan, by mistake) as 25 fen. TypeBox's compiler checks JSON bodies as they are.
   app.setValidatorCompiler(TypeBoxValidatorCompiler)
@@ -151,4 +155,5 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
   // Signed like everything here: the child plugin inherits the verification hook above.
   if (reconciler) await app.register(reconciliationRoutes, { reconciler, enqueue: enqueueReconciliation })
   if (outbox) await app.register(eventRoutes, { outbox, onEventQueued })
+  if (consoleQueries) await app.register(consoleRoutes, { queries: consoleQueries })
 }

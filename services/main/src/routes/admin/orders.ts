@@ -55,6 +55,12 @@ export async function adminOrderRoutes(app: MainApp) {
           userId: Type.Optional(Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER })),
           email: Type.Optional(Type.String({ maxLength: 254 })),
           orderNo: Type.Optional(Type.String({ maxLength: 64 })),
+          provider: Type.Optional(
+            Type.String({
+              pattern: '^[A-Z_]{2,32}$',
+              description: "the provider that took the payment, or the buyer's method (pay's methods list)",
+            }),
+          ),
           from: Type.Optional(Type.String({ maxLength: 40 })),
           to: Type.Optional(Type.String({ maxLength: 40 })),
         }),
@@ -70,7 +76,7 @@ export async function adminOrderRoutes(app: MainApp) {
       if (from && to && from >= to) throw new AppError(400, 'INVALID_PARAMS', 'from 必须早于 to')
       const p = paging(q, 20)
       const { rows, total } = await orders.search(
-        { status: q.status, kind: q.kind, userId: q.userId, email, orderNo: q.orderNo, from, to },
+        { status: q.status, kind: q.kind, userId: q.userId, email, orderNo: q.orderNo, paymentMethod: q.provider, from, to },
         p,
       )
       return ok(

@@ -5,10 +5,8 @@
  * main pulling: the sweep finds the payment and the outbox pushes it.
  */
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { connect } from '@paysys/db'
-import { createTestDatabase, freePort, generateDevKeys, REPO_ROOT, stackEnv, startService } from '@paysys/devkit'
+import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
 import { createStaleAttemptSweep } from '../src/requery.ts'
 import { createRequest, setupPay, startFakeGateway, waitFor, type GatewayCall } from './helpers.ts'
 
@@ -71,63 +69,57 @@ t.test('the sweep asks the provider about stale pending attempts once each, and 
   t.equal(gw.calls.length, 3)
 })
 
-const SANDBOX_ENTRY = join(REPO_ROOT, 'services/sandbox/src/server.ts')
-
-t.test(
-  'end to end: paid without a notify and main not pulling, the order is credited through the sweep and the outbox',
-  { skip: existsSync(SANDBOX_ENTRY) ? false : 'services/sandbox is not built yet' },
-  async (t) => {
-    const keys = generateDevKeys()
-    const dbs = await Promise.all(['rqmain', 'rqpay', 'rqsbx'].map((n) => createTestDatabase(n)))
-    t.teardown(() => Promise.all(dbs.map((d) => d.drop())))
-    const ports = { main: await freePort(), pay: await freePort(), sandbox: await freePort() }
-    const env = stackEnv({
-      keys,
-      ports,
-      databases: { main: dbs[0]!.url, pay: dbs[1]!.url, sandbox: dbs[2]!.url },
-      extra: {
-        // main's own pull of stale orders is pushed out of reach: only pay's sweep can find the payment.
-        main: { LOG_LEVEL: 'warn', RECONCILE_AFTER_SECONDS: '86400', RATE_LIMIT_AUTH_PER_MINUTE: '0', RATE_LIMIT_ORDERS_PER_MINUTE: '0' },
-        pay: { LOG_LEVEL: 'warn', STALE_ATTEMPT_REQUERY_SECONDS: '1', STALE_ATTEMPT_SWEEP_SECONDS: '1', PROVIDER_TIMEOUT_MS: '5000' },
-        sandbox: { LOG_LEVEL: 'warn', SANDBOX_TIME_FACTOR: '0.0005' },
+t.test('end to end: paid without a notify and main not pulling, the order is credited through the sweep and the outbox', async (t) => {
+  const keys = generateDevKeys()
+  const dbs = await Promise.all(['rqmain', 'rqpay', 'rqsbx'].map((n) => createTestDatabase(n)))
+  t.teardown(() => Promise.all(dbs.map((d) => d.drop())))
+  const ports = { main: await freePort(), pay: await freePort(), sandbox: await freePort() }
+  const env = stackEnv({
+    keys,
+    ports,
+    databases: { main: dbs[0]!.url, pay: dbs[1]!.url, sandbox: dbs[2]!.url },
+    extra: {
+      // main's own pull of stale orders is pushed out of reach: only pay's sweep can find the payment.
+      main: { LOG_LEVEL: 'warn', RECONCILE_AFTER_SECONDS: '86400', RATE_LIMIT_AUTH_PER_MINUTE: '0', RATE_LIMIT_ORDERS_PER_MINUTE: '0' },
+      pay: { LOG_LEVEL: 'warn', STALE_ATTEMPT_REQUERY_SECONDS: '1', STALE_ATTEMPT_SWEEP_SECONDS: '1', PROVIDER_TIMEOUT_MS: '5000' },
+      sandbox: { LOG_LEVEL: 'warn', SANDBOX_TIME_FACTOR: '0.0005' },
+    },
+  })
+  const services = await Promise.all((['sandbox', 'pay', 'main'] as const).map((n) => startService(n, env[n])))
+  t.teardown(() => Promise.all(services.map((s) => s.stop())))
+  const [sandbox, , main] = services
+  const paySql = connect(dbs[1]!.url, { max: 2 })
+  t.teardown(() => paySql.end({ timeout: 5 }))
+  const call = async (url: string, body?: unknown, token?: string) => {
+    const res = await fetch(url, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
       },
+      body: body === undefined ? undefined : JSON.stringify(body),
     })
-    const services = await Promise.all((['sandbox', 'pay', 'main'] as const).map((n) => startService(n, env[n])))
-    t.teardown(() => Promise.all(services.map((s) => s.stop())))
-    const [sandbox, , main] = services
-    const paySql = connect(dbs[1]!.url, { max: 2 })
-    t.teardown(() => paySql.end({ timeout: 5 }))
-    const call = async (url: string, body?: unknown, token?: string) => {
-      const res = await fetch(url, {
-        method: body === undefined ? 'GET' : 'POST',
-        headers: {
-          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      })
-      return { status: res.status, json: (await res.json()) as any } // eslint-disable-line @typescript-eslint/no-explicit-any
-    }
+    return { status: res.status, json: (await res.json()) as any } // eslint-disable-line @typescript-eslint/no-explicit-any
+  }
 
-    const token = (await call(`${main!.url}/api/auth/register`, { email: 'sweep@example.com', password: 'password123' })).json.data.token
-    const order = await call(
-      `${main!.url}/api/credits/purchase`,
-      { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' },
-      token,
-    )
-    t.equal(order.status, 200, order.status === 200 ? 'order created' : JSON.stringify(order.json))
-    const { id, orderNo } = order.json.data
-    const paid = await call(`${sandbox!.url}/control/alipay/trades/${orderNo}/pay`, { notify: false })
-    t.equal(paid.status, 200, paid.status === 200 ? 'paid at the sandbox, no notify' : JSON.stringify(paid.json))
+  const token = (await call(`${main!.url}/api/auth/register`, { email: 'sweep@example.com', password: 'password123' })).json.data.token
+  const order = await call(
+    `${main!.url}/api/credits/purchase`,
+    { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' },
+    token,
+  )
+  t.equal(order.status, 200, order.status === 200 ? 'order created' : JSON.stringify(order.json))
+  const { id, orderNo } = order.json.data
+  const paid = await call(`${sandbox!.url}/control/alipay/trades/${orderNo}/pay`, { notify: false })
+  t.equal(paid.status, 200, paid.status === 200 ? 'paid at the sandbox, no notify' : JSON.stringify(paid.json))
 
-    await waitFor(async () => (await call(`${main!.url}/api/orders/${id}`, undefined, token)).json.data.status === 'PAID', 30_000, 200)
-    t.equal((await call(`${main!.url}/api/credits/balance`, undefined, token)).json.data.balance, 200, 'credited once')
-    t.equal((await call(`${main!.url}/api/credits/ledger`, undefined, token)).json.data.totalElements, 1)
-    const [attempt] = await paySql`select status, paid_via from payment_attempts where order_no = ${orderNo}`
-    t.match(attempt, { status: 'PAID', paid_via: 'QUERY' })
-    const [notifies] = await paySql`select count(*)::int as n from notify_log where out_trade_no = ${orderNo}`
-    t.equal(notifies!.n, 0, 'no notify ever arrived')
-    const [event] = await paySql`select status from outbox where payload->>'orderNo' = ${orderNo}`
-    t.equal(event!.status, 'DELIVERED', 'pushed to main by the outbox')
-  },
-)
+  await waitFor(async () => (await call(`${main!.url}/api/orders/${id}`, undefined, token)).json.data.status === 'PAID', 30_000, 200)
+  t.equal((await call(`${main!.url}/api/credits/balance`, undefined, token)).json.data.balance, 200, 'credited once')
+  t.equal((await call(`${main!.url}/api/credits/ledger`, undefined, token)).json.data.totalElements, 1)
+  const [attempt] = await paySql`select status, paid_via from payment_attempts where order_no = ${orderNo}`
+  t.match(attempt, { status: 'PAID', paid_via: 'QUERY' })
+  const [notifies] = await paySql`select count(*)::int as n from notify_log where out_trade_no = ${orderNo}`
+  t.equal(notifies!.n, 0, 'no notify ever arrived')
+  const [event] = await paySql`select status from outbox where payload->>'orderNo' = ${orderNo}`
+  t.equal(event!.status, 'DELIVERED', 'pushed to main by the outbox')
+})

@@ -409,7 +409,7 @@ t.test('fetchBill against the provider sandbox', async (t) => {
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
     })
-    const json = (await res.json()) as Record<string, any>
+    const json = (await res.json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
     if (res.status !== 200) throw new Error(`${path}: ${res.status} ${JSON.stringify(json)}`)
     return json
   }

@@ -50,7 +50,7 @@ async function control(method: 'GET' | 'POST', path: string, body?: unknown) {
     headers: body === undefined ? {} : { 'content-type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
-  return { status: res.status, body: (await res.json()) as Record<string, any> }
+  return { status: res.status, body: (await res.json()) as Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
 }
 async function create(over: Record<string, unknown>) {
   const req = createRequest({ method: 'EPAY', amount: 990, ...over })
@@ -78,7 +78,7 @@ const paid = (orderNo: string) =>
 /** The sandbox's delivery attempts for an order, once there is at least one (it records them after pay answers). */
 const notifications = (orderNo: string) =>
   waitFor(async () => {
-    const list = (await control('GET', `/control/epay/notifications?outTradeNo=${orderNo}`)).body as unknown as Record<string, any>[]
+    const list = (await control('GET', `/control/epay/notifications?outTradeNo=${orderNo}`)).body as unknown as Record<string, any>[] // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
     return list.length > 0 && list
   })
 /** The sandbox's URL for a path it handed out under its public (localhost) name. */

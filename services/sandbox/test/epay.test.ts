@@ -80,7 +80,7 @@ function payParams(over: Record<string, string> = {}): Record<string, string> {
 async function mapi(params: Record<string, string>) {
   const res = await postForm(`${sb.base}/mapi.php`, params)
   t.match(res.headers.get('content-type'), /application\/json/)
-  return (await res.json()) as Record<string, any>
+  return (await res.json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
 }
 
 const trade = async (no: string) => (await controlJson(sb.base, 'GET', `/control/epay/trades/${no}`)).json
@@ -255,7 +255,7 @@ t.test('api.php?act=order: pid and key checked; 0 until paid, then 1; money as "
   const p = payParams({ clientip: '127.0.0.1', device: 'mobile', money: '25' })
   const created = await mapi(sign(p))
   const order = async (q: Record<string, string>) =>
-    (await (await fetch(`${sb.base}/api.php?${new URLSearchParams({ act: 'order', ...q })}`)).json()) as Record<string, any>
+    (await (await fetch(`${sb.base}/api.php?${new URLSearchParams({ act: 'order', ...q })}`)).json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
   const q = { pid: PID, key: KEY, out_trade_no: p.out_trade_no! }
   t.match(await order(q), {
     code: 1,
@@ -282,7 +282,7 @@ t.test('api.php?act=refund: POST, once, at most the order’s money', async (t) 
   const p = payParams({ clientip: '127.0.0.1', device: 'mobile', money: '10.00' })
   await mapi(sign(p))
   const refund = async (form: Record<string, string>) =>
-    (await (await postForm(`${sb.base}/api.php?act=refund`, form)).json()) as Record<string, any>
+    (await (await postForm(`${sb.base}/api.php?act=refund`, form)).json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
   const form = { pid: PID, key: KEY, out_trade_no: p.out_trade_no!, money: '4.00' }
   t.match(await refund(form), { code: -1, msg: '只支持退款已支付状态的订单' }, 'unpaid')
   await controlJson(sb.base, 'POST', `/control/epay/trades/${p.out_trade_no}/pay`, { notify: false })

@@ -5,10 +5,11 @@
  */
 import { Type } from 'typebox'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { errorResponses, Nullable, ok, OkEnvelope, OpenObject } from '@paysys/contracts'
+import { errorResponses, Nullable, ok, OkEnvelope, OpenObject, ServiceAuthHeaders } from '@paysys/contracts'
 import type { ConsoleQueries } from '../console.ts'
 
-const TAGS = { tags: ['console'] }
+// Signed like every service route (x-svc-* headers, checked before validation).
+const TAGS = { tags: ['console'], headers: ServiceAuthHeaders }
 const Time = Type.String({ format: 'date-time' })
 
 export const ConsoleHealthSchema = OpenObject({

@@ -181,8 +181,9 @@ export function billDownloadTarget(downloadUrl: unknown, baseUrl: string): { url
 /** What the SDK's HTTP service answers (its `Output`). */
 interface Output {
   status: number
-  data?: any
-  error?: any
+  // The SDK's own Output types these as any: what WeChat answered, read field by field below.
+  data?: any // eslint-disable-line @typescript-eslint/no-explicit-any
+  error?: any // eslint-disable-line @typescript-eslint/no-explicit-any
 }
 
 export function createWechatBillFetcher(deps: {

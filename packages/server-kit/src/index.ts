@@ -169,7 +169,10 @@ export function createApp(opts: {
     if (databaseUnavailable(err)) {
       // Nothing was decided: the caller (a buyer, main, a provider's notify) should simply retry.
       req.log.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable')
-      return reply.status(503).header('retry-after', '1').send(fail(503, 'SERVICE_UNAVAILABLE', '服务暂时不可用，请稍后重试'))
+      return reply
+        .status(503)
+        .header('retry-after', '1')
+        .send(fail(503, 'SERVICE_UNAVAILABLE', '服务暂时不可用，请稍后重试'))
     }
     req.log.error({ err }, 'unhandled error')
     return reply.status(500).send(fail(500, 'INTERNAL_ERROR', '服务器内部错误'))
@@ -202,9 +205,16 @@ export function databaseUnavailable(err: unknown): boolean {
   return (
     /^(08|53)[0-9A-Z]{3}$/.test(code) ||
     /^57P0[1-4]$/.test(code) ||
-    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT'].includes(
-      code,
-    )
+    [
+      'ECONNREFUSED',
+      'ECONNRESET',
+      'ETIMEDOUT',
+      'EPIPE',
+      'CONNECTION_CLOSED',
+      'CONNECTION_ENDED',
+      'CONNECTION_DESTROYED',
+      'CONNECT_TIMEOUT',
+    ].includes(code)
   )
 }
 

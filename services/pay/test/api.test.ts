@@ -286,7 +286,8 @@ t.test('close and channel switch go through the provider close', async (t) => {
   const back = (await pay.call('POST', '/api/pay/create', req)).json().data
   t.not(back.paymentId, page.paymentId)
   t.equal(back.outTradeNo, `${req.orderNo}_3`)
-  const rows2 = await pay.sql`select channel, status, out_trade_no from payment_attempts where order_no = ${req.orderNo} order by created_at`
+  const rows2 =
+    await pay.sql`select channel, status, out_trade_no from payment_attempts where order_no = ${req.orderNo} order by created_at`
   t.same(
     rows2.map((r) => `${r.channel}:${r.status}:${r.out_trade_no.slice(req.orderNo.length)}`),
     ['page:CLOSED:', 'wap:CLOSED:_2', 'page:PENDING:_3'],

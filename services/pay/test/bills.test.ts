@@ -246,6 +246,9 @@ t.test('wechat parser: backticked values, commas inside values, totals skipped b
   t.same(parseWechatBill(wechatText()), WECHAT_EXPECTED)
   t.same(parseWechatBill(wechatText({ bom: true }).replace(/\r\n/g, '\n')), WECHAT_EXPECTED, 'BOM and LF')
   t.same(parseWechatBill(wechatText({ rows: [], totals: '`0,`0.00,`0.00,`0.00,`0.00000,`0.00,`0.00' })), [])
+  // 交易状态 REVOKED (a reversed payment-code trade, no money moved): counted in 总交易单数, no row of ours.
+  const revoked = [WECHAT_ROWS[0]!.replace('`SUCCESS', '`REVOKED'), ...WECHAT_ROWS.slice(1)]
+  t.same(parseWechatBill(wechatText({ rows: revoked })), WECHAT_EXPECTED.slice(1), 'a REVOKED row is left out, not a failed day')
 
   const bad: [string, string, RegExp][] = [
     ['no header line', wechatText({ header: false }), /表头缺少/],
@@ -253,7 +256,7 @@ t.test('wechat parser: backticked values, commas inside values, totals skipped b
     ['totals counting other rows', wechatText({ totals: '`4,`25.01,`5.00,`0.00,`0.12006,`25.01,`5.00' }), /总交易单数 4/],
     ['a row without backticks', wechatText({ rows: [WECHAT_ROWS[0]!.replace(/`/g, '')] }), /反引号/],
     ['a missing value', wechatText({ rows: [WECHAT_ROWS[0]!.replace(',`OTHERS', '')] }), /列/],
-    ['an unknown state', wechatText({ rows: [WECHAT_ROWS[0]!.replace('`SUCCESS', '`REVOKED')] }), /REVOKED/],
+    ['an unknown state', wechatText({ rows: [WECHAT_ROWS[0]!.replace('`SUCCESS', '`PAYERROR')] }), /PAYERROR/],
     ['a bad amount', wechatText({ rows: [WECHAT_ROWS[0]!.replace('`0.60%,`25.00', '`0.60%,`25.0x')] }), /金额无效/],
     ['a bad fee', wechatText({ rows: [WECHAT_ROWS[0]!.replace('`0.15000', '`0.15%')] }), /金额无效/],
     ['a zero refund', wechatText({ rows: [WECHAT_ROWS[2]!.replace(/`5\.00,`$/, '`0.00,`')] }), /正数/],

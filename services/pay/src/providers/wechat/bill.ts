@@ -70,7 +70,7 @@ function backticked(line: string, where: string): string[] {
  * The bill text → rows, in any of WeChat's layouts (ALL, SUCCESS, REFUND, and the early one), with
  * or without a BOM, CRLF or LF. The header line, one line per SUCCESS (payment) or REFUND row, then
  * the totals (`总交易单数,…` and its values line), whose count must match the rows (a cut file has
- * no totals, or the wrong count). Payments: 订单金额 (early: 总金额), fee base 应结订单金额. Refunds:
+ * no totals, or the wrong count). REVOKED rows (撤销, no money moved) are counted and left out. Payments: 订单金额 (early: 总金额), fee base 应结订单金额. Refunds:
  * 申请退款金额 (early: 退款金额), dated by their acceptance, with 退款状态 read (frozen when the bill was
  * made). 手续费 is positive when charged and negative when given back on a refund, as the file has
  * it. Anything else → MALFORMED.
@@ -87,15 +87,18 @@ export function parseWechatBill(text: string): BillRow[] {
   const totalsAt = lines.findIndex((l) => l.startsWith('总交易单数'))
   if (totalsAt < 0) throw malformed('没有汇总行（文件不完整）')
 
-  const rows = lines
+  const parsed = lines
     .slice(1, totalsAt)
     .filter((l) => l.trim() !== '')
-    .map((line, n): BillRow => {
+    .map((line, n): BillRow | null => {
       const where = `第 ${n + 1} 行`
       const fields = backticked(line, where)
       if (fields.length !== header.length) throw malformed(`${where}有 ${fields.length} 列，表头有 ${header.length} 列`)
       const get = (key: Col) => (index[key] >= 0 ? fields[index[key]]! : '')
       const state = get('state')
+      // A reversed (撤销) payment-code trade: no money moved, so it is no payment row. One we hold as paid is
+      // then unlisted, and the provider is asked about it (STATUS_MISMATCH), as for any trade the bill leaves out.
+      if (state === 'REVOKED') return null
       const kind: BillRow['kind'] | null = state === 'SUCCESS' ? 'PAYMENT' : state === 'REFUND' ? 'REFUND' : null
       if (!kind) throw malformed(`${where}的交易状态“${state}”未知`)
       if (kind === 'REFUND') {
@@ -125,8 +128,8 @@ export function parseWechatBill(text: string): BillRow[] {
     })
 
   const totals = backticked(lines[totalsAt + 1] ?? '', '汇总数值行')
-  if (totals[0] !== String(rows.length)) throw malformed(`总交易单数 ${totals[0]}，明细有 ${rows.length} 行`)
-  return rows
+  if (totals[0] !== String(parsed.length)) throw malformed(`总交易单数 ${totals[0]}，明细有 ${parsed.length} 行`)
+  return parsed.filter((r): r is BillRow => r !== null)
 }
 
 /**

@@ -14,6 +14,9 @@ import { freePort, REPO_ROOT, startEmbeddedPostgres, type PostgresServer } from 
 import { http, startStack, until } from '../test/e2e/fixtures/stack.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
+/** BENCH_PHASES=3,5 runs only those phases (all by default), e.g. to measure one change without the rest. */
+const PHASES = new Set((process.env.BENCH_PHASES ?? '1,2,3,4,5').split(',').map((p) => Number(p.trim())))
+const phase = (n: number) => PHASES.has(n)
 const outDir = join(REPO_ROOT, 'bench-output')
 mkdirSync(outDir, { recursive: true })
 
@@ -94,7 +97,7 @@ function alipayNotify(orderNo: string, i: number): string {
 }
 
 // 1. Catalogue.
-{
+if (phase(1)) {
   const b = await load({ url: `${base}/const` })
   const s = await load({ url: `${stack.main}/api/credits/packages` })
   const ratio = s.rps / b.rps
@@ -109,7 +112,7 @@ function alipayNotify(orderNo: string, i: number): string {
   })
 }
 // 2. Payment status of a PAID order with a JWT.
-{
+if (phase(2)) {
   const b = await load({ url: `${base}/order/${paidOrder.id}` })
   const s = await load({ url: `${stack.main}/api/orders/${paidOrder.id}/payment-status`, headers: auth })
   const ratio = s.rps / b.rps
@@ -145,10 +148,10 @@ async function floor(): Promise<number> {
   await sql.end()
   return done / DURATION
 }
-const floorRps = await floor()
+const floorRps = phase(3) || phase(4) ? await floor() : 0
 
 // 3. Checkout: purchase with the Alipay QR channel (main → pay → sandbox precreate and back).
-{
+if (phase(3)) {
   const body = JSON.stringify({ packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' })
   const opts = {
     url: `${stack.main}/api/credits/purchase`,
@@ -172,7 +175,7 @@ const floorRps = await floor()
 }
 
 // 4. Notify ingestion: distinct pending orders, notifies signed with the platform key, until credited in main.
-{
+if (phase(4)) {
   const n = Number(process.env.BENCH_NOTIFIES ?? 2000)
   const mainSql = stack.mainSql
   const [{ id: userId }] = (await mainSql`select id from users where email = ${email}`) as unknown as [{ id: number }]
@@ -233,7 +236,7 @@ const floorRps = await floor()
 // 5. Live order status: BENCH_STREAMS (2,000) SSE streams held by one main instance over BENCH_STREAM_ORDERS (20)
 // pending orders; each order is paid by a signed notify to pay (pay → main callback → NOTIFY → the stream),
 // one order at a time; measured: main's memory per open stream, and notify → each stream's PAID message.
-{
+if (phase(5)) {
   const n = Number(process.env.BENCH_STREAMS ?? 2000)
   const nOrders = Number(process.env.BENCH_STREAM_ORDERS ?? 20)
   const mainMetric = async (name: string) => {

@@ -163,7 +163,8 @@ export async function startService(
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const port = Number(env.PORT)
   const url = `http://127.0.0.1:${port}`
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000)
+  const timeoutMs = opts.timeoutMs ?? (Number(process.env.STACK_START_TIMEOUT_MS) || 60_000)
+  const deadline = Date.now() + timeoutMs
   let exitCode: number | null = null
   child.once('exit', (code, signal) => {
     exitCode = code ?? -1
@@ -179,7 +180,7 @@ export async function startService(
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
-      throw new Error(`${name} did not become healthy within ${opts.timeoutMs ?? 60_000} ms:\n${out}`)
+      throw new Error(`${name} did not become healthy within ${timeoutMs} ms:\n${out}`)
     }
     await new Promise((r) => setTimeout(r, 100))
   }

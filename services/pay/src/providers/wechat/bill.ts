@@ -96,8 +96,9 @@ export function parseWechatBill(text: string): BillRow[] {
       if (fields.length !== header.length) throw malformed(`${where}有 ${fields.length} 列，表头有 ${header.length} 列`)
       const get = (key: Col) => (index[key] >= 0 ? fields[index[key]]! : '')
       const state = get('state')
-      // A reversed (撤销) payment-code trade: no money moved, so it is no payment row. One we hold as paid is
-      // then unlisted, and the provider is asked about it (STATUS_MISMATCH), as for any trade the bill leaves out.
+      // A reversed (撤销) trade: "支付成功后撤销的交易会出现在对账单中，跟原支付单订单号一致" (WeChat's bill format page,
+      // pay.weixin.qq.com/docs/merchant/products/bill-download/format-trade.html). No money stays with us, so it is no
+      // payment row; one we hold as paid is then unlisted, and the provider is asked about it (STATUS_MISMATCH).
       if (state === 'REVOKED') return null
       const kind: BillRow['kind'] | null = state === 'SUCCESS' ? 'PAYMENT' : state === 'REFUND' ? 'REFUND' : null
       if (!kind) throw malformed(`${where}的交易状态“${state}”未知`)

@@ -158,11 +158,23 @@ t.test('pay against the Alipay sandbox', async (t) => {
   })
 
   await t.test('close closes the provider trade; switching channel closes the previous one', async (t) => {
-    const { req } = await create({ channel: 'qr', amount: 100 })
+    const { req, res } = await create({ channel: 'qr', amount: 100 })
+    // Scanned: the trade exists at Alipay and the close closes it.
+    t.equal((await fetch(`${sandbox.url}/scan?code=${encodeURIComponent(res.body.data.qrCode!)}`, { redirect: 'manual' })).status, 302)
     const closed = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${req.orderNo}`, {})
     t.equal(closed.status, 200, JSON.stringify(closed.body))
     t.equal(closed.body.data.status, 'CLOSED')
     t.equal((await control('GET', `/control/alipay/trades/${req.orderNo}`)).body.status, 'TRADE_CLOSED')
+    t.match(await sql`select close_unconfirmed from payment_attempts where order_no = ${req.orderNo}`, [{ close_unconfirmed: false }])
+
+    // Not scanned: Alipay does not know the trade (ACQ.TRADE_NOT_EXIST), the QR stays payable until it expires.
+    const unscanned = await create({ channel: 'qr', amount: 100 })
+    const closed2 = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${unscanned.req.orderNo}`, {})
+    t.equal(closed2.body.data.status, 'CLOSED')
+    t.equal((await control('GET', `/control/alipay/trades/${unscanned.req.orderNo}`)).body.status, 'WAIT_BUYER_PAY')
+    const [attempt] = await sql`select close_unconfirmed, provider_expire_at from payment_attempts where order_no = ${unscanned.req.orderNo}`
+    t.equal(attempt!.close_unconfirmed, true, 'closed here, but may still be paid there')
+    t.ok(attempt!.provider_expire_at instanceof Date, 'until the time_expire sent')
 
     const page = await create({ channel: 'page', amount: 100 })
     const qr = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', { ...page.req, channel: 'qr' })

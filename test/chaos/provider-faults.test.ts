@@ -12,7 +12,7 @@
  * Prints one figures line per mode and operation.
  */
 import t from 'tap'
-import { http, startStack, until, type Http } from '../e2e/fixtures/stack.ts'
+import { http, scanQr, startStack, until, type Http } from '../e2e/fixtures/stack.ts'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
 const PROVIDER_TIMEOUT_MS = 1500
@@ -70,10 +70,7 @@ async function newOrder(token: string, p: Provider): Promise<Order> {
   const res = await purchase(token, p)
   if (res.status !== 200) throw new Error(`purchase ${p.method}: ${res.status} ${res.text}`)
   // The buyer scans the Alipay QR code: only then does the trade exist at Alipay (and a close close it).
-  if (p.sandbox === 'alipay') {
-    const scanned = await http(`${sandbox}/scan?code=${encodeURIComponent(res.json.data.paymentInfo.qrCode)}`)
-    if (scanned.status !== 302) throw new Error(`scan: ${scanned.status}`)
-  }
+  if (p.sandbox === 'alipay') await scanQr(sandbox, res.json.data.paymentInfo.qrCode)
   return { id: res.json.data.id, orderNo: res.json.data.orderNo, provider: p }
 }
 const orderStatus = async (token: string, o: Order) => (await http(`${main}/api/orders/${o.id}`, { token })).json.data.status as string

@@ -172,7 +172,8 @@ t.test('pay against the Alipay sandbox', async (t) => {
     const closed2 = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${unscanned.req.orderNo}`, {})
     t.equal(closed2.body.data.status, 'CLOSED')
     t.equal((await control('GET', `/control/alipay/trades/${unscanned.req.orderNo}`)).body.status, 'WAIT_BUYER_PAY')
-    const [attempt] = await sql`select close_unconfirmed, provider_expire_at from payment_attempts where order_no = ${unscanned.req.orderNo}`
+    const [attempt] =
+      await sql`select close_unconfirmed, provider_expire_at from payment_attempts where order_no = ${unscanned.req.orderNo}`
     t.equal(attempt!.close_unconfirmed, true, 'closed here, but may still be paid there')
     t.ok(attempt!.provider_expire_at instanceof Date, 'until the time_expire sent')
 

@@ -427,7 +427,9 @@ t.test('expiry: an unpaid trade past time_expire is closed and cannot be paid', 
     { bizContent: { out_trade_no: long, total_amount: '1.00', subject: 'l', time_expire: china(farAway) } },
     { validateSign: true },
   )
-  const [qr] = await sb.sql<{ expire_at: Date; created_at: Date }[]>`select expire_at, created_at from alipay_trades where out_trade_no = ${long}`
+  const [qr] = await sb.sql<
+    { expire_at: Date; created_at: Date }[]
+  >`select expire_at, created_at from alipay_trades where out_trade_no = ${long}`
   t.ok(qr!.expire_at.getTime() <= qr!.created_at.getTime() + 2 * 3600_000 + 1000, 'the QR code dies after two hours')
   t.ok(qr!.expire_at.getTime() >= qr!.created_at.getTime() + 2 * 3600_000 - 1000)
 

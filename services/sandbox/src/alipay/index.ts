@@ -58,20 +58,18 @@ export const alipay: SandboxProvider<'alipay', AlipaySandboxConfig> = {
     // How Alipay reports an outage: HTTP 200, its normal signed envelope, code 20000 (isp.unknow-error on
     // a create, ACQ.SYSTEM_ERROR on the trade's later calls).
     busy: (reply, call, settings) =>
-      reply
-        .header('content-type', 'application/json;charset=utf-8')
-        .send(
-          signedResponseText(
-            responseKey(call.apiMethod),
-            {
-              code: '20000',
-              msg: 'Service Currently Unavailable',
-              sub_code: call.operation === 'create' ? 'isp.unknow-error' : 'ACQ.SYSTEM_ERROR',
-              sub_msg: '系统繁忙',
-            },
-            platformKey(settings),
-          ),
+      reply.header('content-type', 'application/json;charset=utf-8').send(
+        signedResponseText(
+          responseKey(call.apiMethod),
+          {
+            code: '20000',
+            msg: 'Service Currently Unavailable',
+            sub_code: call.operation === 'create' ? 'isp.unknow-error' : 'ACQ.SYSTEM_ERROR',
+            sub_msg: '系统繁忙',
+          },
+          platformKey(settings),
         ),
+      ),
     // Cut short mid-answer.
     garbage: (reply, call) =>
       reply

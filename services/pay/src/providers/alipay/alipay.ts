@@ -75,7 +75,12 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
     const sub = res.subCode ?? res.sub_code
     const subMsg = res.subMsg ?? res.sub_msg
     const transient = res.code === '20000' || sub === 'ACQ.SYSTEM_ERROR' || sub === 'aop.ACQ.SYSTEM_ERROR'
-    return new ProviderError(`支付宝返回错误 (${method}): ${res.code} ${sub ?? ''} ${subMsg ?? res.msg ?? ''}`.trim(), 'ALIPAY', res, transient)
+    return new ProviderError(
+      `支付宝返回错误 (${method}): ${res.code} ${sub ?? ''} ${subMsg ?? res.msg ?? ''}`.trim(),
+      'ALIPAY',
+      res,
+      transient,
+    )
   }
 
   const subCode = (res: AlipaySdkCommonResult): string | undefined => res.subCode ?? res.sub_code

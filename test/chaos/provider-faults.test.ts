@@ -7,10 +7,12 @@
  *     orders keep their trade-close pending; (c) once the faults are cleared everything converges:
  *     orders paid at the sandbox during the fault are PAID and credited once, pending refunds succeed
  *     once, expired orders' trades are closed.
+ * Mode `busy` is Alipay's way of reporting an outage (HTTP 200, signed, code 20000 / ACQ.SYSTEM_ERROR):
+ * it runs for Alipay only, the other providers have no such answer.
  * Prints one figures line per mode and operation.
  */
 import t from 'tap'
-import { http, startStack, until, type Http } from '../e2e/fixtures/stack.ts'
+import { http, scanQr, startStack, until, type Http } from '../e2e/fixtures/stack.ts'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
 const PROVIDER_TIMEOUT_MS = 1500
@@ -67,6 +69,8 @@ const purchase = (token: string, p: Provider) =>
 async function newOrder(token: string, p: Provider): Promise<Order> {
   const res = await purchase(token, p)
   if (res.status !== 200) throw new Error(`purchase ${p.method}: ${res.status} ${res.text}`)
+  // The buyer scans the Alipay QR code: only then does the trade exist at Alipay (and a close close it).
+  if (p.sandbox === 'alipay') await scanQr(sandbox, res.json.data.paymentInfo.qrCode)
   return { id: res.json.data.id, orderNo: res.json.data.orderNo, provider: p }
 }
 const orderStatus = async (token: string, o: Order) => (await http(`${main}/api/orders/${o.id}`, { token })).json.data.status as string
@@ -142,9 +146,11 @@ function tally(responses: Http[]) {
   return { ok, unavailable, other, fiveHundreds: responses.filter((r) => r.status >= 500 && r.status !== 502 && r.status !== 503).length }
 }
 
-const MODES: { mode: 'slow' | 'timeout' | '5xx' | 'garbage'; delayMs?: number }[] = [
+const MODES: { mode: 'slow' | 'timeout' | '5xx' | 'garbage' | 'busy'; delayMs?: number }[] = [
   { mode: '5xx' },
   { mode: 'garbage' },
+  // HTTP 200 with a signed code 20000 answer: Alipay only.
+  { mode: 'busy' },
   // Below pay's provider timeout: the calls succeed, late.
   { mode: 'slow', delayMs: 700 },
   // Past pay's provider timeout: pay gives up, then the provider does it anyway (the answer is lost).
@@ -163,13 +169,14 @@ for (const { mode, delayMs } of MODES) {
   const answers = mode === 'slow' && delayMs! < PROVIDER_TIMEOUT_MS
   /** The provider does it, but pay has given up waiting for the answer. */
   const lostAnswers = mode === 'slow' && !answers
+  const providers = mode === 'busy' ? PROVIDERS.filter((p) => p.sandbox === 'alipay') : PROVIDERS
   t.test(`mode ${label}: responsive, 502/503 or known state while faulty, converged once healthy`, async (t) => {
     const user = await newUser()
     // ---- before the fault: orders to pay during it, orders to expire during it, paid orders to refund ----
     const toPay: Order[] = []
     const toExpire: Order[] = []
     const toRefund: Order[] = []
-    for (const p of PROVIDERS) {
+    for (const p of providers) {
       toPay.push(await newOrder(user.token, p), await newOrder(user.token, p))
       toExpire.push(await newOrder(user.token, p))
       const r = await newOrder(user.token, p)
@@ -183,7 +190,7 @@ for (const { mode, delayMs } of MODES) {
     )
 
     // ---- the fault: every operation of every provider ----
-    await setFaults({ provider: 'all', operation: 'all', mode, ...(delayMs ? { delayMs } : {}) })
+    await setFaults({ provider: mode === 'busy' ? 'alipay' : 'all', operation: 'all', mode, ...(delayMs ? { delayMs } : {}) })
     // Paid at the provider meanwhile: pay learns it from the notify (Epay's is re-queried: faulty) or not at all.
     for (const [i, o] of toPay.entries()) await payAtSandbox(o, i % 2 === 0)
     // Overdue: the sweep expires them and tries to close their trades.
@@ -191,7 +198,7 @@ for (const { mode, delayMs } of MODES) {
 
     const probes = probe()
     const [creates, statuses, refunds] = await Promise.all([
-      Promise.all(PROVIDERS.flatMap((p) => [purchase(user.token, p), purchase(user.token, p)])),
+      Promise.all(providers.flatMap((p) => [purchase(user.token, p), purchase(user.token, p)])),
       Promise.all([...toPay, ...toPay].map((o) => http(`${main}/api/orders/${o.id}/payment-status`, { token: user.token }))),
       Promise.all(
         toRefund.map((o) => http(`${main}/api/admin/orders/${o.id}/refund`, { token: adminToken, body: { reason: '故障测试退款' } })),
@@ -349,10 +356,10 @@ for (const { mode, delayMs } of MODES) {
       expiredNow,
       toExpire.map(() => 'EXPIRED'),
     )
-    const afterCreates = await Promise.all(PROVIDERS.map((p) => purchase(user.token, p)))
+    const afterCreates = await Promise.all(providers.map((p) => purchase(user.token, p)))
     t.same(
       afterCreates.map((r) => r.status),
-      PROVIDERS.map(() => 200),
+      providers.map(() => 200),
       'create works again',
     )
 
@@ -360,7 +367,7 @@ for (const { mode, delayMs } of MODES) {
       t.comment(
         `provider-faults mode=${label} op=${op} requests=${requests} 5xx-on-main=${x.fiveHundreds} 502/503=${x.unavailable} ok=${x.ok} converged=${converged} double-credits=${doubles.length}${extra}`,
       )
-    line('create', creates.length, c, `${afterCreates.filter((r) => r.status === 200).length}/${PROVIDERS.length}`)
+    line('create', creates.length, c, `${afterCreates.filter((r) => r.status === 200).length}/${providers.length}`)
     line('query', statuses.length, s, `${toPay.length}/${toPay.length}`, ` credited-during-fault=${creditedDuring[0]!.n}`)
     line('refund', refunds.length, rf, `${payRefunds.filter((r) => r.status === 'SUCCEEDED').length}/${toRefund.length}`)
     t.comment(

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap'
 import { freePort, startService, type RunningService } from '@paysys/devkit'
-import { http, startStack, until } from './fixtures/stack.ts'
+import { http, scanQr, startStack, until } from './fixtures/stack.ts'
 
 const stack = await startStack({
   extra: {
@@ -45,13 +45,14 @@ async function register(base: string, email: string) {
   if (res.status !== 200) throw new Error(res.text)
   return res.json.data.token as string
 }
-/** A CREDITS_200 order with an Alipay QR trade started at the sandbox. */
+/** A CREDITS_200 order with an Alipay QR trade started at the sandbox, scanned by the buyer (so a close closes it). */
 async function purchase(base: string, token: string): Promise<{ id: number; orderNo: string }> {
   const res = await http(`${base}/api/credits/purchase`, {
     token,
     body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' },
   })
   if (res.status !== 200) throw new Error(res.text)
+  await scanQr(sandbox, res.json.data.paymentInfo.qrCode)
   return res.json.data
 }
 const completedRuns = async (queue: string) => {

@@ -4,7 +4,7 @@
  * through Alipay and with credits, cancel closing the provider trade (or finding it paid), expiry.
  */
 import t from 'tap'
-import { http, startStack, until } from './fixtures/stack.ts'
+import { http, scanQr, startStack, until } from './fixtures/stack.ts'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
 const stack = await startStack({ extra: { main: { ADMIN_EMAIL: ADMIN.email, ADMIN_PASSWORD: ADMIN.password, EXPIRY_SWEEP_MS: '200' } } })
@@ -192,8 +192,9 @@ t.test(
     const pickup = (await http(`${main}/api/orders`, { token: buyer.token, body: { productId: goods.id, deliveryMethod: 'pickup' } })).json
       .data
     t.match(pickup, { amount: 95.5, deliveryFee: 0 })
-    // A QR was offered first: paying with credits closes that trade so it cannot be paid twice.
-    await http(`${main}/api/orders/${pickup.id}/pay`, { token: buyer.token, body: { method: 'ALIPAY', channel: 'qr' } })
+    // A QR was offered (and scanned) first: paying with credits closes that trade so it cannot be paid twice.
+    const offered = await http(`${main}/api/orders/${pickup.id}/pay`, { token: buyer.token, body: { method: 'ALIPAY', channel: 'qr' } })
+    await scanQr(sandbox, (offered.json.data.paymentInfo ?? offered.json.data).qrCode)
     const byCredits = await http(`${main}/api/orders/${pickup.id}/pay`, { token: buyer.token, body: { method: 'CREDITS' } })
     t.equal(byCredits.status, 200, byCredits.text)
     t.match(byCredits.json.data.paymentInfo, { paymentMethod: 'CREDITS', creditsSpent: 1910, balance: 90 })
@@ -212,6 +213,8 @@ t.test('cancel closes the provider trade (CANCELLED); if the buyer already paid,
     token: buyer.token,
     body: { packageCode: 'CREDITS_200', paymentMethod: 'ALIPAY', channel: 'qr' },
   })
+  // Scanned (else Alipay does not know the trade yet and the close cannot stop it).
+  await scanQr(sandbox, a.json.data.paymentInfo.qrCode)
   const c = await http(`${main}/api/orders/${a.json.data.id}/cancel`, { token: buyer.token, method: 'POST', body: {} })
   t.equal(c.status, 200, c.text)
   t.equal(c.json.data.status, 'CANCELLED')
@@ -239,6 +242,7 @@ t.test('expiry: an overdue order becomes EXPIRED and its provider trade is close
     body: { packageCode: 'CREDITS_500', paymentMethod: 'ALIPAY', channel: 'qr' },
   })
   const { id, orderNo } = res.json.data
+  await scanQr(sandbox, res.json.data.paymentInfo.qrCode)
   await stack.mainSql`update orders set expire_at = now() - interval '1 second' where id = ${id}`
   await until('order EXPIRED', async () => (await order(buyer.token, id)).status === 'EXPIRED')
   await until('provider trade closed', async () => (await trade(orderNo)).status === 'TRADE_CLOSED')

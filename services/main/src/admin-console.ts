@@ -159,6 +159,8 @@ export interface PayTrail {
     refundNo: string
     provider: string
     amount: number
+    /** REQUESTED (main's refunds, shown from main's own rows) | DUPLICATE_PAYMENT (pay's own, ledger-free). */
+    kind?: string
     status: string
     failureReason: string | null
     createdAt: string
@@ -245,6 +247,22 @@ export function orderTimeline(
     add(r.completedAt, {
       source: 'refund',
       title: r.status === 'SUCCEEDED' ? '退款成功' : '退款失败',
+      detail: `${r.refundNo}${r.failureReason ? ` · ${r.failureReason}` : ''}`,
+      status: r.status,
+    })
+  }
+  // A payment taken twice: pay refunds the later one by itself; main's credits are not touched.
+  for (const r of trail?.refunds ?? []) {
+    if (r.kind !== 'DUPLICATE_PAYMENT') continue
+    add(r.createdAt, {
+      source: 'refund',
+      title: '重复支付自动退款',
+      detail: `${r.provider} · ${r.refundNo} · ${yuan(r.amount)} · 不涉及积分`,
+      status: 'PENDING',
+    })
+    add(r.refundedAt ?? (r.status === 'FAILED' ? r.createdAt : null), {
+      source: 'refund',
+      title: r.status === 'SUCCEEDED' ? '重复支付已退回' : '重复支付退款失败，需人工处理',
       detail: `${r.refundNo}${r.failureReason ? ` · ${r.failureReason}` : ''}`,
       status: r.status,
     })

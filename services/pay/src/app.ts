@@ -12,7 +12,7 @@ import { createConsoleQueries } from './console.ts'
 import { createPaymentsRepo } from './payments.ts'
 import { createProviders, PROVIDER_MODULES } from './providers/index.ts'
 import { registerPayMetrics } from './metrics.ts'
-import { createRefundFlows } from './refunds.ts'
+import { createRefundFlows, type RefundFlows } from './refunds.ts'
 import { createReconciler, type Reconciler } from './reconciliation/engine.ts'
 
 declare module 'fastify' {
@@ -21,6 +21,8 @@ declare module 'fastify' {
     reconciler: Reconciler
     /** The payment use cases: server.ts's stale-attempt sweep re-queries through them. */
     payments: PaymentFlows
+    /** The refunds: server.ts's sweep retries pending duplicate-payment refunds through them. */
+    refunds: RefundFlows
   }
 }
 import type { ProviderRegistry } from './providers/types.ts'
@@ -50,17 +52,23 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
   const metrics = registerPayMetrics(app.metrics, { sql, log: app.log })
   const repo = createPaymentsRepo(sql)
   const providers = deps.providers ?? createProviders(config)
+  const refunds = createRefundFlows({ sql, providers, log: app.log, onEventQueued: deps.onEventQueued })
   const flows = createPaymentFlows({
     repo,
     providers,
     log: app.log,
     onEventQueued: deps.onEventQueued,
     onNotification: metrics.notification,
+    // After the commit, without holding up the notify's answer; a failure is retried by the sweep.
+    onDuplicatePayment: (refundNo) =>
+      void refunds
+        .sendDuplicate(refundNo)
+        .catch((err: Error) => app.log.warn({ refundNo, err: { message: err.message } }, 'duplicate payment refund not sent yet')),
   })
-  const refunds = createRefundFlows({ sql, providers, log: app.log, onEventQueued: deps.onEventQueued })
   const reconciler = createReconciler({ sql, providers, flows, log: app.log, feeRates: config.reconcile.feeRates })
   app.decorate('reconciler', reconciler)
   app.decorate('payments', flows)
+  app.decorate('refunds', refunds)
   app.register(serviceRoutes, {
     flows,
     refunds,

@@ -147,13 +147,14 @@ export function createConsoleQueries(sql: Sql, enabledProviders: () => string[])
             refundNo: string
             provider: string
             amount: number
+            kind: string
             status: string
             failureReason: string | null
             createdAt: Date
             refundedAt: Date | null
           }[]
         >`
-          select refund_no as "refundNo", provider, amount, status, failure_reason as "failureReason", created_at as "createdAt",
+          select refund_no as "refundNo", provider, amount, kind, status, failure_reason as "failureReason", created_at as "createdAt",
                  refunded_at as "refundedAt"
             from refunds where order_no = ${orderNo} order by created_at, id`,
       ])

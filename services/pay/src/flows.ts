@@ -64,6 +64,8 @@ export function createPaymentFlows(deps: {
   onEventQueued?: (eventId: string) => void
   /** Called with every notification's verdict (metrics). */
   onNotification?: (provider: string, handled: NotifyHandled) => void
+  /** Called with the refund number after a duplicate payment's refund was reserved (app.ts sends it). */
+  onDuplicatePayment?: (refundNo: string) => void
 }) {
   const { repo, providers, log } = deps
 
@@ -78,19 +80,24 @@ export function createPaymentFlows(deps: {
             outTradeNo: p.outTradeNo,
             tradeNo: p.tradeNo,
             via: p.via,
-            eventId: result.event.eventId,
+            eventId: result.event?.eventId ?? null,
             afterClose: result.afterClose,
           },
           'payment recorded',
         )
-        if (result.otherPaid.length) {
-          // Paid twice (two channels/providers). Both are recorded; refunding one is a later issue.
+        if (result.duplicateRefundNo) {
+          // Paid twice (an old trade still payable, two channels): the later payment goes back by itself.
           log.warn(
-            { orderNo: result.attempt.orderNo, paidAttempts: [result.attempt.id, ...result.otherPaid.map((a) => a.id)] },
-            'order paid more than once: refund needed',
+            {
+              orderNo: result.attempt.orderNo,
+              paidAttempts: [result.attempt.id, ...result.otherPaid.map((a) => a.id)],
+              refundNo: result.duplicateRefundNo,
+            },
+            'order paid more than once: refunding the later payment',
           )
+          deps.onDuplicatePayment?.(result.duplicateRefundNo)
         }
-        deps.onEventQueued?.(result.event.eventId)
+        if (result.event) deps.onEventQueued?.(result.event.eventId)
         break
       case 'AMOUNT_MISMATCH':
         log.error(
@@ -142,20 +149,25 @@ export function createPaymentFlows(deps: {
 
   /**
    * Closes the provider trades behind pending `attempts` and marks them CLOSED. Returns false
-   * when the provider says the buyer has already paid one (that payment is then recorded).
+   * when the provider says the buyer has already paid one (that payment is then recorded). A trade
+   * the provider does not know yet (some create it only when the buyer scans or logs in) is not
+   * stopped by the close: it is marked CLOSED but unconfirmed, may still be paid until it expires
+   * (the stale sweep keeps asking about it), and a payment of it after another attempt's is refunded.
    */
   async function closeAtProvider(attempts: Attempt[]): Promise<boolean> {
     const trades = new Map(attempts.map((a) => [`${a.provider} ${a.outTradeNo}`, a]))
     for (const { provider, outTradeNo } of trades.values()) {
       const adapter = providers[provider]
+      let unconfirmed = false
       if (adapter) {
         const result = await adapter.close(outTradeNo)
         if (result.outcome === 'ALREADY_PAID') {
           await applyProviderTrade(provider, outTradeNo, result.trade, 'CLOSE')
           return false
         }
+        unconfirmed = result.outcome === 'NOT_FOUND'
       }
-      for (const a of attempts) if (a.provider === provider && a.outTradeNo === outTradeNo) await repo.markClosed(a.id)
+      for (const a of attempts) if (a.provider === provider && a.outTradeNo === outTradeNo) await repo.markClosed(a.id, unconfirmed)
     }
     return true
   }
@@ -202,7 +214,12 @@ export function createPaymentFlows(deps: {
         if (!closed) throwConflict('ALREADY_PAID')
       }
 
-      const prepared = await repo.prepareAttempt(input)
+      let prepared = await repo.prepareAttempt(input)
+      if (prepared.kind === 'EXISTING' && providerPaymentDead(prepared.attempt)) {
+        // Its provider payment has expired (a QR code lives two hours): never serve it again, make a new trade.
+        await repo.markClosed(prepared.attempt.id)
+        prepared = await repo.prepareAttempt(input)
+      }
       if (prepared.kind !== 'CREATED' && prepared.kind !== 'EXISTING') throwConflict(prepared.kind)
       const attempt = prepared.attempt
       const base = {
@@ -215,7 +232,7 @@ export function createPaymentFlows(deps: {
         expireAt: attempt.expireAt ? attempt.expireAt.toISOString() : null,
       }
       if (attempt.qrCode) return { ...base, payType: 'qrcode', qrCode: attempt.qrCode }
-      const created = await adapter.createPayment({
+      const { providerExpireAt, ...created } = await adapter.createPayment({
         outTradeNo: attempt.outTradeNo,
         amount: attempt.amount,
         subject: req.subject,
@@ -225,7 +242,9 @@ export function createPaymentFlows(deps: {
         openid: req.openid,
         device: req.device,
       })
-      if (created.qrCode) await repo.setQrCode(attempt.id, created.qrCode)
+      if (created.qrCode || providerExpireAt) {
+        await repo.setProviderPayment(attempt.id, { qrCode: created.qrCode ?? null, providerExpireAt: providerExpireAt ?? null })
+      }
       log.info(
         { orderNo: attempt.orderNo, paymentId: attempt.id, channel: attempt.channel, reused: prepared.kind === 'EXISTING' },
         'payment started',
@@ -361,6 +380,11 @@ export function createPaymentFlows(deps: {
 }
 
 export type PaymentFlows = ReturnType<typeof createPaymentFlows>
+
+/** A pending attempt whose provider payment dies within a minute is not offered again. */
+function providerPaymentDead(a: Attempt): boolean {
+  return a.providerExpireAt !== null && a.providerExpireAt.getTime() <= Date.now() + 60_000
+}
 
 function throwConflict(kind: 'ALREADY_PAID' | 'AMOUNT_MISMATCH' | 'ORDER_MISMATCH' | 'NOT_PAYABLE'): never {
   switch (kind) {

@@ -26,6 +26,10 @@ export interface Attempt {
   closedAt: Date | null
   expireAt: Date | null
   qrCode: string | null
+  /** When the provider payment dies (the time_expire sent), when the adapter said. */
+  providerExpireAt: Date | null
+  /** CLOSED here, but the provider did not know the trade yet: payable until providerExpireAt. */
+  closeUnconfirmed: boolean
   paidVia: string | null
   createdAt: Date
   updatedAt: Date
@@ -64,7 +68,17 @@ export interface VerifiedPayment {
 }
 
 export type RecordOutcome =
-  | { outcome: 'RECORDED'; attempt: Attempt; event: PaymentEvent; afterClose: boolean; otherPaid: Attempt[] }
+  | {
+      outcome: 'RECORDED'
+      attempt: Attempt
+      /** The event for main; null for a duplicate payment (refunded by pay, main never hears of it). */
+      event: PaymentEvent | null
+      afterClose: boolean
+      /** The order's other paid (or refunded) attempts: when any, this payment is a duplicate. */
+      otherPaid: Attempt[]
+      /** A duplicate payment: the refund pay reserved for it (to be sent to the provider). */
+      duplicateRefundNo: string | null
+    }
   | { outcome: 'DUPLICATE'; attempt: Attempt }
   | { outcome: 'UNKNOWN_ORDER' }
   | { outcome: 'AMOUNT_MISMATCH'; attempt: Attempt }
@@ -86,6 +100,12 @@ export interface NotifyLogEntry {
 /** Trade numbers `orderNo_2` … `orderNo_99`: main's 29-character orderNo + 3 stays within the shortest provider limit (32). */
 export const MAX_ATTEMPTS_PER_ORDER = 99
 
+/** The refund number of the automatic refund of attempt `attemptId`'s duplicate payment (one per attempt). */
+export const duplicateRefundNo = (attemptId: string) => `DUP${attemptId.replace(/-/g, '')}`
+
+/** Reason stored on the automatic refund of a duplicate payment. */
+export const DUPLICATE_REFUND_REASON = '重复支付自动退款'
+
 /** A pool or a transaction: both run tagged-template queries the same way. */
 type Tx = TransactionSql
 
@@ -93,7 +113,8 @@ function columns(sql: Tx) {
   return sql`
     id, order_id as "orderId", order_no as "orderNo", out_trade_no as "outTradeNo", provider, channel, amount, subject, status,
     trade_no as "tradeNo", paid_at as "paidAt", closed_at as "closedAt", expire_at as "expireAt",
-    qr_code as "qrCode", paid_via as "paidVia", created_at as "createdAt", updated_at as "updatedAt"`
+    qr_code as "qrCode", provider_expire_at as "providerExpireAt", close_unconfirmed as "closeUnconfirmed",
+    paid_via as "paidVia", created_at as "createdAt", updated_at as "updatedAt"`
 }
 
 /** Most recently changed first (a reopened attempt is newer than the one closed for it). */
@@ -144,14 +165,20 @@ export function createPaymentsRepo(sql: Sql) {
       })
     },
 
-    async setQrCode(attemptId: string, qrCode: string): Promise<void> {
-      await sql`update payment_attempts set qr_code = ${qrCode}, updated_at = now() where id = ${attemptId} and status = 'PENDING'`
+    /** What the provider made for a pending attempt: its QR content (reused while it lives) and when it dies. */
+    async setProviderPayment(attemptId: string, made: { qrCode: string | null; providerExpireAt: Date | null }): Promise<void> {
+      await sql`update payment_attempts set qr_code = coalesce(${made.qrCode}, qr_code),
+                  provider_expire_at = coalesce(${made.providerExpireAt}, provider_expire_at), updated_at = now()
+                 where id = ${attemptId} and status = 'PENDING'`
     },
 
-    /** PENDING → CLOSED; returns the attempt when this call closed it. */
-    async markClosed(attemptId: string): Promise<Attempt | undefined> {
+    /**
+     * PENDING → CLOSED; returns the attempt when this call closed it. `unconfirmed`: the provider did
+     * not know the trade (it may still be paid until its provider expiry; the stale sweep keeps asking).
+     */
+    async markClosed(attemptId: string, unconfirmed = false): Promise<Attempt | undefined> {
       const [row] = await sql<Attempt[]>`
-        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
+        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now(), close_unconfirmed = ${unconfirmed}
          where id = ${attemptId} and status = 'PENDING'
         returning ${columns(sql as unknown as Tx)}`
       return row
@@ -173,7 +200,9 @@ export function createPaymentsRepo(sql: Sql) {
      * after close is still recorded, the money was taken). Legacy rows may share one trade number
      * between channels; then the pending one, else the most recently closed one, takes it. All the
      * order's rows are locked first, so concurrent identical notifies serialise and all but one see
-     * DUPLICATE, and a second paid attempt of the order is reported (`otherPaid`).
+     * DUPLICATE. A second paid attempt of the order is a duplicate payment: recorded (the money was
+     * taken), no event for main, and a DUPLICATE_PAYMENT refund of it is reserved in the same
+     * transaction (`duplicateRefundNo`; the caller sends it to the provider).
      */
     async recordPayment(p: VerifiedPayment): Promise<RecordOutcome> {
       return sql.begin(async (tx): Promise<RecordOutcome> => {
@@ -183,7 +212,8 @@ export function createPaymentsRepo(sql: Sql) {
            order by id for update`) as Attempt[]
         const mine = rows.filter((a) => a.outTradeNo === p.outTradeNo && a.provider === p.provider).sort(byRecency)
         if (mine.length === 0) return { outcome: 'UNKNOWN_ORDER' }
-        const duplicate = mine.find((a) => a.status === 'PAID' && a.tradeNo === p.tradeNo)
+        // A repeat of a recorded payment, also once refunded (the provider keeps notifying the paid trade after a refund).
+        const duplicate = mine.find((a) => (a.status === 'PAID' || a.status === 'REFUNDED') && a.tradeNo === p.tradeNo)
         if (duplicate) {
           // A signed notify for the recorded trade but another amount is an anomaly, not a repeat.
           return duplicate.amount === p.amount
@@ -200,6 +230,19 @@ export function createPaymentsRepo(sql: Sql) {
            where id = ${target.id} and status in ('PENDING', 'CLOSED')
           returning ${columns(tx)}`
         if (!updated) return { outcome: 'DUPLICATE', attempt: target }
+        const afterClose = target.status === 'CLOSED'
+        const otherPaid = rows.filter((a) => a.id !== updated.id && (a.status === 'PAID' || a.status === 'REFUNDED'))
+        if (otherPaid.length) {
+          // The order was paid already: this payment goes back to the buyer in full, by pay itself. A
+          // ledger-free refund (no event for main, whose credits were granted once), one per attempt.
+          const refundNo = duplicateRefundNo(updated.id)
+          await tx`
+            insert into refunds (id, refund_no, order_no, payment_attempt_id, provider, amount, reason, kind)
+            values (${randomUUID()}, ${refundNo}, ${updated.orderNo}, ${updated.id}, ${updated.provider}, ${updated.amount},
+                    ${DUPLICATE_REFUND_REASON}, 'DUPLICATE_PAYMENT')
+            on conflict do nothing`
+          return { outcome: 'RECORDED', attempt: updated, event: null, afterClose, otherPaid, duplicateRefundNo: refundNo }
+        }
         const event: PaymentEvent = {
           eventId: randomUUID(),
           type: 'PAYMENT_SUCCEEDED',
@@ -214,8 +257,7 @@ export function createPaymentsRepo(sql: Sql) {
         await tx`
           insert into outbox (event_id, event_type, payment_attempt_id, payload)
           values (${event.eventId}, ${event.type}, ${updated.id}, ${tx.json(event)})`
-        const otherPaid = rows.filter((a) => a.id !== updated.id && a.status === 'PAID')
-        return { outcome: 'RECORDED', attempt: updated, event, afterClose: target.status === 'CLOSED', otherPaid }
+        return { outcome: 'RECORDED', attempt: updated, event, afterClose, otherPaid: [], duplicateRefundNo: null }
       })
     },
 
@@ -249,8 +291,12 @@ export function decideAttempt(existing: Attempt[], input: NewAttempt): Exclude<P
   return null
 }
 
-/** Which attempt speaks for the order: a paid one if any, else a pending one, else the latest. */
+/**
+ * Which attempt speaks for the order: the first paid one if any (a later one is a duplicate, refunded),
+ * else a pending one, else the latest.
+ */
 export function currentAttempt(attempts: Attempt[]): Attempt | undefined {
   const sorted = [...attempts].sort(byRecency)
-  return sorted.find((a) => a.status === 'PAID') ?? sorted.find((a) => a.status === 'PENDING') ?? sorted[0]
+  const paid = sorted.filter((a) => a.status === 'PAID').sort((a, b) => (a.paidAt?.getTime() ?? 0) - (b.paidAt?.getTime() ?? 0))
+  return paid[0] ?? sorted.find((a) => a.status === 'PENDING') ?? sorted[0]
 }

@@ -7,6 +7,11 @@
  * REFUND_SUCCEEDED event for main, and the attempt → REFUNDED once fully refunded) or FAILED.
  * A network failure leaves it PENDING; the same refundNo asked again retries the provider call,
  * which the provider treats idempotently (its refund request number is our refundNo).
+ *
+ * Pay makes one kind of refund itself: DUPLICATE_PAYMENT, the full refund of an attempt paid after
+ * another attempt of the same order (reserved with the payment, payments.ts). It is ledger-free: no
+ * event for main, whose credits were granted once. Sent at once, and retried by the periodic sweep
+ * (`retryDuplicates`) while PENDING; a refusal is logged as an error for a person.
  */
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
@@ -25,6 +30,7 @@ export interface RefundRow {
   provider: ProviderName
   amount: number
   reason: string | null
+  kind: 'REQUESTED' | 'DUPLICATE_PAYMENT'
   status: 'PENDING' | 'SUCCEEDED' | 'FAILED'
   failureReason: string | null
   refundedAt: Date | null
@@ -33,7 +39,7 @@ export interface RefundRow {
 
 const COLUMNS = `id, refund_no as "refundNo", order_no as "orderNo", payment_attempt_id as "paymentAttemptId",
   (select pa.out_trade_no from payment_attempts pa where pa.id = payment_attempt_id) as "outTradeNo", provider, amount,
-  reason, status, failure_reason as "failureReason", refunded_at as "refundedAt", created_at as "createdAt"`
+  reason, kind, status, failure_reason as "failureReason", refunded_at as "refundedAt", created_at as "createdAt"`
 
 interface PaidAttempt {
   id: string
@@ -140,6 +146,8 @@ export function createRefundFlows(deps: {
       if (total >= attempt!.amount) {
         await t`update payment_attempts set status = 'REFUNDED', updated_at = now() where id = ${attempt!.id} and status = 'PAID'`
       }
+      // A duplicate payment's refund is pay's own: main's ledger never saw that payment.
+      if (updated.kind === 'DUPLICATE_PAYMENT') return { updated, eventId: null }
       const event: RefundSucceededEvent = {
         eventId: randomUUID(),
         type: 'REFUND_SUCCEEDED',
@@ -158,8 +166,8 @@ export function createRefundFlows(deps: {
     })
     if (!done) return (await findByRefundNo(r.refundNo))!
     const { updated } = done
-    log.info({ orderNo: updated.orderNo, refundNo: updated.refundNo, amount: updated.amount }, 'refund succeeded')
-    deps.onEventQueued?.(done.eventId)
+    log.info({ orderNo: updated.orderNo, refundNo: updated.refundNo, amount: updated.amount, kind: updated.kind }, 'refund succeeded')
+    if (done.eventId) deps.onEventQueued?.(done.eventId)
     return updated
   }
 
@@ -169,7 +177,9 @@ export function createRefundFlows(deps: {
         where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
       [r.id, reason.slice(0, 500)],
     )
-    if (updated) log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund refused by the provider')
+    if (updated && r.kind === 'DUPLICATE_PAYMENT') {
+      log.error({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'duplicate payment refund refused by the provider: needs a person')
+    } else if (updated) log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund refused by the provider')
     return updated ?? (await findByRefundNo(r.refundNo))!
   }
 
@@ -196,7 +206,32 @@ export function createRefundFlows(deps: {
     }
   }
 
+  /** Sends a pending duplicate-payment refund to the provider (again); an error is logged, it stays PENDING. */
+  async function sendDuplicate(refundNo: string): Promise<RefundRow | undefined> {
+    const r = await findByRefundNo(refundNo)
+    if (!r || r.kind !== 'DUPLICATE_PAYMENT' || r.status !== 'PENDING') return r
+    return sendToProvider(r)
+  }
+
   return {
+    sendDuplicate,
+
+    /**
+     * The periodic retry of duplicate-payment refunds still PENDING (a provider outage, a crash before
+     * sending): each at most once per `olderThanSeconds`. Returns how many were sent.
+     */
+    async retryDuplicates(olderThanSeconds: number, batchSize = 20): Promise<number> {
+      const due = await sql<{ refundNo: string }[]>`
+        update refunds set updated_at = now()
+         where id in (select id from refunds
+                       where kind = 'DUPLICATE_PAYMENT' and status = 'PENDING'
+                         and updated_at <= now() - make_interval(secs => ${olderThanSeconds})
+                       order by updated_at limit ${batchSize} for update skip locked)
+        returning refund_no as "refundNo"`
+      for (const { refundNo } of due) await sendDuplicate(refundNo)
+      return due.length
+    },
+
     async refund(req: RefundRequest): Promise<RefundResponse> {
       const reserved = await reserve(req)
       return toResponse(reserved.status === 'PENDING' ? await sendToProvider(reserved) : reserved)

@@ -4,7 +4,10 @@
  * never came is recorded (and pushed to main) without waiting for main to poll. A payment found is
  * recorded exactly like a notify (`flows.requery` → recordProven: PAID + outbox event, once); a
  * trade the provider closed is marked CLOSED, as the status call does; a trade the provider never
- * created (the buyer never opened the cashier) changes nothing.
+ * created (the buyer never opened the cashier) changes nothing. An attempt closed here while the
+ * provider did not know its trade yet (`close_unconfirmed`: it stays payable there until its
+ * provider expiry) is asked about too until then, so a payment of it is found even without a notify.
+ * Each pass also resends the duplicate-payment refunds still pending (refunds.ts).
  *
  * Attempts are claimed with a guarded `last_queried_at` update (FOR UPDATE SKIP LOCKED), so several
  * pay instances never query one attempt at once, and each attempt is asked at most once per
@@ -14,6 +17,7 @@ import type { Sql } from '@paysys/db'
 import type { FastifyBaseLogger } from 'fastify'
 import type { PaymentFlows } from './flows.ts'
 import type { ProviderName } from './providers/types.ts'
+import type { RefundFlows } from './refunds.ts'
 
 export const STALE_ATTEMPT_TASK = 'stale-attempt-requery'
 
@@ -27,6 +31,7 @@ interface StaleAttempt {
 export function createStaleAttemptSweep(deps: {
   sql: Sql
   flows: Pick<PaymentFlows, 'requery'>
+  refunds?: Pick<RefundFlows, 'retryDuplicates'>
   log: FastifyBaseLogger
   /** An attempt is stale this long after it was made (and is re-asked at most this often). */
   olderThanSeconds: number
@@ -46,7 +51,9 @@ export function createStaleAttemptSweep(deps: {
     return (await sql<StaleAttempt[]>`
       with stale as (
         select id from payment_attempts
-         where status = 'PENDING'
+         where (status = 'PENDING'
+                or (status = 'CLOSED' and close_unconfirmed
+                    and coalesce(provider_expire_at, expire_at, created_at + interval '2 hours') > now() - interval '10 minutes'))
            and created_at <= now() - make_interval(secs => ${olderThanSeconds})
            and created_at > now() - make_interval(hours => ${withinHours})
            and (last_queried_at is null or last_queried_at <= now() - make_interval(secs => ${olderThanSeconds}))
@@ -55,7 +62,7 @@ export function createStaleAttemptSweep(deps: {
          for update skip locked
       )
       update payment_attempts a set last_queried_at = now()
-        from stale where a.id = stale.id and a.status = 'PENDING'
+        from stale where a.id = stale.id
       returning a.id, a.order_no as "orderNo", a.out_trade_no as "outTradeNo", a.provider`) as StaleAttempt[]
   }
 
@@ -78,6 +85,11 @@ export function createStaleAttemptSweep(deps: {
       )
     }
     if (batch.length) log.info({ attempts: batch.length }, 'stale pending attempts re-queried')
+    try {
+      await deps.refunds?.retryDuplicates(olderThanSeconds)
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'duplicate payment refunds not retried')
+    }
     return batch.length
   }
 

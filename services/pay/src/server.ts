@@ -43,7 +43,13 @@ if (config.outboxPushEnabled) {
   app.log.warn('OUTBOX_PUSH_ENABLED=false: payments are not pushed to main (main reconciles by pulling)')
 }
 if (config.staleAttemptSweepSeconds > 0) {
-  const sweep = createStaleAttemptSweep({ sql, flows: app.payments, log: app.log, olderThanSeconds: config.staleAttemptRequerySeconds })
+  const sweep = createStaleAttemptSweep({
+    sql,
+    flows: app.payments,
+    refunds: app.refunds,
+    log: app.log,
+    olderThanSeconds: config.staleAttemptRequerySeconds,
+  })
   await every(boss, { name: STALE_ATTEMPT_TASK, seconds: config.staleAttemptSweepSeconds, run: sweep.runOnce }, app.log)
 }
 if (config.reconcile.enabled) {

@@ -217,18 +217,52 @@ t.test('10 concurrent identical notifies (and 2 instances) record one payment an
   }
 })
 
-t.test('an order paid through two channels: both recorded, one event each', async (t) => {
+t.test('an order paid through two channels: both recorded, the later one refunded by pay (no event, once)', async (t) => {
   const pay = await setupPay(t)
   const { req, params } = await paidFixture(pay)
-  // A second attempt on another channel, inserted directly (switching channel needs the gateway).
+  // A second attempt on another channel, paid first, inserted directly (switching channel needs the gateway).
   await pay.sql`
     insert into payment_attempts (id, order_id, order_no, out_trade_no, provider, channel, amount, subject, status, trade_no, paid_at)
-    values (gen_random_uuid(), ${req.orderId}, ${req.orderNo}, ${req.orderNo + '_2'}, 'ALIPAY', 'qr', 2500, 's', 'PAID', 'T-OTHER', now())`
-  const res = await postNotify(pay.app, signedNotifyBody(params, pay.keys.alipay.platformPrivateKey))
+    values (gen_random_uuid(), ${req.orderId}, ${req.orderNo}, ${req.orderNo + '_2'}, 'ALIPAY', 'qr', 2500, 's', 'PAID', 'T-OTHER',
+            '2024-04-30T00:00:00Z')`
+  const body = signedNotifyBody(params, pay.keys.alipay.platformPrivateKey)
+  const res = await postNotify(pay.app, body)
   t.equal(res.body, 'success')
   t.equal((await pay.sql`select count(*)::int as n from payment_attempts where order_no = ${req.orderNo} and status = 'PAID'`)[0]!.n, 2)
-  t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 1, 'one event for the attempt just paid')
+  t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 0, 'no event for main: the duplicate payment goes back')
   t.match((await logRows(pay, req.orderNo)).at(-1), { verdict: 'ACCEPTED', reason: 'PAID_TWICE' })
+  const refunds = await pay.sql`
+    select r.kind, r.amount, r.refund_no, a.out_trade_no from refunds r join payment_attempts a on a.id = r.payment_attempt_id
+     where r.order_no = ${req.orderNo}`
+  t.match(refunds, [{ kind: 'DUPLICATE_PAYMENT', out_trade_no: req.orderNo, refund_no: /^DUP[0-9a-f]{32}$/ }])
+  t.equal(Number(refunds[0]!.amount), 2500, 'in full')
+  // The same notify again: a repeat, no second refund.
+  t.equal((await postNotify(pay.app, body)).body, 'success')
+  t.equal((await pay.sql`select count(*)::int as n from refunds where order_no = ${req.orderNo}`)[0]!.n, 1, 'one refund per attempt')
+  // The status main pulls speaks for the payment kept, not the duplicate.
+  const status = await pay.call('GET', `/api/pay/status/${req.orderNo}`)
+  t.match(status.json().data, { status: 'PAID', tradeNo: 'T-OTHER' })
+})
+
+t.test('after a refund, the notifies Alipay keeps sending are acknowledged: they change nothing', async (t) => {
+  const pay = await setupPay(t)
+  const { req, paymentId, params, body } = await paidFixture(pay)
+  t.equal((await postNotify(pay.app, body)).body, 'success')
+  // Fully refunded since (main asked, the provider answered).
+  await pay.sql`update payment_attempts set status = 'REFUNDED' where id = ${paymentId}`
+  // The payment notify still being retried, a partial refund's TRADE_SUCCESS and a full refund's TRADE_CLOSED.
+  const refundFields = { out_biz_no: 'RF1', refund_fee: (req.amount / 100).toFixed(2), gmt_refund: '2024-05-01 12:30:00.123' }
+  for (const extra of [{}, { ...refundFields, refund_fee: '1.00' }, { ...refundFields, trade_status: 'TRADE_CLOSED' }]) {
+    const res = await postNotify(pay.app, signedNotifyBody({ ...params, ...extra }, pay.keys.alipay.platformPrivateKey))
+    t.equal(res.body, 'success', JSON.stringify(extra))
+  }
+  const rows = await logRows(pay, req.orderNo)
+  t.same(
+    rows.map((r) => r.verdict),
+    ['ACCEPTED', 'DUPLICATE', 'DUPLICATE', 'IGNORED'],
+  )
+  t.match(await pay.sql`select status from payment_attempts where id = ${paymentId}`, [{ status: 'REFUNDED' }])
+  t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 1, 'the one payment event only')
 })
 
 t.test('outbox: signed delivery to main by a job, retried on failure by the next job, stops after success', async (t) => {

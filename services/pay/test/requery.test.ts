@@ -69,6 +69,52 @@ t.test('the sweep asks the provider about stale pending attempts once each, and 
   t.equal(gw.calls.length, 3)
 })
 
+t.test('an attempt closed while the provider did not know its trade is asked about until its provider expiry', async (t) => {
+  const keys = generateDevKeys()
+  const paid = new Set<string>()
+  const gw = await startFakeGateway(keys.alipay.platformPrivateKey, (c: GatewayCall) => {
+    const outTradeNo = String(c.bizContent.out_trade_no)
+    if (c.method === 'alipay.trade.precreate')
+      return { node: { code: '10000', msg: 'Success', out_trade_no: outTradeNo, qr_code: 'https://qr.example/x' } }
+    return {
+      node: paid.has(outTradeNo)
+        ? {
+            code: '10000',
+            msg: 'Success',
+            out_trade_no: outTradeNo,
+            trade_no: `2024050122001${outTradeNo.slice(-8)}`,
+            trade_status: 'TRADE_SUCCESS',
+            total_amount: '25.00',
+            buyer_pay_amount: '25.00',
+            send_pay_date: '2024-05-01 12:00:04',
+          }
+        : { code: '40004', msg: 'Business Failed', sub_code: 'ACQ.TRADE_NOT_EXIST', sub_msg: '交易不存在' },
+    }
+  })
+  t.teardown(gw.close)
+  const pay = await setupPay(t, { keys, env: { ALIPAY_GATEWAY: gw.url } })
+  const [live, dead] = [createRequest({ channel: 'qr' }), createRequest({ channel: 'qr' })]
+  for (const req of [live, dead]) {
+    t.equal((await pay.call('POST', '/api/pay/create', req)).statusCode, 200)
+    t.equal((await pay.call('POST', `/api/pay/close/${req.orderNo}`, {})).statusCode, 200)
+  }
+  t.match(await pay.sql`select distinct status, close_unconfirmed from payment_attempts`, [{ status: 'CLOSED', close_unconfirmed: true }])
+  await pay.sql`update payment_attempts set created_at = now() - interval '10 minutes'`
+  // One QR code expired long ago: nothing can pay it any more.
+  await pay.sql`update payment_attempts set provider_expire_at = now() - interval '1 hour' where order_no = ${dead.orderNo}`
+  paid.add(live.orderNo) // the buyer scanned the old QR code and paid; the notify never came
+  const calls = gw.calls.length
+  const sweep = createStaleAttemptSweep({ sql: pay.sql, flows: pay.app.payments, log: pay.app.log, olderThanSeconds: 300 })
+  t.equal(await sweep.runOnce(), 1, 'only the one still payable')
+  t.same(
+    gw.calls.slice(calls).map((c) => c.bizContent.out_trade_no),
+    [live.orderNo],
+  )
+  t.match(await pay.sql`select status, paid_via from payment_attempts where order_no = ${live.orderNo}`, [
+    { status: 'PAID', paid_via: 'QUERY' },
+  ])
+})
+
 t.test('end to end: paid without a notify and main not pulling, the order is credited through the sweep and the outbox', async (t) => {
   const keys = generateDevKeys()
   const dbs = await Promise.all(['rqmain', 'rqpay', 'rqsbx'].map((n) => createTestDatabase(n)))

@@ -41,6 +41,8 @@ t.test('pay against the Alipay sandbox', async (t) => {
   t.teardown(() => client.close())
   const sql = connect(payDb.url, { max: 2 })
   t.teardown(() => sql.end({ timeout: 5 }))
+  const sandboxSql = connect(sandboxDb.url, { max: 1 })
+  t.teardown(() => sandboxSql.end({ timeout: 5 }))
   const control = async (method: 'GET' | 'POST', path: string, body?: unknown) => {
     const res = await fetch(`${sandbox.url}${path}`, {
       method,
@@ -158,11 +160,24 @@ t.test('pay against the Alipay sandbox', async (t) => {
   })
 
   await t.test('close closes the provider trade; switching channel closes the previous one', async (t) => {
-    const { req } = await create({ channel: 'qr', amount: 100 })
+    const { req, res } = await create({ channel: 'qr', amount: 100 })
+    // Scanned: the trade exists at Alipay and the close closes it.
+    t.equal((await fetch(`${sandbox.url}/scan?code=${encodeURIComponent(res.body.data.qrCode!)}`, { redirect: 'manual' })).status, 302)
     const closed = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${req.orderNo}`, {})
     t.equal(closed.status, 200, JSON.stringify(closed.body))
     t.equal(closed.body.data.status, 'CLOSED')
     t.equal((await control('GET', `/control/alipay/trades/${req.orderNo}`)).body.status, 'TRADE_CLOSED')
+    t.match(await sql`select close_unconfirmed from payment_attempts where order_no = ${req.orderNo}`, [{ close_unconfirmed: false }])
+
+    // Not scanned: Alipay does not know the trade (ACQ.TRADE_NOT_EXIST), the QR stays payable until it expires.
+    const unscanned = await create({ channel: 'qr', amount: 100 })
+    const closed2 = await client.post<Envelope<{ status: string }>>(`/api/pay/close/${unscanned.req.orderNo}`, {})
+    t.equal(closed2.body.data.status, 'CLOSED')
+    t.equal((await control('GET', `/control/alipay/trades/${unscanned.req.orderNo}`)).body.status, 'WAIT_BUYER_PAY')
+    const [attempt] =
+      await sql`select close_unconfirmed, provider_expire_at from payment_attempts where order_no = ${unscanned.req.orderNo}`
+    t.equal(attempt!.close_unconfirmed, true, 'closed here, but may still be paid there')
+    t.ok(attempt!.provider_expire_at instanceof Date, 'until the time_expire sent')
 
     const page = await create({ channel: 'page', amount: 100 })
     const qr = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', { ...page.req, channel: 'qr' })
@@ -172,6 +187,31 @@ t.test('pay against the Alipay sandbox', async (t) => {
     t.same(
       rows.map((r) => `${r.channel}:${r.status}`),
       ['page:CLOSED', 'qr:PENDING'],
+    )
+  })
+
+  await t.test('a QR code lives two hours: time_expire capped, and a dead one is never served again', async (t) => {
+    // An order that lives five hours (ORDER_EXPIRE_MINUTES = 300).
+    const expireAt = new Date(Date.now() + 5 * 3600_000).toISOString()
+    const before = Date.now()
+    const { req, res } = await create({ channel: 'qr', amount: 300, expireAt })
+    const after = Date.now()
+    t.equal(res.status, 200, JSON.stringify(res.body))
+    const [a] = await sql`select provider_expire_at from payment_attempts where order_no = ${req.orderNo}`
+    const dies = (a!.provider_expire_at as Date).getTime()
+    t.ok(dies >= before + 2 * 3600_000 && dies <= after + 2 * 3600_000, 'time_expire capped at two hours')
+    const [sb] = await sandboxSql`select expire_at from alipay_trades where out_trade_no = ${req.orderNo}`
+    t.ok((sb!.expire_at as Date).getTime() <= dies, 'the time_expire the sandbox got is never later')
+    // Two hours later (moved back in time here): the QR code is dead at the provider.
+    await sql`update payment_attempts set provider_expire_at = now() - interval '1 second' where order_no = ${req.orderNo}`
+    const again = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', req)
+    t.equal(again.status, 200, JSON.stringify(again.body))
+    t.not(again.body.data.qrCode, res.body.data.qrCode, 'a new QR code')
+    t.equal(again.body.data.outTradeNo, `${req.orderNo}_2`, 'on a new trade')
+    const rows = await sql`select out_trade_no, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
+    t.same(
+      rows.map((r) => `${r.out_trade_no}:${r.status}`),
+      [`${req.orderNo}:CLOSED`, `${req.orderNo}_2:PENDING`],
     )
   })
 

@@ -6,6 +6,7 @@ import {
   ALIPAY_TRADE_STATUSES,
   alipayTradeState,
   createBizContent,
+  providerExpiry,
   fromAlipayAmount,
   fromAlipayTime,
   nameFormPunchout,
@@ -66,9 +67,19 @@ t.test('create biz_content per channel', async (t) => {
     product_code: 'FAST_INSTANT_TRADE_PAY',
     time_expire: '2024-05-01 12:30:00',
   })
-  t.equal(createBizContent('wap', { ...input, expireAt: null }).product_code, 'QUICK_WAP_WAY')
-  t.notOk('time_expire' in createBizContent('wap', { ...input, expireAt: null }))
+  t.equal(createBizContent('wap', input).product_code, 'QUICK_WAP_WAY')
   t.notOk('product_code' in createBizContent('qr', input))
+})
+
+t.test('time_expire is always sent: never after the order expiry, a QR code at most two hours', async (t) => {
+  const now = Date.parse('2024-05-01T04:00:00Z')
+  const inAnHour = new Date(now + 3600_000)
+  const inFiveHours = new Date(now + 5 * 3600_000)
+  const twoHours = new Date(now + 2 * 3600_000).toISOString()
+  t.equal(providerExpiry('qr', inAnHour, now).toISOString(), inAnHour.toISOString(), 'the order expires first')
+  t.equal(providerExpiry('qr', inFiveHours, now).toISOString(), twoHours, 'a QR code dies after two hours')
+  t.equal(providerExpiry('page', inFiveHours, now).toISOString(), inFiveHours.toISOString(), 'a page trade lives as long as the order')
+  t.equal(providerExpiry('wap', null, now).toISOString(), twoHours, 'two hours without an order expiry')
 })
 
 t.test('the SDK form is renamed punchout_form (name, id and the submit script)', async (t) => {

@@ -54,7 +54,7 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   // Before the provider routes: its hook must see every API call.
   registerProviderFaults(
     app,
-    enabled.map(({ provider }) => provider),
+    enabled.map(({ provider, settings }) => ({ name: provider.name, title: provider.title, faults: provider.faults, settings })),
   )
   for (const { provider, settings } of enabled) {
     const parts = provider.mount(app, { config, settings, sql, deliveries })

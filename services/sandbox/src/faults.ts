@@ -9,16 +9,18 @@
  * - `slow`: waits `delayMs` (default 2000), then answers normally;
  * - `timeout`: holds the request `delayMs` (default 30000, far above any client timeout), then closes
  *   the socket without answering; nothing is done at the provider;
- * - `5xx`: HTTP 503 with a provider-ish error body; `garbage`: HTTP 200 with a truncated, non-JSON body.
+ * - `5xx`: HTTP 503 with a provider-ish error body; `garbage`: HTTP 200 with a truncated, non-JSON body;
+ * - `busy`: the provider's own "system busy" answer in its normal envelope (for a provider that reports
+ *   outages that way: HTTP 200, signed, with its error code), refused for a provider that has none.
  * Each provider says which operations its API has, which request is which, and how it answers
- * `5xx` and `garbage` (`faults` in ../provider.ts).
+ * `5xx`, `garbage` and `busy` (`faults` in ../provider.ts).
  */
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { bad, objectBody, optInt } from './control-input.ts'
 import { FAULT_OPERATIONS, type FaultOperation, type SandboxProvider } from './provider.ts'
 
-export const PROVIDER_FAULT_MODES = ['none', 'slow', 'timeout', '5xx', 'garbage'] as const
+export const PROVIDER_FAULT_MODES = ['none', 'slow', 'timeout', '5xx', 'garbage', 'busy'] as const
 export type ProviderFaultMode = (typeof PROVIDER_FAULT_MODES)[number]
 
 export interface ProviderFault {
@@ -33,9 +35,9 @@ export interface ProviderFault {
 const DEFAULT_DELAY_MS = { slow: 2000, timeout: 30_000 } as const
 const MAX_DELAY_MS = 600_000
 
-type FaultyProvider = Pick<SandboxProvider, 'name' | 'title' | 'faults'>
+type FaultyProvider = Pick<SandboxProvider, 'name' | 'title' | 'faults'> & { settings?: unknown }
 
-/** `providers`: the enabled ones, in registry order. */
+/** `providers`: the enabled ones, in registry order, with their settings (for `busy`). */
 export function registerProviderFaults(app: FastifyInstance, providers: readonly FaultyProvider[]) {
   const enabled = providers.map((p) => p.name)
   const byName = new Map(providers.map((p) => [p.name, p]))
@@ -100,6 +102,8 @@ export function registerProviderFaults(app: FastifyInstance, providers: readonly
         return provider.faults.unavailable(reply.status(503), call)
       case 'garbage':
         return provider.faults.garbage(reply.status(200), call)
+      case 'busy':
+        return provider.faults.busy!(reply.status(200), call, provider.settings)
     }
   })
 
@@ -124,7 +128,9 @@ export function registerProviderFaults(app: FastifyInstance, providers: readonly
     const targets = b.provider === 'all' ? providers : [byName.get(b.provider)!]
     if (b.provider !== 'all' && b.operation !== 'all' && !targets[0]!.faults.operations.includes(b.operation as FaultOperation))
       throw bad(`${targets[0]!.title}没有该接口：operation 不能是 ${b.operation}`)
+    if (mode === 'busy' && b.provider !== 'all' && !targets[0]!.faults.busy) throw bad(`${targets[0]!.title}没有 busy 应答`)
     for (const { name: provider, faults: spec } of targets) {
+      if (mode === 'busy' && !spec.busy) continue
       for (const operation of b.operation === 'all' ? spec.operations : [b.operation as FaultOperation]) {
         if (!spec.operations.includes(operation)) continue
         if (mode === 'none') faults.delete(keyOf(provider, operation))

@@ -85,6 +85,8 @@ export interface SandboxProvider<N extends string = string, C = unknown> {
     unavailable(reply: FastifyReply, call: ApiCall): FastifyReply
     /** Answers HTTP 200 with a body no parser accepts. */
     garbage(reply: FastifyReply, call: ApiCall): FastifyReply
+    /** Answers HTTP 200 with its signed "system busy" error, when the provider reports outages that way. */
+    busy?(reply: FastifyReply, call: ApiCall, settings: C): FastifyReply
   }
   /** Registers its API, browser and extra control routes; returns the parts the shared plumbing drives. */
   mount(app: FastifyInstance, deps: MountDeps<C>): MountedProvider

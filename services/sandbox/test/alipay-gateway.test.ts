@@ -34,6 +34,20 @@ function signedParams(params: Record<string, string>, privateKey = sb.keys.alipa
   return { ...all, sign: createSign('RSA-SHA256').update(content, 'utf8').sign(privateKey, 'base64') }
 }
 
+/** The buyer scans a QR code with the simulated scanner (which opens the cashier): the trade now exists for the API. */
+async function scan(qrCode: string) {
+  const res = await fetch(`${sb.base}/scan?code=${encodeURIComponent(qrCode)}`, { redirect: 'manual' })
+  if (res.status !== 302) throw new Error(`scan: ${res.status}`)
+}
+
+/** A precreate the buyer has scanned. */
+async function precreateScanned(bizContent: Record<string, string>) {
+  const pre = await sb.sdk.exec('alipay.trade.precreate', { bizContent }, { validateSign: true })
+  if (pre.code !== '10000') throw new Error(`precreate: ${pre.subCode}`)
+  await scan(pre.qrCode)
+  return pre
+}
+
 async function rawGateway(fields: Record<string, string>) {
   const res = await fetch(`${sb.base}/gateway.do`, {
     method: 'POST',
@@ -69,6 +83,11 @@ t.test('precreate, query, pay, query: signed answers accepted by alipay-sdk with
   t.equal(other.code, '40004')
   t.equal(other.subCode, 'ACQ.CONTEXT_INCONSISTENT', 'same out_trade_no with another amount is refused')
 
+  // As at Alipay, the trade exists for the API only once the buyer has scanned the QR code.
+  const unscanned = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: outTradeNo } }, { validateSign: true })
+  t.equal(unscanned.code, '40004')
+  t.equal(unscanned.subCode, 'ACQ.TRADE_NOT_EXIST', 'not scanned yet: no such trade')
+  await scan(pre.qrCode)
   const q1 = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: outTradeNo } }, { validateSign: true })
   t.equal(q1.code, '10000')
   t.equal(q1.tradeStatus, 'WAIT_BUYER_PAY')
@@ -108,11 +127,7 @@ t.test('precreate, query, pay, query: signed answers accepted by alipay-sdk with
 
 t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERROR; a closed trade cannot be paid', async (t) => {
   const a = uniq('C')
-  await sb.sdk.exec(
-    'alipay.trade.precreate',
-    { bizContent: { out_trade_no: a, total_amount: '1.00', subject: 'c' } },
-    { validateSign: true },
-  )
+  await precreateScanned({ out_trade_no: a, total_amount: '1.00', subject: 'c' })
   const closed = await sb.sdk.exec('alipay.trade.close', { bizContent: { out_trade_no: a } }, { validateSign: true })
   t.equal(closed.code, '10000')
   t.equal(closed.outTradeNo, a)
@@ -131,11 +146,7 @@ t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERRO
   t.equal(reopen.subCode, 'ACQ.TRADE_HAS_CLOSE')
 
   const b = uniq('C')
-  await sb.sdk.exec(
-    'alipay.trade.precreate',
-    { bizContent: { out_trade_no: b, total_amount: '1.00', subject: 'c' } },
-    { validateSign: true },
-  )
+  await precreateScanned({ out_trade_no: b, total_amount: '1.00', subject: 'c' })
   await controlJson(sb.base, 'POST', `/control/alipay/trades/${b}/pay`, { notify: false })
   const closePaid = await sb.sdk.exec('alipay.trade.close', { bizContent: { out_trade_no: b } }, { validateSign: true })
   t.equal(closePaid.code, '40004')
@@ -146,13 +157,36 @@ t.test('close: unpaid → TRADE_CLOSED; paid or closed → ACQ.TRADE_STATUS_ERRO
   t.equal(missing.subCode, 'ACQ.TRADE_NOT_EXIST')
 })
 
-t.test('refund: partial then full, never above paid − refunded, idempotent per out_request_no', async (t) => {
-  const no = uniq('R')
-  await sb.sdk.exec(
+t.test('a QR code not scanned yet: query, close and refund answer ACQ.TRADE_NOT_EXIST, and the close does not stop it', async (t) => {
+  const no = uniq('U')
+  const pre = await sb.sdk.exec(
     'alipay.trade.precreate',
-    { bizContent: { out_trade_no: no, total_amount: '25.00', subject: 'r' } },
+    { bizContent: { out_trade_no: no, total_amount: '2.00', subject: 'u' } },
     { validateSign: true },
   )
+  t.equal(pre.code, '10000')
+  for (const [method, biz] of [
+    ['alipay.trade.query', {}],
+    ['alipay.trade.close', {}],
+    ['alipay.trade.refund', { refund_amount: '2.00', out_request_no: 'U1' }],
+    ['alipay.trade.fastpay.refund.query', { out_request_no: 'U1' }],
+  ] as const) {
+    const res = await sb.sdk.exec(method, { bizContent: { out_trade_no: no, ...biz } }, { validateSign: true })
+    t.equal(res.subCode, 'ACQ.TRADE_NOT_EXIST', `${method} before the scan`)
+  }
+  const ctl = await controlJson(sb.base, 'GET', `/control/alipay/trades/${no}`)
+  t.equal(ctl.json.status, 'WAIT_BUYER_PAY', 'the close changed nothing')
+  // The buyer scans the old QR code after the merchant's close: it is still payable.
+  await scan(pre.qrCode)
+  const paid = await postForm(`${sb.base}/cashier/${ctl.json.paymentId}/pay`)
+  t.equal(paid.status, 200)
+  const q = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: no } }, { validateSign: true })
+  t.equal(q.tradeStatus, 'TRADE_SUCCESS')
+})
+
+t.test('refund: partial then full, never above paid − refunded, idempotent per out_request_no', async (t) => {
+  const no = uniq('R')
+  await precreateScanned({ out_trade_no: no, total_amount: '25.00', subject: 'r' })
   const early = await sb.sdk.exec(
     'alipay.trade.refund',
     { bizContent: { out_trade_no: no, refund_amount: '1.00', out_request_no: 'R0' } },
@@ -375,6 +409,7 @@ t.test('expiry: an unpaid trade past time_expire is closed and cannot be paid', 
     { validateSign: true },
   )
   t.equal(pre.code, '10000')
+  await scan(pre.qrCode)
   const q1 = await sb.sdk.exec('alipay.trade.query', { bizContent: { out_trade_no: no } }, { validateSign: true })
   t.equal(q1.tradeStatus, 'WAIT_BUYER_PAY')
   await sleep(2100)
@@ -383,6 +418,20 @@ t.test('expiry: an unpaid trade past time_expire is closed and cannot be paid', 
   const ctl = await controlJson(sb.base, 'GET', `/control/alipay/trades/${no}`)
   const pay = await postForm(`${sb.base}/cashier/${ctl.json.paymentId}/pay`)
   t.equal(pay.status, 409)
+
+  // A QR code lives two hours at most, whatever time_expire asks for; a page trade as long as asked.
+  const long = uniq('L')
+  const farAway = Date.now() + 5 * 3600_000
+  await sb.sdk.exec(
+    'alipay.trade.precreate',
+    { bizContent: { out_trade_no: long, total_amount: '1.00', subject: 'l', time_expire: china(farAway) } },
+    { validateSign: true },
+  )
+  const [qr] = await sb.sql<
+    { expire_at: Date; created_at: Date }[]
+  >`select expire_at, created_at from alipay_trades where out_trade_no = ${long}`
+  t.ok(qr!.expire_at.getTime() <= qr!.created_at.getTime() + 2 * 3600_000 + 1000, 'the QR code dies after two hours')
+  t.ok(qr!.expire_at.getTime() >= qr!.created_at.getTime() + 2 * 3600_000 - 1000)
 
   const now = Date.UTC(2026, 0, 1, 4, 0, 0) // 12:00 in China
   t.equal(parseExpiry({ timeout_express: '90m' }, now)?.getTime(), now + 90 * 60_000)

@@ -5,6 +5,7 @@
 import { sql } from 'drizzle-orm'
 import {
   bigint,
+  boolean,
   bigserial,
   check,
   index,
@@ -50,6 +51,17 @@ export const paymentAttempts = pgTable(
     expireAt: timestamp('expire_at', { withTimezone: true }),
     /** QR content from a precreate, reused while the attempt is pending. */
     qrCode: text('qr_code'),
+    /**
+     * When the provider payment itself dies (the time_expire sent, capped for QR codes): a QR served
+     * again after it would be dead, so a new attempt is made instead.
+     */
+    providerExpireAt: timestamp('provider_expire_at', { withTimezone: true }),
+    /**
+     * The close answered "no such trade" (some providers create the trade only when the buyer scans or
+     * logs in): the attempt is CLOSED here but may still be paid until `provider_expire_at`, so the
+     * stale sweep keeps asking about it until then.
+     */
+    closeUnconfirmed: boolean('close_unconfirmed').notNull().default(false),
     /** How the payment was learnt: NOTIFY or QUERY. */
     paidVia: text('paid_via'),
     /** When the stale-attempt sweep last asked the provider about this pending attempt (its claim). */
@@ -69,6 +81,9 @@ export const paymentAttempts = pgTable(
     index('payment_attempts_pending_idx')
       .on(t.createdAt)
       .where(sql`${t.status} = 'PENDING'`),
+    index('payment_attempts_close_unconfirmed_idx')
+      .on(t.createdAt)
+      .where(sql`${t.closeUnconfirmed}`),
   ],
 )
 
@@ -92,6 +107,11 @@ export const refunds = pgTable(
     provider: text('provider').notNull(),
     amount: bigint('amount', { mode: 'number' }).notNull(),
     reason: text('reason'),
+    /**
+     * REQUESTED (by main) | DUPLICATE_PAYMENT (pay's own: the order was paid by another attempt first,
+     * so this attempt's payment goes back in full; no event for main, whose ledger it does not touch).
+     */
+    kind: text('kind').notNull().default('REQUESTED'),
     status: text('status').notNull().default('PENDING'),
     failureReason: text('failure_reason'),
     refundedAt: timestamp('refunded_at', { withTimezone: true }),
@@ -103,6 +123,10 @@ export const refunds = pgTable(
     index('refunds_attempt_idx').on(t.paymentAttemptId),
     index('refunds_order_no_idx').on(t.orderNo),
     check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`),
+    check('refunds_kind_ck', sql`${t.kind} in ('REQUESTED', 'DUPLICATE_PAYMENT')`),
+    uniqueIndex('refunds_duplicate_payment_uq')
+      .on(t.paymentAttemptId)
+      .where(sql`${t.kind} = 'DUPLICATE_PAYMENT'`),
     check('refunds_amount_ck', sql`${t.amount} > 0`),
   ],
 )

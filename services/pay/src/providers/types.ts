@@ -44,6 +44,11 @@ export interface CreatePaymentInput {
 
 export interface CreatePaymentResult {
   payType: PayType
+  /**
+   * When the provider payment dies (the time_expire sent: never after the order's expiry, and capped
+   * where the provider caps it, e.g. a QR code's lifetime). The attempt is not offered after it.
+   */
+  providerExpireAt?: Date
   formHtml?: string
   paymentUrl?: string
   qrCode?: string
@@ -67,7 +72,10 @@ export type QueryResult = { found: false } | ({ found: true } & ProviderTrade)
 export type CloseResult =
   /** The provider trade is closed (or was already). */
   | { outcome: 'CLOSED' }
-  /** The provider never created the trade (e.g. the buyer never opened the cashier). */
+  /**
+   * The provider does not know the trade (e.g. the buyer never opened the cashier or scanned the QR).
+   * Not a proof it cannot be paid: some providers create it on the scan, until its time_expire.
+   */
   | { outcome: 'NOT_FOUND' }
   /** Too late: the buyer has paid. The caller records the payment from `trade`. */
   | { outcome: 'ALREADY_PAID'; trade: ProviderTrade }

@@ -3,14 +3,15 @@
  * cancelling, and QR codes (`GET /qr/alipay/{token}` and `/scan` resolution).
  *
  * Cancel (取消) leaves the trade WAIT_BUYER_PAY, as leaving Alipay's cashier does: the buyer can
- * still come back and pay; only alipay.trade.close (or expiry) closes it.
+ * still come back and pay; only alipay.trade.close (or expiry) closes it — and a close only once the
+ * buyer has scanned or opened it: before that it does not exist for Alipay's API (see trades.ts).
  */
 import type { FastifyInstance } from 'fastify'
 import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { AlipayContext } from './gateway.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
-import { findTradeById, findTradeByQr, payTrade, type PayResult } from './trades.ts'
+import { findTradeById, findTradeByQr, markSeen, payTrade, type PayResult } from './trades.ts'
 
 /** Marks the trade paid and (when `notify`) schedules the notify in the same transaction, then wakes the worker. */
 export async function payAndNotify(
@@ -37,6 +38,8 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
     async view(id) {
       const t = await findTradeById(ctx.sql, id)
       if (!t) return null
+      // The buyer opened the cashier (or scanned the QR that leads here): the trade exists at Alipay now.
+      await markSeen(ctx.sql, t.id)
       return {
         paymentId: t.id,
         providerName: '支付宝',
@@ -58,15 +61,23 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
     },
 
     async resolveQr(code) {
-      const byCode = await findTradeByQr(ctx.sql, { code })
-      if (byCode) return byCode.id
-      // The same QR behind another host name (localhost vs 127.0.0.1): match on its token.
+      // The same QR behind another host name (localhost vs 127.0.0.1) matches on its token.
       const token = qrPathToken(code, 'alipay')
-      return token ? ((await findTradeByQr(ctx.sql, { token }))?.id ?? null) : null
+      const trade = (await findTradeByQr(ctx.sql, { code })) ?? (token ? await findTradeByQr(ctx.sql, { token }) : null)
+      return trade ? scanned(ctx, trade.id) : null
     },
   }
 }
 
+/** A scan makes the trade exist at Alipay (see trades.ts). */
+async function scanned(ctx: AlipayContext, id: string): Promise<string> {
+  await markSeen(ctx.sql, id)
+  return id
+}
+
 export function registerQrRoutes(app: FastifyInstance, ctx: AlipayContext) {
-  registerQrRoute(app, 'alipay', async (token) => (await findTradeByQr(ctx.sql, { token }))?.id ?? null)
+  registerQrRoute(app, 'alipay', async (token) => {
+    const trade = await findTradeByQr(ctx.sql, { token })
+    return trade ? scanned(ctx, trade.id) : null
+  })
 }

@@ -9,9 +9,10 @@ import { alipayCashier, registerQrRoutes } from './cashier.ts'
 import { readAlipaySandbox, type AlipaySandboxConfig } from './config.ts'
 import { alipayTradeControl, registerAlipayControl } from './control.ts'
 import { registerAlipayBills } from './bills.ts'
-import { registerGateway, type AlipayContext } from './gateway.ts'
+import { registerGateway, responseKey, type AlipayContext } from './gateway.ts'
 import { alipayAck, scaledSchedule } from './notify.ts'
-import { loadKeys } from './signing.ts'
+import { loadKeys, signedResponseText } from './signing.ts'
+import { createPrivateKey, type KeyObject } from 'node:crypto'
 import { expireDue } from './trades.ts'
 
 const OPERATIONS = {
@@ -23,6 +24,13 @@ const OPERATIONS = {
   'alipay.trade.refund': 'refund',
   'alipay.trade.fastpay.refund.query': 'refund',
 } as const
+
+const platformKeys = new Map<string, KeyObject>()
+const platformKey = (settings: AlipaySandboxConfig): KeyObject => {
+  let key = platformKeys.get(settings.platformPrivateKey)
+  if (!key) platformKeys.set(settings.platformPrivateKey, (key = createPrivateKey(settings.platformPrivateKey)))
+  return key
+}
 
 const field = (source: unknown, key: string): unknown =>
   source && typeof source === 'object' && !Array.isArray(source) ? (source as Record<string, unknown>)[key] : undefined
@@ -46,6 +54,21 @@ export const alipay: SandboxProvider<'alipay', AlipaySandboxConfig> = {
         JSON.stringify({
           error_response: { code: '20000', msg: 'Service Currently Unavailable', sub_code: 'isp.unknow-error', sub_msg: '系统繁忙' },
         }),
+      ),
+    // How Alipay reports an outage: HTTP 200, its normal signed envelope, code 20000 (isp.unknow-error on
+    // a create, ACQ.SYSTEM_ERROR on the trade's later calls).
+    busy: (reply, call, settings) =>
+      reply.header('content-type', 'application/json;charset=utf-8').send(
+        signedResponseText(
+          responseKey(call.apiMethod),
+          {
+            code: '20000',
+            msg: 'Service Currently Unavailable',
+            sub_code: call.operation === 'create' ? 'isp.unknow-error' : 'ACQ.SYSTEM_ERROR',
+            sub_msg: '系统繁忙',
+          },
+          platformKey(settings),
+        ),
       ),
     // Cut short mid-answer.
     garbage: (reply, call) =>

@@ -7,12 +7,14 @@ import { chinaTime, fenToYuan, httpUrl, parseChinaTime, randomToken, yuanToFen }
 import type { AlipayContext } from './gateway.ts'
 import { BILL_METHOD, billDownloadUrlQuery } from './bills.ts'
 import type { Params } from './signing.ts'
+import { scheduleRefundNotify } from './notify.ts'
 import {
   BizError,
   closeTrade,
   createOrReuseTrade,
   findRefund,
   findTrade,
+  markSeen,
   notExist,
   refundTrade,
   type Channel,
@@ -53,13 +55,16 @@ function amount(biz: Biz, key: string): number {
   return fen
 }
 
-/** The trade a query/close/refund refers to: trade_no (preferred) or out_trade_no. */
+/**
+ * The trade a query/close/refund refers to: trade_no (preferred) or out_trade_no. One the buyer has
+ * not scanned or opened yet does not exist at Alipay (ACQ.TRADE_NOT_EXIST), though its QR is payable.
+ */
 async function referencedTrade(ctx: AlipayContext, biz: Biz): Promise<Trade> {
   const tradeNo = optString(biz, 'trade_no', 64) ?? undefined
   const outNo = optString(biz, 'out_trade_no', 64) ?? undefined
   if (!tradeNo && !outNo) throw invalidParam('out_trade_no 和 trade_no 不能同时为空')
   const trade = await findTrade(ctx.sql, ctx.alipay.appId, { tradeNo, outTradeNo: outNo })
-  if (!trade) throw notExist()
+  if (!trade?.seen_at) throw notExist()
   return trade
 }
 
@@ -106,7 +111,10 @@ function tradeFields(ctx: AlipayContext, params: Params, biz: Biz, channel: Chan
 
 /** alipay.trade.page.pay / alipay.trade.wap.pay: the trade behind the cashier page. */
 export async function createPageTrade(ctx: AlipayContext, channel: 'page' | 'wap', params: Params, biz: Biz): Promise<Trade> {
-  return createOrReuseTrade(ctx.sql, tradeFields(ctx, params, biz, channel))
+  const trade = await createOrReuseTrade(ctx.sql, tradeFields(ctx, params, biz, channel))
+  // The buyer's browser is at the cashier now.
+  await markSeen(ctx.sql, trade.id)
+  return trade
 }
 
 const precreate: Method = async (ctx, params, biz) => {
@@ -147,7 +155,15 @@ const refund: Method = async (ctx, _params, biz) => {
   const refundAmount = amount(biz, 'refund_amount')
   const outRequestNo = optString(biz, 'out_request_no', 64) ?? t.out_trade_no
   if (!OUT_NO_RE.test(outRequestNo)) throw invalidParam('out_request_no')
-  const r = await refundTrade(ctx.sql, t.id, { outRequestNo, amount: refundAmount, reason: optString(biz, 'refund_reason', 256) })
+  const r = await refundTrade(
+    ctx.sql,
+    t.id,
+    { outRequestNo, amount: refundAmount, reason: optString(biz, 'refund_reason', 256) },
+    async (tx, trade, refund) => {
+      await scheduleRefundNotify(tx, ctx.deliveries, ctx.config, ctx.keys.platformPrivate, trade, refund)
+    },
+  )
+  if (r.fundChange) ctx.deliveries.kick()
   const node: Record<string, unknown> = {
     trade_no: r.trade.trade_no,
     out_trade_no: r.trade.out_trade_no,

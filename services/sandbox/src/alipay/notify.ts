@@ -102,6 +102,33 @@ export async function scheduleNotify(
 }
 
 /**
+ * Inside the refund's transaction: Alipay notifies the merchant of a refund too, on the payment's
+ * notify_url, with the trade's status after it (TRADE_SUCCESS after a partial refund, TRADE_CLOSED
+ * after a full one) and the refund fields: out_biz_no (the refund request number), refund_fee (the
+ * trade's refunded total) and gmt_refund.
+ */
+export async function scheduleRefundNotify(
+  tx: Q,
+  deliveries: DeliveryService,
+  config: SandboxConfig,
+  key: KeyObject,
+  trade: Trade,
+  refund: { out_request_no: string; refunded_total: number; created_at: Date },
+): Promise<boolean> {
+  if (!trade.notify_url || !config.alipay) return false
+  const params: Params = {
+    ...notifyParams(trade, config.alipay.sellerId),
+    trade_status: trade.status,
+    out_biz_no: refund.out_request_no,
+    refund_fee: fenToYuan(refund.refunded_total),
+    gmt_refund: `${chinaTime(refund.created_at)}.${String(refund.created_at.getMilliseconds()).padStart(3, '0')}`,
+  }
+  if (trade.closed_at) params.gmt_close = chinaTime(trade.closed_at)
+  await deliveries.enqueue(tx, { ...notifyDelivery(trade, signedNotify(params, key), 'auto'), delayMs: 0 })
+  return true
+}
+
+/**
  * The browser's return URL after paying: return_url + signed `alipay.trade.{page|wap}.pay.return`
  * parameters (percent-encoded, spaces as %20). Null without a return_url.
  */

@@ -24,6 +24,11 @@ export const alipayTrades = pgTable(
     buyerId: text('buyer_id'),
     buyerLogonId: text('buyer_logon_id'),
     expireAt: timestamp('expire_at', { withTimezone: true }),
+    /**
+     * When the buyer first scanned the QR or opened the cashier: before that the trade does not
+     * exist at Alipay for query/close/refund (ACQ.TRADE_NOT_EXIST), and a close does not stop it.
+     */
+    seenAt: timestamp('seen_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     paidAt: timestamp('paid_at', { withTimezone: true }),
     closedAt: timestamp('closed_at', { withTimezone: true }),

@@ -4,6 +4,10 @@
  *
  * States: WAIT_BUYER_PAY → TRADE_SUCCESS (paid) | TRADE_CLOSED (closed, or expired unpaid);
  * TRADE_SUCCESS → TRADE_CLOSED once fully refunded (as Alipay does).
+ *
+ * A trade exists for query/close/refund only once the buyer has seen it (`seen_at`: scanned the QR,
+ * opened the cashier, paid): before that Alipay answers ACQ.TRADE_NOT_EXIST and a close changes
+ * nothing, so the QR stays payable until its time_expire. A QR code lives at most two hours.
  */
 import type { Sql } from '@paysys/db'
 import type { Q } from '../deliveries.ts'
@@ -30,6 +34,7 @@ export interface Trade {
   buyer_id: string | null
   buyer_logon_id: string | null
   expire_at: Date | null
+  seen_at: Date | null
   created_at: Date
   paid_at: Date | null
   closed_at: Date | null
@@ -56,6 +61,14 @@ export class BizError extends Error {
 }
 
 export const notExist = () => new BizError('ACQ.TRADE_NOT_EXIST', '交易不存在')
+
+/** An Alipay QR code (precreate) dies two hours after it was made, whatever time_expire says. */
+export const QR_LIFETIME_MS = 2 * 3600_000
+
+/** The buyer scanned the QR or opened the cashier: from now on the trade exists for the openapi methods. */
+export async function markSeen(q: Q, id: string): Promise<void> {
+  await q`update alipay_trades set seen_at = now() where id = ${id} and seen_at is null`
+}
 
 /** Trade numbers look like Alipay's: yyyyMMdd + "22001" + 15 digits (28 digits). */
 export function newTradeNo(): string {
@@ -85,11 +98,13 @@ export async function createOrReuseTrade(sql: Sql, t: CreateTrade): Promise<Trad
   return sql.begin(async (tx) => {
     await expireDue(tx, t.appId, t.outTradeNo)
     const id = `ali_${randomToken(24)}`
+    const qrDeath = t.channel === 'precreate' ? new Date(Date.now() + QR_LIFETIME_MS) : null
+    const expireAt = qrDeath && (!t.expireAt || t.expireAt > qrDeath) ? qrDeath : t.expireAt
     const [created] = await tx<Trade[]>`
       insert into alipay_trades (id, app_id, out_trade_no, trade_no, channel, total_amount, subject, body, notify_url, return_url,
                                  qr_code, qr_token, expire_at)
       values (${id}, ${t.appId}, ${t.outTradeNo}, ${newTradeNo()}, ${t.channel}, ${t.totalAmount}, ${t.subject}, ${t.body},
-              ${t.notifyUrl}, ${t.returnUrl}, ${t.qr?.code ?? null}, ${t.qr?.token ?? null}, ${t.expireAt})
+              ${t.notifyUrl}, ${t.returnUrl}, ${t.qr?.code ?? null}, ${t.qr?.token ?? null}, ${expireAt})
       on conflict (app_id, out_trade_no) do nothing
       returning *`
     if (created) return created
@@ -105,7 +120,9 @@ export async function createOrReuseTrade(sql: Sql, t: CreateTrade): Promise<Trad
         return_url = coalesce(${t.returnUrl}, return_url),
         qr_code = coalesce(qr_code, ${t.qr?.code ?? null}),
         qr_token = coalesce(qr_token, ${t.qr?.token ?? null}),
-        expire_at = coalesce(${t.expireAt}, expire_at)
+        expire_at = case when channel = 'precreate'
+                         then least(coalesce(${t.expireAt}, expire_at), created_at + ${QR_LIFETIME_MS / 1000} * interval '1 second')
+                         else coalesce(${t.expireAt}, expire_at) end
       where id = ${existing.id}
       returning *`
     return updated!
@@ -170,7 +187,8 @@ export async function payTrade(sql: Sql, id: string, afterPaid: (tx: Q, trade: T
     const buyerId = `2088${randomDigits(12)}`
     const logon = `${randomDigits(3)}****${randomDigits(4)}`
     const [paid] = await tx<Trade[]>`
-      update alipay_trades set status = 'TRADE_SUCCESS', paid_at = now(), buyer_id = ${buyerId}, buyer_logon_id = ${logon}
+      update alipay_trades set status = 'TRADE_SUCCESS', paid_at = now(), buyer_id = ${buyerId}, buyer_logon_id = ${logon},
+        seen_at = coalesce(seen_at, now())
       where id = ${id} and status = 'WAIT_BUYER_PAY' and (expire_at is null or expire_at > now())
       returning *`
     if (paid) {
@@ -215,6 +233,7 @@ export async function refundTrade(
   sql: Sql,
   tradeId: string,
   req: { outRequestNo: string; amount: number; reason: string | null },
+  afterRefund: (tx: Q, trade: Trade, refund: Refund) => Promise<void> = async () => {},
 ): Promise<RefundResult> {
   return sql.begin(async (tx) => {
     const [trade] = await tx<Trade[]>`select * from alipay_trades where id = ${tradeId} for update`
@@ -240,6 +259,7 @@ export async function refundTrade(
       update alipay_trades set refunded_amount = ${total},
         status = ${full ? 'TRADE_CLOSED' : trade.status}, closed_at = ${full ? new Date() : trade.closed_at}
       where id = ${tradeId} returning *`
+    await afterRefund(tx, updated!, refund!)
     return { trade: updated!, refund: refund!, fundChange: true }
   })
 }

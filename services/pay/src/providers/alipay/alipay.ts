@@ -9,6 +9,7 @@ import {
   ALIPAY_CHANNELS,
   channelSpec,
   createBizContent,
+  providerExpiry,
   isAlipayChannel,
   nameFormPunchout,
   parseFormBody,
@@ -66,10 +67,20 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
     }
   }
 
+  /**
+   * A business error answer. Alipay reports an outage as HTTP 200 with code 20000 (isp.unknow-error) or
+   * sub_code ACQ.SYSTEM_ERROR: transient (nothing changes here, the call is retried); the rest are final.
+   */
   function businessError(method: string, res: AlipaySdkCommonResult): ProviderError {
     const sub = res.subCode ?? res.sub_code
     const subMsg = res.subMsg ?? res.sub_msg
-    return new ProviderError(`支付宝返回错误 (${method}): ${res.code} ${sub ?? ''} ${subMsg ?? res.msg ?? ''}`.trim(), 'ALIPAY', res, false)
+    const transient = res.code === '20000' || sub === 'ACQ.SYSTEM_ERROR' || sub === 'aop.ACQ.SYSTEM_ERROR'
+    return new ProviderError(
+      `支付宝返回错误 (${method}): ${res.code} ${sub ?? ''} ${subMsg ?? res.msg ?? ''}`.trim(),
+      'ALIPAY',
+      res,
+      transient,
+    )
   }
 
   const subCode = (res: AlipaySdkCommonResult): string | undefined => res.subCode ?? res.sub_code
@@ -94,19 +105,20 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
       if (!isAlipayChannel(input.channel))
         throw new ProviderError(`unsupported Alipay channel ${input.channel}`, 'ALIPAY', undefined, false)
       const spec = channelSpec(input.channel)
-      const bizContent = createBizContent(input.channel, input)
+      const providerExpireAt = providerExpiry(input.channel, input.expireAt)
+      const bizContent = createBizContent(input.channel, { ...input, expireAt: providerExpireAt })
       if (spec.flow === 'page') {
         // Signed locally: no network call until the browser submits the form to the gateway.
         const params = { bizContent, notifyUrl, returnUrl }
         const formHtml = nameFormPunchout(sdk.pageExecute(spec.method, 'POST', params))
         const paymentUrl = sdk.pageExecute(spec.method, 'GET', params)
-        return { payType: 'form', formHtml, paymentUrl }
+        return { payType: 'form', formHtml, paymentUrl, providerExpireAt }
       }
       const res = await call(spec.method, bizContent, { notifyUrl })
       if (res.code !== SUCCESS_CODE) throw businessError(spec.method, res)
       const qrCode = res.qrCode ?? res.qr_code
       if (typeof qrCode !== 'string' || !qrCode) throw new ProviderError('支付宝预下单未返回二维码', 'ALIPAY', res)
-      return { payType: 'qrcode', qrCode }
+      return { payType: 'qrcode', qrCode, providerExpireAt }
     },
 
     query,

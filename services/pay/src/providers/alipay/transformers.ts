@@ -90,10 +90,23 @@ export function channelSpec(channel: AlipayChannel): ChannelSpec {
   return CHANNELS[channel]
 }
 
-/** biz_content of a create call (page.pay / wap.pay / precreate). */
+/** An Alipay QR code (precreate) can be paid for two hours at most, whatever time_expire says. */
+export const QR_LIFETIME_MS = 2 * 3600_000
+
+/**
+ * The time_expire sent with every create: the order's expiry, never later; for a QR code at most its
+ * two hours (a new trade is made after it); two hours when the order has none.
+ */
+export function providerExpiry(channel: AlipayChannel, orderExpireAt: Date | null, now = Date.now()): Date {
+  const cap = new Date(now + QR_LIFETIME_MS)
+  if (!orderExpireAt) return cap
+  return channel === 'qr' && orderExpireAt > cap ? cap : orderExpireAt
+}
+
+/** biz_content of a create call (page.pay / wap.pay / precreate); `expireAt` is `providerExpiry`'s. */
 export function createBizContent(
   channel: AlipayChannel,
-  input: { outTradeNo: string; amount: number; subject: string; expireAt: Date | null },
+  input: { outTradeNo: string; amount: number; subject: string; expireAt: Date },
 ): Record<string, string> {
   const spec = CHANNELS[channel]
   const biz: Record<string, string> = {
@@ -102,7 +115,8 @@ export function createBizContent(
     subject: input.subject,
   }
   if (spec.productCode) biz.product_code = spec.productCode
-  if (input.expireAt) biz.time_expire = toAlipayTime(input.expireAt)
+  // Seconds are cut, so the trade never outlives the given moment.
+  biz.time_expire = toAlipayTime(input.expireAt)
   return biz
 }
 

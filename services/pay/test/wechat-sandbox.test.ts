@@ -270,6 +270,75 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     },
   )
 
+  const fault = async (operation: string, mode: string) => {
+    const res = await control('POST', '/control/faults', { provider: 'wechat', operation, mode })
+    t.equal(res.status, 200, JSON.stringify(res.body))
+  }
+  const hits = async (operation: string) =>
+    ((await control('GET', '/control/faults')).body.faults as { operation: string; hits: number }[]).find((f) => f.operation === operation)
+      ?.hits ?? 0
+  const refundVia = (orderNo: string, refundNo: string, amount: number) =>
+    client.post<Envelope<{ status: string; failureReason: string | null }>>('/api/pay/refund', { orderNo, refundNo, amount })
+  const payRefund = async (refundNo: string) =>
+    (await sql`select status, failure_reason from refunds where refund_no = ${refundNo}`)[0] as { status: string } | undefined
+
+  await t.test('an unsigned 404 on the refund query (as WeChat answers before signing) does not hold the refund back', async (t) => {
+    const { req } = await create({ amount: 800 })
+    await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+    t.match(await status(req.orderNo), { status: 'PAID' })
+    await fault('refund-query', 'unsigned-404')
+    const refundNo = `RU${req.orderNo}`.slice(0, 64)
+    const res = await refundVia(req.orderNo, refundNo, 800)
+    await fault('refund-query', 'none')
+    t.equal(res.status, 200, JSON.stringify(res.body))
+    t.equal(res.body.data.status, 'SUCCEEDED', 'the unsigned 404 is an error that proves nothing: the create with the same number is safe')
+    t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 800 })
+  })
+
+  await t.test('WeChat answers 401 SIGN_ERROR unsigned to a request it cannot verify: reported as such, not as a forged answer', async (t) => {
+    const other = generateDevKeys().wechat
+    const config = { ...loadConfig(env.pay).wechat!, merchantSerial: other.merchantCertSerial }
+    const provider = createWechatProvider(config, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
+    const err = await provider.query('P20240101000000NOSUCH1').catch((e: Error) => e)
+    t.type(err, Error)
+    t.match((err as Error).message, /HTTP 401 \(未签名\) SIGN_ERROR/)
+    t.notMatch((err as Error).message, /验签失败/)
+    t.equal((err as { retryable?: boolean }).retryable, true, 'an unsigned answer decides nothing')
+  })
+
+  await t.test(
+    'a 429, 403 or unsigned 404 on any read or on the create of a refund leaves it PENDING; once healthy it succeeds once',
+    async (t) => {
+      const { req } = await create({ amount: 900 })
+      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+      t.match(await status(req.orderNo), { status: 'PAID' })
+      const refundNo = `RF${req.orderNo}`.slice(0, 64)
+      const cases: [string, string][] = [
+        ['refund-query', '429'],
+        ['refund-query', '403'],
+        ['query', '429'],
+        ['query', '403'],
+        ['query', 'unsigned-404'],
+        ['refund', '429'],
+        ['refund', '403'],
+        ['refund', 'unsigned-404'],
+      ]
+      for (const [operation, mode] of cases) {
+        await fault(operation, mode)
+        const res = await refundVia(req.orderNo, refundNo, 900)
+        t.ok(await hits(operation), `${operation} ${mode}: the fault was hit`)
+        await fault(operation, 'none')
+        t.equal(res.status, 200, JSON.stringify(res.body))
+        t.equal(res.body.data.status, 'PENDING', `${operation} ${mode}: stays PENDING (${res.body.data.failureReason ?? ''})`)
+        t.match(await payRefund(refundNo), { status: 'PENDING' })
+        t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 0 }, 'nothing refunded yet')
+      }
+      const done = await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${refundNo}`)
+      t.equal(done.body.data.status, 'SUCCEEDED', 'retried with the same out_refund_no once healthy')
+      t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 900 }, 'refunded once')
+    },
+  )
+
   await t.test('pay stops cleanly on SIGTERM', async (t) => {
     await pay.stop()
     t.equal(pay.child.exitCode, 0, pay.output().slice(-2000))

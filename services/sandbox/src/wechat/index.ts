@@ -8,7 +8,7 @@ import type { SandboxConfig } from '../config.ts'
 import type { DeliveryService } from '../deliveries.ts'
 import { tradeRoutes } from '../control.ts'
 import type { FaultOperation, SandboxProvider } from '../provider.ts'
-import { registerWechatApi } from './api.ts'
+import { registerWechatApi, wechatRefusal } from './api.ts'
 import { registerWechatBills } from './bills.ts'
 import { registerWechatBillControl } from './bill-control.ts'
 import { registerH5Routes, wechatCashier } from './cashier.ts'
@@ -32,7 +32,7 @@ const OPERATIONS: Record<string, FaultOperation> = {
   'GET /v3/pay/transactions/id/:id': 'query',
   'POST /v3/pay/transactions/out-trade-no/:no/close': 'close',
   'POST /v3/refund/domestic/refunds': 'refund',
-  'GET /v3/refund/domestic/refunds/:no': 'refund',
+  'GET /v3/refund/domestic/refunds/:no': 'refund-query',
 }
 
 export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
@@ -47,7 +47,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
   }),
 
   faults: {
-    operations: ['create', 'query', 'close', 'refund'],
+    operations: ['create', 'query', 'close', 'refund', 'refund-query'],
     classify(req) {
       const key = `${req.method} ${req.routeUrl}`
       return Object.hasOwn(OPERATIONS, key) ? { operation: OPERATIONS[key]!, apiMethod: key } : null
@@ -69,6 +69,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
     registerWechatBillControl(app, { sql, mchid: settings.mchId })
     return {
       cashier: wechatCashier(ctx),
+      refusal: wechatRefusal(ctx.keys),
       control: tradeRoutes(wechatTradeControl(ctx)),
       bills: {
         faultModes: ['download-error', 'query-error', 'hash-mismatch', 'corrupt', 'bad-signature'],

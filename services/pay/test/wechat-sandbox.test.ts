@@ -339,6 +339,45 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     },
   )
 
+  await t.test('ABNORMAL, PROCESSING and CLOSED refunds: ABNORMAL is its own state, kept reserved, finished later', async (t) => {
+    const paidOrder = async (amount: number) => {
+      const { req } = await create({ amount })
+      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+      t.match(await status(req.orderNo), { status: 'PAID' })
+      return req.orderNo
+    }
+    const mode = async (m: string) => t.equal((await control('POST', '/control/wechat/refund-mode', { status: m })).status, 200)
+    t.teardown(() => control('POST', '/control/wechat/refund-mode', { status: 'SUCCESS' }))
+    const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
+    const refundEvents = async (refundNo: string) =>
+      (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
+
+    // ABNORMAL: not FAILED (main would give the credits back), the amount stays reserved.
+    const a = await paidOrder(600)
+    await mode('ABNORMAL')
+    const ra = `RA${a}`.slice(0, 64)
+    const abnormal = await refundVia(a, ra, 600)
+    t.equal(abnormal.body.data.status, 'ABNORMAL', JSON.stringify(abnormal.body))
+    t.match(await payRefund(ra), { status: 'ABNORMAL', failure_reason: /ABNORMAL/ })
+    const again = await refundVia(a, `RB${a}`.slice(0, 64), 1)
+    t.equal(again.status, 409, 'the abnormal refund still holds the amount: nothing more to refund')
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${ra}`)).body.data.status, 'ABNORMAL', 'asked again: still')
+    t.equal(await refundEvents(ra), 0, 'no event for main')
+    t.equal((await settle(ra, 'SUCCESS')).status, 200, 'finished by hand at WeChat')
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${ra}`)).body.data.status, 'SUCCEEDED')
+    t.equal(await refundEvents(ra), 1, 'one REFUND_SUCCEEDED event')
+
+    // PROCESSING → PENDING until WeChat says; CLOSED → FAILED (the money stayed with the merchant).
+    const p = await paidOrder(500)
+    await mode('PROCESSING')
+    const rp = `RP${p}`.slice(0, 64)
+    t.equal((await refundVia(p, rp, 500)).body.data.status, 'PENDING')
+    t.equal((await settle(rp, 'CLOSED')).status, 200)
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${rp}`)).body.data.status, 'FAILED')
+    t.match((await control('GET', `/control/wechat/trades/${p}`)).body, { refunded: 0 }, 'a closed refund refunds nothing')
+    t.equal((await settle(rp, 'SUCCESS')).status, 409, 'a closed refund is final at the sandbox too')
+  })
+
   await t.test('pay stops cleanly on SIGTERM', async (t) => {
     await pay.stop()
     t.equal(pay.child.exitCode, 0, pay.output().slice(-2000))

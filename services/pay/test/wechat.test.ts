@@ -81,7 +81,8 @@ t.test('transformers: one exhaustive trade_state mapping, fen integers only, tim
   t.ok(refundRefusedForGood(400, 'PARAM_ERROR'))
   t.ok(refundRefusedForGood(403, 'USER_ACCOUNT_ABNORMAL'))
   t.equal(wechatRefundState('SUCCESS'), 'SUCCEEDED')
-  t.equal(wechatRefundState('ABNORMAL'), 'FAILED')
+  t.equal(wechatRefundState('ABNORMAL'), 'ABNORMAL', 'parked at WeChat: not given up')
+  t.equal(wechatRefundState('CLOSED'), 'FAILED')
   t.equal(wechatRefundState('WHATEVER'), 'PENDING')
   t.match(
     refundFromAnswer({ out_refund_no: 'R1', status: 'SUCCESS', success_time: '2024-05-01T12:00:04+08:00', amount: { refund: 100 } }),

@@ -102,7 +102,7 @@ export const refunds = pgTable(
     uniqueIndex('refunds_refund_no_uq').on(t.refundNo),
     index('refunds_attempt_idx').on(t.paymentAttemptId),
     index('refunds_order_no_idx').on(t.orderNo),
-    check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`),
+    check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'ABNORMAL', 'FAILED')`),
     check('refunds_amount_ck', sql`${t.amount} > 0`),
   ],
 )

@@ -84,9 +84,13 @@ export interface RefundResult {
   refundNo: string
   /** Integer fen refunded by this request. */
   amount: number
-  state: 'SUCCEEDED' | 'PENDING' | 'FAILED'
+  /**
+   * ABNORMAL: accepted, but the money could not reach the buyer and waits at the provider for a
+   * person to finish it; neither made nor given up, so nothing is given back meanwhile.
+   */
+  state: 'SUCCEEDED' | 'PENDING' | 'ABNORMAL' | 'FAILED'
   refundedAt: Date | null
-  /** FAILED: the provider's reason (code and message), for logs and the admin. */
+  /** FAILED, ABNORMAL: the provider's reason (code and message), for logs and the admin. */
   failureReason?: string
 }
 

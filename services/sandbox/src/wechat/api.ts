@@ -272,7 +272,7 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
       if (!trade || (transactionId && outTradeNo && trade.out_trade_no !== outTradeNo)) {
         throw new WxError(404, 'RESOURCE_NOT_EXISTS', '订单不存在')
       }
-      const r = await refundTrade(sql, trade.id, { outRefundNo, refund, total, reason })
+      const r = await refundTrade(sql, trade.id, { outRefundNo, refund, total, reason, status: ctx.refundMode.status })
       return send(reply, 200, refundView(r.refund, r.trade))
     })
 

@@ -16,12 +16,15 @@ import { readWechatSandbox, type WechatSandboxConfig } from './config.ts'
 import { registerWechatControl, wechatTradeControl } from './control.ts'
 import { resignAttempt, wechatAck, wechatScaledSchedule } from './notify.ts'
 import { loadWechatKeys, type WechatKeys } from './signing.ts'
+import type { RefundStatus } from './trades.ts'
 
 export interface WechatContext {
   config: SandboxConfig
   sql: Sql
   keys: WechatKeys
   deliveries: DeliveryService
+  /** What new refunds become (`POST /control/wechat/refund-mode`); SUCCESS unless a test says otherwise. */
+  refundMode: { status: RefundStatus }
 }
 
 const OPERATIONS: Record<string, FaultOperation> = {
@@ -61,7 +64,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
   },
 
   mount(app, { config, settings, sql, deliveries }) {
-    const ctx: WechatContext = { config, sql, keys: loadWechatKeys(settings), deliveries }
+    const ctx: WechatContext = { config, sql, keys: loadWechatKeys(settings), deliveries, refundMode: { status: 'SUCCESS' } }
     registerWechatApi(app, ctx)
     registerH5Routes(app, ctx)
     registerWechatControl(app, ctx)

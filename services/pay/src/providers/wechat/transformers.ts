@@ -175,13 +175,18 @@ export function parseNotifyEnvelope(raw: string): NotifyEnvelope | null {
   }
 }
 
-/** Refund `status`: SUCCESS | PROCESSING | CLOSED | ABNORMAL. Unknown is PENDING (ask again), never SUCCEEDED. */
+/**
+ * Refund `status`: SUCCESS | PROCESSING | CLOSED | ABNORMAL. ABNORMAL (the money parked in WeChat's
+ * intermediate account, finished by hand) is neither made nor given up. Unknown is PENDING (ask
+ * again), never SUCCEEDED; only CLOSED is FAILED.
+ */
 export function wechatRefundState(status: unknown): RefundResult['state'] {
   switch (status) {
     case 'SUCCESS':
       return 'SUCCEEDED'
-    case 'CLOSED':
     case 'ABNORMAL':
+      return 'ABNORMAL'
+    case 'CLOSED':
       return 'FAILED'
     default:
       return 'PENDING'
@@ -212,7 +217,7 @@ export function refundFromAnswer(data: unknown): RefundResult | null {
     amount,
     state,
     refundedAt: state === 'SUCCEEDED' ? fromWechatTime(data.success_time) : null,
-    ...(state === 'FAILED' ? { failureReason: `refund status ${String(data.status)}` } : {}),
+    ...(state === 'FAILED' || state === 'ABNORMAL' ? { failureReason: `refund status ${String(data.status)}` } : {}),
   }
 }
 

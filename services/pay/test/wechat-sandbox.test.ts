@@ -155,6 +155,26 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.equal(await eventCount(req.orderNo), 1)
   })
 
+  await t.test('h5 again from another network: the number is not re-sent with other parameters, a new attempt is opened', async (t) => {
+    const first = await create({ channel: 'h5', amount: 1300, clientIp: '203.0.113.5' })
+    const prepayOf = (u: string) => new URL(u).searchParams.get('prepay_id')
+    const same = await create({ channel: 'h5', amount: 1300, clientIp: '203.0.113.5', orderId: first.req.orderId, orderNo: first.req.orderNo })
+    t.equal(prepayOf(same.data.paymentUrl!), prepayOf(first.data.paymentUrl!), 'the same parameters: the same prepay')
+    t.equal(same.data.outTradeNo, first.req.orderNo)
+    const moved = await create({ channel: 'h5', amount: 1300, clientIp: '198.51.100.7', orderId: first.req.orderId, orderNo: first.req.orderNo })
+    t.not(moved.data.outTradeNo, first.req.orderNo, 'a new trade number')
+    t.not(prepayOf(moved.data.paymentUrl!), prepayOf(first.data.paymentUrl!))
+    t.match((await control('GET', `/control/wechat/trades/${first.req.orderNo}`)).body, { tradeState: 'CLOSED' }, 'the first one closed')
+    t.match((await control('GET', `/control/wechat/trades/${moved.data.outTradeNo}`)).body, { tradeState: 'NOTPAY' })
+    const open = await fetch(moved.data.paymentUrl!, { redirect: 'manual' })
+    t.equal(open.status, 302, 'the new link opens the cashier')
+    // h5_url lives 5 minutes: an older link is refused.
+    const old = new URL(moved.data.paymentUrl!)
+    const pkg = old.searchParams.get('package')!
+    old.searchParams.set('package', `${pkg.slice(0, 10)}${(Date.now() - 6 * 60_000).toString(36)}`)
+    t.equal((await fetch(old, { redirect: 'manual' })).status, 403, 'a 6-minute-old h5_url is expired')
+  })
+
   await t.test('forged, tampered and mis-addressed notifies are refused with 4xx, logged, and change nothing', async (t) => {
     const { req } = await create({ amount: 2500 })
     const cases: Array<[Record<string, unknown>, string]> = [

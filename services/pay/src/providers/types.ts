@@ -187,3 +187,15 @@ export class ProviderError extends AppError {
     this.name = 'ProviderError'
   }
 }
+
+/**
+ * The provider refuses to start a trade under a number it already holds with other parameters (a
+ * pending attempt asked again from another network, …): that number is done with; the caller opens a
+ * new attempt under a new number.
+ */
+export class TradeNumberTakenError extends ProviderError {
+  constructor(message: string, provider: ProviderName, raw?: unknown) {
+    super(message, provider, raw, false)
+    this.name = 'TradeNumberTakenError'
+  }
+}

@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { httpUrl } from '../util.ts'
 import type { ApiCall, RefusalStatus } from '../provider.ts'
 import type { WechatContext } from './index.ts'
+import { h5Package } from './cashier.ts'
 import { transactionObject, wechatTime } from './notify.ts'
 import { aeadEncrypt, requestId, signatureHeaders, verifyMerchantRequest, type WechatKeys } from './signing.ts'
 import {
@@ -224,8 +225,9 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
         })
         if (tradeType === 'NATIVE') return send(reply, 200, { code_url: trade.code_url })
         if (tradeType === 'JSAPI') return send(reply, 200, { prepay_id: trade.prepay_id })
+        // Each answer carries a fresh link (WeChat: h5_url 有效期为 5 分钟); the prepay_id lives on.
         return send(reply, 200, {
-          h5_url: `${ctx.config.publicUrl}/wechat/checkmweb?prepay_id=${trade.prepay_id}&package=${trade.id.slice(3, 13)}`,
+          h5_url: `${ctx.config.publicUrl}/wechat/checkmweb?prepay_id=${trade.prepay_id}&package=${h5Package(trade.id)}`,
         })
       })
     }

@@ -84,9 +84,10 @@ export interface NewTrade {
 }
 
 /**
- * Creates the transaction, or answers the existing one for the same out_trade_no when it is
- * unpaid with the same amount, type and payer (the notify URL and expiry of the latest request win).
- * Anything else about an existing out_trade_no is WeChat's error for it.
+ * Creates the transaction, or answers the existing one for the same out_trade_no when it is unpaid
+ * and every parameter is the first request's (WeChat: "同一商户订单号重复下单时，参数需与首次一致"
+ * — the same prepay_id / code_url back). Any difference (amount, type, description, attach,
+ * notify_url, time_expire, payer openid or client IP) is 400 INVALID_REQUEST 商户订单号重复.
  */
 export async function createOrReuseTrade(sql: Sql, t: NewTrade): Promise<WxTrade> {
   return sql.begin(async (tx) => {
@@ -107,17 +108,18 @@ export async function createOrReuseTrade(sql: Sql, t: NewTrade): Promise<WxTrade
     if (!existing) throw new WxError(500, 'SYSTEM_ERROR', '系统异常，请稍后重试')
     if (existing.trade_state === 'SUCCESS' || existing.trade_state === 'REFUND') throw new WxError(400, 'ORDERPAID', '该订单已支付')
     if (existing.trade_state === 'CLOSED') throw new WxError(400, 'ORDER_CLOSED', '订单已关闭')
-    if (
-      existing.total !== t.total ||
-      existing.trade_type !== t.tradeType ||
-      (t.payerOpenid !== null && existing.payer_openid !== t.payerOpenid)
-    ) {
-      throw new WxError(400, 'INVALID_REQUEST', '201 商户订单号重复')
-    }
-    const [updated] = await tx<WxTrade[]>`
-      update wechat_trades set notify_url = ${t.notifyUrl}, time_expire = coalesce(${t.timeExpire}, time_expire)
-      where id = ${existing.id} returning *`
-    return updated!
+    const same =
+      existing.total === t.total &&
+      existing.trade_type === t.tradeType &&
+      existing.appid === t.appid &&
+      existing.description === t.description &&
+      existing.attach === t.attach &&
+      existing.notify_url === t.notifyUrl &&
+      (existing.time_expire?.getTime() ?? null) === (t.timeExpire?.getTime() ?? null) &&
+      existing.payer_openid === t.payerOpenid &&
+      existing.payer_client_ip === t.payerClientIp
+    if (!same) throw new WxError(400, 'INVALID_REQUEST', '201 商户订单号重复')
+    return existing
   })
 }
 

@@ -32,6 +32,7 @@ import {
 } from './transformers.ts'
 import {
   ProviderError,
+  TradeNumberTakenError,
   type CloseResult,
   type CreatePaymentInput,
   type CreatePaymentResult,
@@ -219,6 +220,15 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
     )
   }
 
+  /** A refused create: 商户订单号重复 (the number was first used with other parameters) is its own error. */
+  function createError(what: string, res: Output): ProviderError {
+    const e = errorOf(res.error ?? res.data)
+    const taken = e.code === 'OUT_TRADE_NO_USED' || (e.code === 'INVALID_REQUEST' && e.message.includes('商户订单号重复'))
+    if (taken && !res.unverified && res.status === 400)
+      return new TradeNumberTakenError(`微信支付返回错误 (${what}): HTTP 400 ${e.code} ${e.message}`, 'WECHAT_PAY', e)
+    return businessError(what, res)
+  }
+
   /** A transaction answer is believed only for our merchant, our app and the trade we asked about. */
   function ownTrade(data: unknown, outTradeNo: string): ProviderTrade {
     const owner = transactionOwner(data)
@@ -264,13 +274,13 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       const what = `transactions/${channel}`
       if (channel === 'native') {
         const res = await call(what, () => sdk.transactions_native(transactionBody(input, notifyUrl)))
-        if (res.status !== 200) throw businessError(what, res)
+        if (res.status !== 200) throw createError(what, res)
         if (typeof res.data?.code_url !== 'string' || !res.data.code_url) throw fail('微信支付下单未返回 code_url', res.data)
         return { payType: 'qrcode', qrCode: res.data.code_url }
       }
       if (channel === 'h5') {
         const res = await call(what, () => sdk.transactions_h5(h5Body({ ...input, clientIp: input.clientIp! }, notifyUrl)))
-        if (res.status !== 200) throw businessError(what, res)
+        if (res.status !== 200) throw createError(what, res)
         const h5Url = res.data?.h5_url
         if (typeof h5Url !== 'string' || !/^https?:\/\//.test(h5Url)) throw fail('微信支付下单未返回 h5_url', res.data)
         // WeChat's H5 cashier sends the buyer back to redirect_url when done.
@@ -281,7 +291,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       }
       // jsapi: the SDK turns the prepay_id into the signed parameters for WeixinJSBridge / wx.chooseWXPay.
       const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...input, openid: input.openid! }, notifyUrl)))
-      if (res.status !== 200) throw businessError(what, res)
+      if (res.status !== 200) throw createError(what, res)
       const p = res.data as Record<string, unknown> | undefined
       const keys = ['appId', 'timeStamp', 'nonceStr', 'package', 'signType', 'paySign'] as const
       if (!p || keys.some((k) => typeof p[k] !== 'string' || !p[k]) || !String(p.package).startsWith('prepay_id=')) {

@@ -215,7 +215,9 @@ for (const { mode, delayMs } of MODES) {
       const hit = await faultList()
       for (const p of PROVIDERS)
         for (const op of ['create', 'query', 'close', 'refund']) {
-          const rows = hit.filter((f) => f.provider === p.sandbox && (f.operation === op || (op === 'refund' && f.operation === 'refund-query')))
+          const rows = hit.filter(
+            (f) => f.provider === p.sandbox && (f.operation === op || (op === 'refund' && f.operation === 'refund-query')),
+          )
           if (rows.length || op !== 'close') t.ok(rows.reduce((n, f) => n + f.hits, 0) > 0, `${p.sandbox} ${op}: the ${mode} fault was hit`)
         }
     }

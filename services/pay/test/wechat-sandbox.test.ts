@@ -158,10 +158,22 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
   await t.test('h5 again from another network: the number is not re-sent with other parameters, a new attempt is opened', async (t) => {
     const first = await create({ channel: 'h5', amount: 1300, clientIp: '203.0.113.5' })
     const prepayOf = (u: string) => new URL(u).searchParams.get('prepay_id')
-    const same = await create({ channel: 'h5', amount: 1300, clientIp: '203.0.113.5', orderId: first.req.orderId, orderNo: first.req.orderNo })
+    const same = await create({
+      channel: 'h5',
+      amount: 1300,
+      clientIp: '203.0.113.5',
+      orderId: first.req.orderId,
+      orderNo: first.req.orderNo,
+    })
     t.equal(prepayOf(same.data.paymentUrl!), prepayOf(first.data.paymentUrl!), 'the same parameters: the same prepay')
     t.equal(same.data.outTradeNo, first.req.orderNo)
-    const moved = await create({ channel: 'h5', amount: 1300, clientIp: '198.51.100.7', orderId: first.req.orderId, orderNo: first.req.orderNo })
+    const moved = await create({
+      channel: 'h5',
+      amount: 1300,
+      clientIp: '198.51.100.7',
+      orderId: first.req.orderId,
+      orderNo: first.req.orderNo,
+    })
     t.not(moved.data.outTradeNo, first.req.orderNo, 'a new trade number')
     t.not(prepayOf(moved.data.paymentUrl!), prepayOf(first.data.paymentUrl!))
     t.match((await control('GET', `/control/wechat/trades/${first.req.orderNo}`)).body, { tradeState: 'CLOSED' }, 'the first one closed')
@@ -315,16 +327,19 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 800 })
   })
 
-  await t.test('WeChat answers 401 SIGN_ERROR unsigned to a request it cannot verify: reported as such, not as a forged answer', async (t) => {
-    const other = generateDevKeys().wechat
-    const config = { ...loadConfig(env.pay).wechat!, merchantSerial: other.merchantCertSerial }
-    const provider = createWechatProvider(config, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
-    const err = await provider.query('P20240101000000NOSUCH1').catch((e: Error) => e)
-    t.type(err, Error)
-    t.match((err as Error).message, /HTTP 401 \(未签名\) SIGN_ERROR/)
-    t.notMatch((err as Error).message, /验签失败/)
-    t.equal((err as { retryable?: boolean }).retryable, true, 'an unsigned answer decides nothing')
-  })
+  await t.test(
+    'WeChat answers 401 SIGN_ERROR unsigned to a request it cannot verify: reported as such, not as a forged answer',
+    async (t) => {
+      const other = generateDevKeys().wechat
+      const config = { ...loadConfig(env.pay).wechat!, merchantSerial: other.merchantCertSerial }
+      const provider = createWechatProvider(config, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
+      const err = await provider.query('P20240101000000NOSUCH1').catch((e: Error) => e)
+      t.type(err, Error)
+      t.match((err as Error).message, /HTTP 401 \(未签名\) SIGN_ERROR/)
+      t.notMatch((err as Error).message, /验签失败/)
+      t.equal((err as { retryable?: boolean }).retryable, true, 'an unsigned answer decides nothing')
+    },
+  )
 
   await t.test(
     'a 429, 403 or unsigned 404 on any read or on the create of a refund leaves it PENDING; once healthy it succeeds once',

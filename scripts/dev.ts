@@ -61,7 +61,12 @@ try {
     ports,
     frontendUrl: process.env.FRONTEND_URL ?? `http://localhost:${webPort}`,
     extra: {
-      main: { ADMIN_EMAIL: process.env.ADMIN_EMAIL ?? 'admin@example.com', ADMIN_PASSWORD: process.env.ADMIN_PASSWORD ?? 'admin12345' },
+      main: {
+        ADMIN_EMAIL: process.env.ADMIN_EMAIL ?? 'admin@example.com',
+        ADMIN_PASSWORD: process.env.ADMIN_PASSWORD ?? 'admin12345',
+        // The web app proxies /api from this machine: believe its X-Forwarded-For (the buyer's IP for H5 payments).
+        TRUST_PROXY: process.env.TRUST_PROXY ?? 'loopback',
+      },
     },
   })
   const services = await Promise.all(

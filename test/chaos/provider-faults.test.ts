@@ -95,9 +95,16 @@ async function setFaults(body: Record<string, unknown> | null) {
   const res = body ? await http(`${sandbox}/control/faults`, { body }) : await http(`${sandbox}/control/faults`, { method: 'DELETE' })
   if (res.status !== 200) throw new Error(`faults: ${res.status} ${res.text}`)
 }
+interface FaultRow {
+  provider: string
+  operation: string
+  hits: number
+}
+const faultList = async () => (await http(`${sandbox}/control/faults`)).json.faults as FaultRow[]
+/** Hits of `operation` (a refund's own query counts as the refund), all providers. */
 const faultHits = async (operation: string) =>
-  ((await http(`${sandbox}/control/faults`)).json.faults as { operation: string; hits: number }[])
-    .filter((f) => f.operation === operation)
+  (await faultList())
+    .filter((f) => f.operation === operation || (operation === 'refund' && f.operation === 'refund-query'))
     .reduce((n, f) => n + f.hits, 0)
 
 /** GET /healthz on main and pay and the package list on main, round after round until `stop()`. */
@@ -146,7 +153,11 @@ function tally(responses: Http[]) {
   return { ok, unavailable, other, fiveHundreds: responses.filter((r) => r.status >= 500 && r.status !== 502 && r.status !== 503).length }
 }
 
-const MODES: { mode: 'slow' | 'timeout' | '5xx' | 'garbage' | 'busy'; delayMs?: number }[] = [
+const MODES: { mode: 'slow' | 'timeout' | '5xx' | 'garbage' | '429' | '403' | 'unsigned-404' | 'busy'; delayMs?: number }[] = [
+  // Client errors: rate limited, no permission (signed where the provider signs its errors), an unsigned 404.
+  { mode: '429' },
+  { mode: '403' },
+  { mode: 'unsigned-404' },
   { mode: '5xx' },
   { mode: 'garbage' },
   // HTTP 200 with a signed code 20000 answer: Alipay only.
@@ -205,6 +216,18 @@ for (const { mode, delayMs } of MODES) {
       ),
     ])
     const probed = await probes.stop()
+    const refusal = mode === '429' || mode === '403' || mode === 'unsigned-404'
+    if (refusal) {
+      // Every provider's create, query, close (Epay has none) and refund (or the refund's own query) was refused.
+      const hit = await faultList()
+      for (const p of PROVIDERS)
+        for (const op of ['create', 'query', 'close', 'refund']) {
+          const rows = hit.filter(
+            (f) => f.provider === p.sandbox && (f.operation === op || (op === 'refund' && f.operation === 'refund-query')),
+          )
+          if (rows.length || op !== 'close') t.ok(rows.reduce((n, f) => n + f.hits, 0) > 0, `${p.sandbox} ${op}: the ${mode} fault was hit`)
+        }
+    }
 
     // (a) responsive
     t.ok(probed.length >= 3, 'probes ran while the faulty calls were in flight')

@@ -156,7 +156,8 @@ export const RefundRequest = Type.Object(
 )
 export type RefundRequest = Static<typeof RefundRequest>
 
-export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'FAILED'] as const
+/** ABNORMAL: accepted by the provider but stuck there, waiting for a person; not final, nothing given back. */
+export const REFUND_STATUSES = ['PENDING', 'SUCCEEDED', 'ABNORMAL', 'FAILED'] as const
 export type RefundStatus = (typeof REFUND_STATUSES)[number]
 
 export interface RefundResponse {

@@ -84,6 +84,15 @@ export function createRefundsRepo(sql: Sql) {
       return r
     },
 
+    /**
+     * A PENDING refund the provider holds as abnormal: it stays PENDING (the credits stay clawed back,
+     * the sweep keeps asking) with the provider's word as its note, for the admin.
+     */
+    async noteAbnormal(refundNo: string, note: string): Promise<void> {
+      await sql`update refunds set failure_reason = ${note.slice(0, 500)}, updated_at = now()
+                 where refund_no = ${refundNo} and status = 'PENDING' and failure_reason is distinct from ${note.slice(0, 500)}`
+    },
+
     /** The order number a refund belongs to. */
     async orderNoOf(refund: RefundRow): Promise<string | undefined> {
       const [o] = await sql<{ orderNo: string }[]>`select order_no as "orderNo" from orders where id = ${refund.orderId}`

@@ -193,6 +193,11 @@ export function createRefundService(deps: {
   async function settle(refundNo: string, res: RefundResponse): Promise<void> {
     if (res.status === 'SUCCEEDED') await markSucceeded(refundNo, res.refundedAt ? new Date(res.refundedAt) : new Date())
     else if (res.status === 'FAILED') await markFailed(refundNo, res.failureReason ?? 'FAILED')
+    else if (res.status === 'ABNORMAL') {
+      // Neither made nor given up: nothing is given back; the admin sees the note, the sweep keeps asking.
+      await refunds.noteAbnormal(refundNo, `ABNORMAL 退款异常，待人工处理: ${res.failureReason ?? ''}`.trim())
+      log.error({ refundNo }, 'refund ABNORMAL at the provider: needs a person')
+    }
   }
 
   /** Step 2 + 3 for a PENDING provider refund. Errors from pay that prove it did nothing fail the refund. */

@@ -28,6 +28,21 @@ if (config.jobsEnabled) {
 } else {
   app.log.warn('JOBS_ENABLED=false: this instance runs no background jobs (expiry, refund retries, reconciliation)')
 }
+// A channel that needs the buyer's IP gets the TCP peer's without TRUST_PROXY: behind the web app's
+// proxy that is the proxy's address, which the provider checks against the buyer's (docs/ARCHITECTURE.md).
+if (config.http.trustProxy === false) {
+  app.deps.pay
+    .methods()
+    .then((list) => {
+      const needing = list.flatMap((m) => m.channels.filter((c) => c.requires.includes('clientIp')).map((c) => `${m.method}/${c.code}`))
+      if (needing.length)
+        app.log.warn(
+          { channels: needing },
+          "TRUST_PROXY is not set: these channels need the buyer's IP and would be sent the proxy's address; set TRUST_PROXY to the web proxy's address",
+        )
+    })
+    .catch(() => undefined)
+}
 await listenAndHandleSignals(app, config.port, config.host, async () => {
   await sql.end({ timeout: 5 })
 })

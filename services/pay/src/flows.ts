@@ -16,7 +16,9 @@ import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type P
 import { methodInfos } from './providers/module.ts'
 import { isProviderName, PROVIDER_MODULES } from './providers/index.ts'
 import {
+  TradeNumberTakenError,
   type NotifyAcknowledgement,
+  type PaymentProvider,
   type ProviderName,
   type ProviderRegistry,
   type ProviderTrade,
@@ -172,6 +174,40 @@ export function createPaymentFlows(deps: {
     return true
   }
 
+  /** Starts (or starts again) `attempt` at the provider; a QR code already made is served as it is. */
+  async function start(
+    adapter: PaymentProvider,
+    attempt: Attempt,
+    req: CreatePaymentRequest,
+    reused: boolean,
+  ): Promise<CreatePaymentResponse> {
+    const base = {
+      paymentId: attempt.id,
+      orderNo: attempt.orderNo,
+      outTradeNo: attempt.outTradeNo,
+      method: attempt.provider,
+      channel: attempt.channel,
+      amount: attempt.amount,
+      expireAt: attempt.expireAt ? attempt.expireAt.toISOString() : null,
+    }
+    if (attempt.qrCode) return { ...base, payType: 'qrcode' as const, qrCode: attempt.qrCode }
+    const { providerExpireAt, ...created } = await adapter.createPayment({
+      outTradeNo: attempt.outTradeNo,
+      amount: attempt.amount,
+      subject: req.subject,
+      channel: attempt.channel,
+      expireAt: attempt.expireAt,
+      clientIp: req.clientIp,
+      openid: req.openid,
+      device: req.device,
+    })
+    if (created.qrCode || providerExpireAt) {
+      await repo.setProviderPayment(attempt.id, { qrCode: created.qrCode ?? null, providerExpireAt: providerExpireAt ?? null })
+    }
+    log.info({ orderNo: attempt.orderNo, paymentId: attempt.id, channel: attempt.channel, reused }, 'payment started')
+    return { ...base, ...created }
+  }
+
   return {
     recordProven,
     /**
@@ -221,35 +257,18 @@ export function createPaymentFlows(deps: {
         prepared = await repo.prepareAttempt(input)
       }
       if (prepared.kind !== 'CREATED' && prepared.kind !== 'EXISTING') throwConflict(prepared.kind)
-      const attempt = prepared.attempt
-      const base = {
-        paymentId: attempt.id,
-        orderNo: attempt.orderNo,
-        outTradeNo: attempt.outTradeNo,
-        method: attempt.provider,
-        channel: attempt.channel,
-        amount: attempt.amount,
-        expireAt: attempt.expireAt ? attempt.expireAt.toISOString() : null,
+      try {
+        return await start(adapter, prepared.attempt, req, prepared.kind === 'EXISTING')
+      } catch (err) {
+        // The pending attempt's number was first sent with other parameters (another buyer IP, …):
+        // close it and open a new attempt under a new number.
+        if (!(err instanceof TradeNumberTakenError) || prepared.kind !== 'EXISTING') throw err
+        log.warn({ orderNo: req.orderNo, outTradeNo: prepared.attempt.outTradeNo }, 'trade number taken at the provider: new attempt')
+        if (!(await closeAtProvider([prepared.attempt]))) throwConflict('ALREADY_PAID')
+        const fresh = await repo.prepareAttempt(input)
+        if (fresh.kind !== 'CREATED' && fresh.kind !== 'EXISTING') throwConflict(fresh.kind)
+        return start(adapter, fresh.attempt, req, fresh.kind === 'EXISTING')
       }
-      if (attempt.qrCode) return { ...base, payType: 'qrcode', qrCode: attempt.qrCode }
-      const { providerExpireAt, ...created } = await adapter.createPayment({
-        outTradeNo: attempt.outTradeNo,
-        amount: attempt.amount,
-        subject: req.subject,
-        channel: attempt.channel,
-        expireAt: attempt.expireAt,
-        clientIp: req.clientIp,
-        openid: req.openid,
-        device: req.device,
-      })
-      if (created.qrCode || providerExpireAt) {
-        await repo.setProviderPayment(attempt.id, { qrCode: created.qrCode ?? null, providerExpireAt: providerExpireAt ?? null })
-      }
-      log.info(
-        { orderNo: attempt.orderNo, paymentId: attempt.id, channel: attempt.channel, reused: prepared.kind === 'EXISTING' },
-        'payment started',
-      )
-      return { ...base, ...created }
     },
 
     /** The order's payment status; while pending, asks the provider (and records what it proves). */

@@ -5,6 +5,8 @@
  * paid − (pending + succeeded refunds) covers it), then sent to the provider outside any
  * transaction. The provider's answer settles it: SUCCEEDED (in one transaction with the
  * REFUND_SUCCEEDED event for main, and the attempt → REFUNDED once fully refunded) or FAILED.
+ * ABNORMAL (the provider accepted it but holds the money until a person finishes it) is neither:
+ * it keeps its amount reserved, shows on the console, and is asked about again like PENDING.
  * A network failure leaves it PENDING; the same refundNo asked again retries the provider call,
  * which the provider treats idempotently (its refund request number is our refundNo).
  *
@@ -31,7 +33,7 @@ export interface RefundRow {
   amount: number
   reason: string | null
   kind: 'REQUESTED' | 'DUPLICATE_PAYMENT'
-  status: 'PENDING' | 'SUCCEEDED' | 'FAILED'
+  status: 'PENDING' | 'SUCCEEDED' | 'ABNORMAL' | 'FAILED'
   failureReason: string | null
   refundedAt: Date | null
   createdAt: Date
@@ -48,6 +50,9 @@ interface PaidAttempt {
   amount: number
   status: string
 }
+
+/** Not final: the provider is asked again (same refund number). */
+const unsettled = (r: RefundRow) => r.status === 'PENDING' || r.status === 'ABNORMAL'
 
 export function createRefundFlows(deps: {
   sql: Sql
@@ -104,7 +109,7 @@ export function createRefundFlows(deps: {
       let best: { attempt: PaidAttempt; left: number } | undefined
       for (const a of paid) {
         const [r] = await t<{ n: number }[]>`
-          select coalesce(sum(amount), 0)::bigint as n from refunds where payment_attempt_id = ${a.id} and status in ('PENDING', 'SUCCEEDED')`
+          select coalesce(sum(amount), 0)::bigint as n from refunds where payment_attempt_id = ${a.id} and status in ('PENDING', 'ABNORMAL', 'SUCCEEDED')`
         const left = a.amount - Number(r!.n)
         if (!best || left > best.left) best = { attempt: a, left }
       }
@@ -138,7 +143,7 @@ export function createRefundFlows(deps: {
         select id, order_id as "orderId", provider, amount, status from payment_attempts where id = ${r.paymentAttemptId} for update`
       const [updated] = await t.unsafe<RefundRow[]>(
         `update refunds set status = 'SUCCEEDED', refunded_at = $2, updated_at = now()
-          where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
+          where id = $1 and status in ('PENDING', 'ABNORMAL') returning ${COLUMNS}`,
         [r.id, refundedAt] as never[],
       )
       if (!updated) return undefined
@@ -174,12 +179,23 @@ export function createRefundFlows(deps: {
   async function markFailed(r: RefundRow, reason: string): Promise<RefundRow> {
     const [updated] = await sql.unsafe<RefundRow[]>(
       `update refunds set status = 'FAILED', failure_reason = $2, updated_at = now()
-        where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
+        where id = $1 and status in ('PENDING', 'ABNORMAL') returning ${COLUMNS}`,
       [r.id, reason.slice(0, 500)],
     )
     if (updated && r.kind === 'DUPLICATE_PAYMENT') {
       log.error({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'duplicate payment refund refused by the provider: needs a person')
     } else if (updated) log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund refused by the provider')
+    return updated ?? (await findByRefundNo(r.refundNo))!
+  }
+
+  /** PENDING → ABNORMAL: a person must finish it at the provider; the amount stays reserved. */
+  async function markAbnormal(r: RefundRow, reason: string): Promise<RefundRow> {
+    const [updated] = await sql.unsafe<RefundRow[]>(
+      `update refunds set status = 'ABNORMAL', failure_reason = $2, updated_at = now()
+        where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
+      [r.id, reason.slice(0, 500)],
+    )
+    if (updated) log.error({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund ABNORMAL at the provider: needs a person')
     return updated ?? (await findByRefundNo(r.refundNo))!
   }
 
@@ -196,6 +212,7 @@ export function createRefundFlows(deps: {
       })
       if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
       if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
+      if (result.state === 'ABNORMAL') return await markAbnormal(r, result.failureReason ?? 'ABNORMAL')
       return r
     } catch (err) {
       // The provider refused it for good (an adapter may throw instead of answering FAILED).
@@ -234,14 +251,14 @@ export function createRefundFlows(deps: {
 
     async refund(req: RefundRequest): Promise<RefundResponse> {
       const reserved = await reserve(req)
-      return toResponse(reserved.status === 'PENDING' ? await sendToProvider(reserved) : reserved)
+      return toResponse(unsettled(reserved) ? await sendToProvider(reserved) : reserved)
     },
 
-    /** A refund's state; a PENDING one is sent to the provider again first (idempotent there). */
+    /** A refund's state; a PENDING or ABNORMAL one is sent to the provider again first (idempotent there). */
     async status(refundNo: string): Promise<RefundResponse> {
       const r = /^[A-Za-z0-9_-]{6,64}$/.test(refundNo) ? await findByRefundNo(refundNo) : undefined
       if (!r) throw new AppError(404, 'REFUND_NOT_FOUND', `退款记录不存在: ${refundNo.slice(0, 64)}`)
-      return toResponse(r.status === 'PENDING' ? await sendToProvider(r) : r)
+      return toResponse(unsettled(r) ? await sendToProvider(r) : r)
     },
   }
 }

@@ -155,6 +155,38 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.equal(await eventCount(req.orderNo), 1)
   })
 
+  await t.test('h5 again from another network: the number is not re-sent with other parameters, a new attempt is opened', async (t) => {
+    const first = await create({ channel: 'h5', amount: 1300, clientIp: '203.0.113.5' })
+    const prepayOf = (u: string) => new URL(u).searchParams.get('prepay_id')
+    const same = await create({
+      channel: 'h5',
+      amount: 1300,
+      clientIp: '203.0.113.5',
+      orderId: first.req.orderId,
+      orderNo: first.req.orderNo,
+    })
+    t.equal(prepayOf(same.data.paymentUrl!), prepayOf(first.data.paymentUrl!), 'the same parameters: the same prepay')
+    t.equal(same.data.outTradeNo, first.req.orderNo)
+    const moved = await create({
+      channel: 'h5',
+      amount: 1300,
+      clientIp: '198.51.100.7',
+      orderId: first.req.orderId,
+      orderNo: first.req.orderNo,
+    })
+    t.not(moved.data.outTradeNo, first.req.orderNo, 'a new trade number')
+    t.not(prepayOf(moved.data.paymentUrl!), prepayOf(first.data.paymentUrl!))
+    t.match((await control('GET', `/control/wechat/trades/${first.req.orderNo}`)).body, { tradeState: 'CLOSED' }, 'the first one closed')
+    t.match((await control('GET', `/control/wechat/trades/${moved.data.outTradeNo}`)).body, { tradeState: 'NOTPAY' })
+    const open = await fetch(moved.data.paymentUrl!, { redirect: 'manual' })
+    t.equal(open.status, 302, 'the new link opens the cashier')
+    // h5_url lives 5 minutes: an older link is refused.
+    const old = new URL(moved.data.paymentUrl!)
+    const pkg = old.searchParams.get('package')!
+    old.searchParams.set('package', `${pkg.slice(0, 10)}${(Date.now() - 6 * 60_000).toString(36)}`)
+    t.equal((await fetch(old, { redirect: 'manual' })).status, 403, 'a 6-minute-old h5_url is expired')
+  })
+
   await t.test('forged, tampered and mis-addressed notifies are refused with 4xx, logged, and change nothing', async (t) => {
     const { req } = await create({ amount: 2500 })
     const cases: Array<[Record<string, unknown>, string]> = [
@@ -269,6 +301,117 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
       t.match(rest, { state: 'SUCCEEDED', amount: 700 })
     },
   )
+
+  const fault = async (operation: string, mode: string) => {
+    const res = await control('POST', '/control/faults', { provider: 'wechat', operation, mode })
+    t.equal(res.status, 200, JSON.stringify(res.body))
+  }
+  const hits = async (operation: string) =>
+    ((await control('GET', '/control/faults')).body.faults as { operation: string; hits: number }[]).find((f) => f.operation === operation)
+      ?.hits ?? 0
+  const refundVia = (orderNo: string, refundNo: string, amount: number) =>
+    client.post<Envelope<{ status: string; failureReason: string | null }>>('/api/pay/refund', { orderNo, refundNo, amount })
+  const payRefund = async (refundNo: string) =>
+    (await sql`select status, failure_reason from refunds where refund_no = ${refundNo}`)[0] as { status: string } | undefined
+
+  await t.test('an unsigned 404 on the refund query (as WeChat answers before signing) does not hold the refund back', async (t) => {
+    const { req } = await create({ amount: 800 })
+    await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+    t.match(await status(req.orderNo), { status: 'PAID' })
+    await fault('refund-query', 'unsigned-404')
+    const refundNo = `RU${req.orderNo}`.slice(0, 64)
+    const res = await refundVia(req.orderNo, refundNo, 800)
+    await fault('refund-query', 'none')
+    t.equal(res.status, 200, JSON.stringify(res.body))
+    t.equal(res.body.data.status, 'SUCCEEDED', 'the unsigned 404 is an error that proves nothing: the create with the same number is safe')
+    t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 800 })
+  })
+
+  await t.test(
+    'WeChat answers 401 SIGN_ERROR unsigned to a request it cannot verify: reported as such, not as a forged answer',
+    async (t) => {
+      const other = generateDevKeys().wechat
+      const config = { ...loadConfig(env.pay).wechat!, merchantSerial: other.merchantCertSerial }
+      const provider = createWechatProvider(config, { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 })
+      const err = await provider.query('P20240101000000NOSUCH1').catch((e: Error) => e)
+      t.type(err, Error)
+      t.match((err as Error).message, /HTTP 401 \(未签名\) SIGN_ERROR/)
+      t.notMatch((err as Error).message, /验签失败/)
+      t.equal((err as { retryable?: boolean }).retryable, true, 'an unsigned answer decides nothing')
+    },
+  )
+
+  await t.test(
+    'a 429, 403 or unsigned 404 on any read or on the create of a refund leaves it PENDING; once healthy it succeeds once',
+    async (t) => {
+      const { req } = await create({ amount: 900 })
+      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+      t.match(await status(req.orderNo), { status: 'PAID' })
+      const refundNo = `RF${req.orderNo}`.slice(0, 64)
+      const cases: [string, string][] = [
+        ['refund-query', '429'],
+        ['refund-query', '403'],
+        ['query', '429'],
+        ['query', '403'],
+        ['query', 'unsigned-404'],
+        ['refund', '429'],
+        ['refund', '403'],
+        ['refund', 'unsigned-404'],
+      ]
+      for (const [operation, mode] of cases) {
+        await fault(operation, mode)
+        const res = await refundVia(req.orderNo, refundNo, 900)
+        t.ok(await hits(operation), `${operation} ${mode}: the fault was hit`)
+        await fault(operation, 'none')
+        t.equal(res.status, 200, JSON.stringify(res.body))
+        t.equal(res.body.data.status, 'PENDING', `${operation} ${mode}: stays PENDING (${res.body.data.failureReason ?? ''})`)
+        t.match(await payRefund(refundNo), { status: 'PENDING' })
+        t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 0 }, 'nothing refunded yet')
+      }
+      const done = await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${refundNo}`)
+      t.equal(done.body.data.status, 'SUCCEEDED', 'retried with the same out_refund_no once healthy')
+      t.match((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body, { refunded: 900 }, 'refunded once')
+    },
+  )
+
+  await t.test('ABNORMAL, PROCESSING and CLOSED refunds: ABNORMAL is its own state, kept reserved, finished later', async (t) => {
+    const paidOrder = async (amount: number) => {
+      const { req } = await create({ amount })
+      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+      t.match(await status(req.orderNo), { status: 'PAID' })
+      return req.orderNo
+    }
+    const mode = async (m: string) => t.equal((await control('POST', '/control/wechat/refund-mode', { status: m })).status, 200)
+    t.teardown(() => control('POST', '/control/wechat/refund-mode', { status: 'SUCCESS' }))
+    const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
+    const refundEvents = async (refundNo: string) =>
+      (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
+
+    // ABNORMAL: not FAILED (main would give the credits back), the amount stays reserved.
+    const a = await paidOrder(600)
+    await mode('ABNORMAL')
+    const ra = `RA${a}`.slice(0, 64)
+    const abnormal = await refundVia(a, ra, 600)
+    t.equal(abnormal.body.data.status, 'ABNORMAL', JSON.stringify(abnormal.body))
+    t.match(await payRefund(ra), { status: 'ABNORMAL', failure_reason: /ABNORMAL/ })
+    const again = await refundVia(a, `RB${a}`.slice(0, 64), 1)
+    t.equal(again.status, 409, 'the abnormal refund still holds the amount: nothing more to refund')
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${ra}`)).body.data.status, 'ABNORMAL', 'asked again: still')
+    t.equal(await refundEvents(ra), 0, 'no event for main')
+    t.equal((await settle(ra, 'SUCCESS')).status, 200, 'finished by hand at WeChat')
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${ra}`)).body.data.status, 'SUCCEEDED')
+    t.equal(await refundEvents(ra), 1, 'one REFUND_SUCCEEDED event')
+
+    // PROCESSING → PENDING until WeChat says; CLOSED → FAILED (the money stayed with the merchant).
+    const p = await paidOrder(500)
+    await mode('PROCESSING')
+    const rp = `RP${p}`.slice(0, 64)
+    t.equal((await refundVia(p, rp, 500)).body.data.status, 'PENDING')
+    t.equal((await settle(rp, 'CLOSED')).status, 200)
+    t.equal((await client.get<Envelope<{ status: string }>>(`/api/pay/refund/${rp}`)).body.data.status, 'FAILED')
+    t.match((await control('GET', `/control/wechat/trades/${p}`)).body, { refunded: 0 }, 'a closed refund refunds nothing')
+    t.equal((await settle(rp, 'SUCCESS')).status, 409, 'a closed refund is final at the sandbox too')
+  })
 
   await t.test('pay stops cleanly on SIGTERM', async (t) => {
     await pay.stop()

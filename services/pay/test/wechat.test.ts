@@ -15,7 +15,7 @@ import {
   createProblem,
   fromWechatTime,
   refundFromAnswer,
-  refundRetryable,
+  refundRefusedForGood,
   toWechatTime,
   tradeFromTransaction,
   wechatFen,
@@ -72,13 +72,17 @@ t.test('transformers: one exhaustive trade_state mapping, fen integers only, tim
   t.equal(createProblem({ channel: 'jsapi', openid: 'o1' }), null)
   t.equal(createProblem({ channel: 'native' }), null)
 
-  t.ok(refundRetryable(500, 'SYSTEM_ERROR'))
-  t.ok(refundRetryable(403, 'NOT_ENOUGH'), "the merchant's balance is short: later")
-  t.ok(refundRetryable(429, 'FREQUENCY_LIMITED'))
-  t.notOk(refundRetryable(400, 'INVALID_REQUEST'))
-  t.notOk(refundRetryable(404, 'RESOURCE_NOT_EXISTS'))
+  t.notOk(refundRefusedForGood(500, 'SYSTEM_ERROR'))
+  t.notOk(refundRefusedForGood(403, 'NOT_ENOUGH'), "the merchant's balance is short: later")
+  t.notOk(refundRefusedForGood(429, 'FREQUENCY_LIMITED'))
+  t.notOk(refundRefusedForGood(403, 'NO_AUTH'), 'permissions can be granted: later, with the same out_refund_no')
+  t.notOk(refundRefusedForGood(404, 'RESOURCE_NOT_EXISTS'), 'a 404 proves nothing about an earlier create')
+  t.ok(refundRefusedForGood(400, 'INVALID_REQUEST'))
+  t.ok(refundRefusedForGood(400, 'PARAM_ERROR'))
+  t.ok(refundRefusedForGood(403, 'USER_ACCOUNT_ABNORMAL'))
   t.equal(wechatRefundState('SUCCESS'), 'SUCCEEDED')
-  t.equal(wechatRefundState('ABNORMAL'), 'FAILED')
+  t.equal(wechatRefundState('ABNORMAL'), 'ABNORMAL', 'parked at WeChat: not given up')
+  t.equal(wechatRefundState('CLOSED'), 'FAILED')
   t.equal(wechatRefundState('WHATEVER'), 'PENDING')
   t.match(
     refundFromAnswer({ out_refund_no: 'R1', status: 'SUCCESS', success_time: '2024-05-01T12:00:04+08:00', amount: { refund: 100 } }),

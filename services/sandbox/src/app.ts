@@ -52,14 +52,17 @@ export async function buildApp(config: SandboxConfig, sql: Sql, opts: { worker?:
   app.decorate('deliveries', deliveries)
 
   // Before the provider routes: its hook must see every API call.
+  const refusals = new Map<string, NonNullable<MountedProvider['refusal']>>()
   registerProviderFaults(
     app,
     enabled.map(({ provider, settings }) => ({ name: provider.name, title: provider.title, faults: provider.faults, settings })),
+    refusals,
   )
   for (const { provider, settings } of enabled) {
     const parts = provider.mount(app, { config, settings, sql, deliveries })
     parts.control.register(app, { name: provider.name, sql, deliveries })
     mounted.push({ name: provider.name, parts })
+    if (parts.refusal) refusals.set(provider.name, parts.refusal)
   }
   registerCashier(
     app,

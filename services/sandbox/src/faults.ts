@@ -12,15 +12,18 @@
  * - `5xx`: HTTP 503 with a provider-ish error body; `garbage`: HTTP 200 with a truncated, non-JSON body;
  * - `busy`: the provider's own "system busy" answer in its normal envelope (for a provider that reports
  *   outages that way: HTTP 200, signed, with its error code), refused for a provider that has none.
+ * - `429`, `403`: the provider's rate-limit / no-permission error, signed where the provider signs its
+ *   errors; `unsigned-404`: a 404 without a signature (a front end or proxy answering). Nothing is done
+ *   at the provider. A provider without its own `refusal` (../provider.ts) answers a bare HTTP error.
  * Each provider says which operations its API has, which request is which, and how it answers
  * `5xx`, `garbage` and `busy` (`faults` in ../provider.ts).
  */
 import type { Socket } from 'node:net'
 import type { FastifyInstance } from 'fastify'
 import { bad, objectBody, optInt } from './control-input.ts'
-import { FAULT_OPERATIONS, type FaultOperation, type SandboxProvider } from './provider.ts'
+import { FAULT_OPERATIONS, type FaultOperation, type MountedProvider, type RefusalStatus, type SandboxProvider } from './provider.ts'
 
-export const PROVIDER_FAULT_MODES = ['none', 'slow', 'timeout', '5xx', 'garbage', 'busy'] as const
+export const PROVIDER_FAULT_MODES = ['none', 'slow', 'timeout', '5xx', 'garbage', 'busy', '429', '403', 'unsigned-404'] as const
 export type ProviderFaultMode = (typeof PROVIDER_FAULT_MODES)[number]
 
 export interface ProviderFault {
@@ -37,8 +40,21 @@ const MAX_DELAY_MS = 600_000
 
 type FaultyProvider = Pick<SandboxProvider, 'name' | 'title' | 'faults'> & { settings?: unknown }
 
-/** `providers`: the enabled ones, in registry order, with their settings (for `busy`). */
-export function registerProviderFaults(app: FastifyInstance, providers: readonly FaultyProvider[]) {
+const REFUSALS = {
+  '429': { status: 429, signed: true, text: 'Too Many Requests' },
+  '403': { status: 403, signed: true, text: 'Forbidden' },
+  'unsigned-404': { status: 404, signed: false, text: 'Not Found' },
+} as const satisfies Record<string, { status: RefusalStatus; signed: boolean; text: string }>
+
+/**
+ * `providers`: the enabled ones, in registry order, with their settings (for `busy`). `refusals`: each mounted provider's own error
+ * answer (filled in once they are mounted, after this hook is registered).
+ */
+export function registerProviderFaults(
+  app: FastifyInstance,
+  providers: readonly FaultyProvider[],
+  refusals: ReadonlyMap<string, NonNullable<MountedProvider['refusal']>> = new Map(),
+) {
   const enabled = providers.map((p) => p.name)
   const byName = new Map(providers.map((p) => [p.name, p]))
   const faults = new Map<string, ProviderFault>()
@@ -104,6 +120,14 @@ export function registerProviderFaults(app: FastifyInstance, providers: readonly
         return provider.faults.garbage(reply.status(200), call)
       case 'busy':
         return provider.faults.busy!(reply.status(200), call, provider.settings)
+      case '429':
+      case '403':
+      case 'unsigned-404': {
+        const r = REFUSALS[fault.mode]
+        const own = refusals.get(provider.name)
+        if (own) return own(reply, call, r.status, r.signed)
+        return reply.status(r.status).header('content-type', 'text/plain; charset=utf-8').send(`${r.status} ${r.text}`)
+      }
     }
   })
 

@@ -14,8 +14,8 @@ import type { AckRule, DeliveryService } from './deliveries.ts'
 
 export type EnvReader = ReturnType<typeof createEnvReader>
 
-/** The merchant API operations fault injection knows. */
-export const FAULT_OPERATIONS = ['create', 'query', 'close', 'refund'] as const
+/** The merchant API operations fault injection knows (`refund-query`: asking for one refund's state). */
+export const FAULT_OPERATIONS = ['create', 'query', 'close', 'refund', 'refund-query'] as const
 export type FaultOperation = (typeof FAULT_OPERATIONS)[number]
 
 /** A merchant API call, as the provider's fault classification recognises it. */
@@ -24,6 +24,9 @@ export interface ApiCall {
   /** The provider's name of the call (gateway method, `METHOD /route`, …), for logs and answers. */
   apiMethod: string
 }
+
+/** The HTTP client errors fault injection can answer with (`429`, `403`: signed where the provider signs; `404`: unsigned). */
+export type RefusalStatus = 403 | 404 | 429
 
 /** The bill faults the control API can set (see bills/store.ts). */
 export const BILL_FAULT_MODES = ['none', 'download-error', 'query-error', 'hash-mismatch', 'corrupt', 'bad-signature'] as const
@@ -53,6 +56,11 @@ export interface MountedProvider {
   cashier: CashierProvider
   /** `/control/<name>/trades/…` and `/control/<name>/notifications`: `tradeRoutes(…)` of its `TradeControl` (control.ts). */
   control: TradeRoutes
+  /**
+   * The provider's own answer to a refused call, for the `429`, `403` and `unsigned-404` faults: its
+   * error body, signed (`signed`) as it signs business errors. Without it the fault is a bare HTTP error.
+   */
+  refusal?: (reply: FastifyReply, call: ApiCall, status: RefusalStatus, signed: boolean) => FastifyReply
   /** Housekeeping run on every notify-worker poll (e.g. expiring trades). */
   onTick?: () => Promise<void>
   /** Bills, when the provider has them: the bill control API and its faults apply. */

@@ -99,7 +99,7 @@ t.test('control input: bad values are 400 INVALID_PARAMS; all/all expands to the
 
   const all = await faults({ provider: 'all', operation: 'all', mode: '5xx' })
   t.equal(all.status, 200, all.text)
-  t.equal(all.json.faults.length, 11, '3 providers × 4 operations, Epay has no close')
+  t.equal(all.json.faults.length, 12, '3 providers × 4 operations, Epay has no close, WeChat has its refund query apart')
   t.notOk(all.json.faults.some((f: { provider: string; operation: string }) => f.provider === 'epay' && f.operation === 'close'))
   const slow = await faults({ provider: 'wechat', operation: 'query', mode: 'slow' })
   t.match(
@@ -114,11 +114,40 @@ t.test('control input: bad values are 400 INVALID_PARAMS; all/all expands to the
     'timeout defaults to 30000 ms',
   )
   const none = await faults({ provider: 'all', operation: 'close', mode: 'none' })
-  t.equal(none.json.faults.length, 9, 'mode none clears the named operation only')
+  t.equal(none.json.faults.length, 10, 'mode none clears the named operation only')
   const del = await fetch(`${sb.base}/control/faults`, { method: 'DELETE' })
   t.equal(del.status, 200)
   t.same(await del.json(), { faults: [] })
   t.same((await faults()).json, { faults: [] })
+})
+
+t.test('429, 403, unsigned-404: the provider error (signed where it signs its errors) or a bare HTTP error; hits counted', async (t) => {
+  await faults({ provider: 'all', operation: 'all', mode: '429' })
+  const wq = await wechatQuery('WX123456789')
+  t.equal(wq.status, 429)
+  t.match(await wq.json(), { code: 'FREQUENCY_LIMITED' })
+  t.ok(wq.headers.get('wechatpay-signature'), 'WeChat signs its rate-limit answer')
+  const eq = await epayQuery('nope-123')
+  t.equal(eq.status, 429)
+  t.match(await eq.text(), /429/)
+  await faults({ provider: 'wechat', operation: 'refund-query', mode: '403' })
+  const r403 = await fetch(`${sb.base}/v3/refund/domestic/refunds/R12345678`)
+  t.equal(r403.status, 403)
+  t.match(await r403.json(), { code: 'NO_AUTH' })
+  await faults({ provider: 'wechat', operation: 'refund-query', mode: 'unsigned-404' })
+  const r404 = await fetch(`${sb.base}/v3/refund/domestic/refunds/R12345678`)
+  t.equal(r404.status, 404)
+  t.match(await r404.json(), { code: 'RESOURCE_NOT_EXISTS' })
+  t.equal(r404.headers.get('wechatpay-signature'), null, 'unsigned')
+  const listed = (await faults()).json.faults as { provider: string; operation: string; mode: string; hits: number }[]
+  t.match(
+    listed.find((f) => f.provider === 'wechat' && f.operation === 'refund-query'),
+    { mode: 'unsigned-404', hits: 1 },
+  )
+  t.match(
+    listed.find((f) => f.provider === 'wechat' && f.operation === 'query'),
+    { mode: '429', hits: 1 },
+  )
 })
 
 t.test('5xx: a 503 with a provider-ish body on the faulty operation only; cashier and control unaffected', async (t) => {

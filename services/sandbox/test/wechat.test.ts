@@ -161,57 +161,60 @@ t.test('WeChat Pay sandbox', async (t) => {
     },
   )
 
-  await t.test('anything not signed by the merchant key and certificate is 401 SIGN_ERROR (signed)', async (t) => {
-    const other = generateDevKeys().wechat
-    const cases = {
-      'another private key': wechatClient(sbx.base, keys, { privateKey: other.merchantPrivateKey }),
-      'another certificate serial': wechatClient(sbx.base, keys, { serial_no: other.merchantCertSerial }),
-      'another mchid': wechatClient(sbx.base, keys, { mchid: '1900000109' }),
-    }
-    for (const [what, c] of Object.entries(cases)) {
-      const res = await c.pay.transactions_native({
+  await t.test(
+    'anything not signed by the merchant key and certificate is 401 SIGN_ERROR, unsigned as WeChat answers requests it cannot verify',
+    async (t) => {
+      const other = generateDevKeys().wechat
+      const cases = {
+        'another private key': wechatClient(sbx.base, keys, { privateKey: other.merchantPrivateKey }),
+        'another certificate serial': wechatClient(sbx.base, keys, { serial_no: other.merchantCertSerial }),
+        'another mchid': wechatClient(sbx.base, keys, { mchid: '1900000109' }),
+      }
+      for (const [what, c] of Object.entries(cases)) {
+        const res = await c.pay.transactions_native({
+          description: 'x',
+          out_trade_no: orderNo(),
+          notify_url: notifyPath('x'),
+          amount: { total: 1 },
+        })
+        t.equal(res.status, 401, what)
+        t.match(JSON.parse(res.error), { code: 'SIGN_ERROR' }, what)
+        t.equal(c.last().headers['wechatpay-signature'], undefined, `${what}: the error is not signed`)
+      }
+      // Body changed after signing.
+      const no = orderNo()
+      const params = {
+        appid: keys.appId,
+        mchid: keys.mchId,
         description: 'x',
-        out_trade_no: orderNo(),
+        out_trade_no: no,
         notify_url: notifyPath('x'),
-        amount: { total: 1 },
+        amount: { total: 100 },
+      }
+      const nonce = 'n0nce'
+      const ts = String(Math.floor(Date.now() / 1000))
+      const sig = pay.getSignature('POST', nonce, ts, '/v3/pay/transactions/native', params)
+      const headers = { 'content-type': 'application/json', authorization: pay.getAuthorization(nonce, ts, sig) }
+      const tampered = await fetch(`${sbx.base}/v3/pay/transactions/native`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ ...params, amount: { total: 1 } }),
       })
-      t.equal(res.status, 401, what)
-      t.match(JSON.parse(res.error), { code: 'SIGN_ERROR' }, what)
-      t.equal(await client.verify(c.last()), true, `${what}: the error is signed`)
-    }
-    // Body changed after signing.
-    const no = orderNo()
-    const params = {
-      appid: keys.appId,
-      mchid: keys.mchId,
-      description: 'x',
-      out_trade_no: no,
-      notify_url: notifyPath('x'),
-      amount: { total: 100 },
-    }
-    const nonce = 'n0nce'
-    const ts = String(Math.floor(Date.now() / 1000))
-    const sig = pay.getSignature('POST', nonce, ts, '/v3/pay/transactions/native', params)
-    const headers = { 'content-type': 'application/json', authorization: pay.getAuthorization(nonce, ts, sig) }
-    const tampered = await fetch(`${sbx.base}/v3/pay/transactions/native`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ ...params, amount: { total: 1 } }),
-    })
-    t.equal(tampered.status, 401)
-    t.equal((await tampered.json()).code, 'SIGN_ERROR')
-    const honest = await fetch(`${sbx.base}/v3/pay/transactions/native`, { method: 'POST', headers, body: JSON.stringify(params) })
-    t.equal(honest.status, 200, 'the same signature over the real body is accepted')
-    const unsigned = await fetch(`${sbx.base}/v3/pay/transactions/out-trade-no/${no}?mchid=${keys.mchId}`)
-    t.equal(unsigned.status, 401)
-    // The query string is signed as part of the URL.
-    const q = await pay.query({ out_trade_no: no })
-    t.equal(q.status, 200)
-    const unknown = await pay.query({ out_trade_no: 'NOSUCHORDER1' })
-    t.match(unknown, { status: 404 })
-    t.match(JSON.parse(unknown.error), { code: 'ORDER_NOT_EXIST' })
-    t.equal(await client.verify(client.last()), true)
-  })
+      t.equal(tampered.status, 401)
+      t.equal((await tampered.json()).code, 'SIGN_ERROR')
+      const honest = await fetch(`${sbx.base}/v3/pay/transactions/native`, { method: 'POST', headers, body: JSON.stringify(params) })
+      t.equal(honest.status, 200, 'the same signature over the real body is accepted')
+      const unsigned = await fetch(`${sbx.base}/v3/pay/transactions/out-trade-no/${no}?mchid=${keys.mchId}`)
+      t.equal(unsigned.status, 401)
+      // The query string is signed as part of the URL.
+      const q = await pay.query({ out_trade_no: no })
+      t.equal(q.status, 200)
+      const unknown = await pay.query({ out_trade_no: 'NOSUCHORDER1' })
+      t.match(unknown, { status: 404 })
+      t.match(JSON.parse(unknown.error), { code: 'ORDER_NOT_EXIST' })
+      t.equal(await client.verify(client.last()), true)
+    },
+  )
 
   await t.test('jsapi: prepay_id, and the SDK signs the JSAPI parameters; openid is required', async (t) => {
     const no = orderNo()

@@ -122,7 +122,7 @@ export const refunds = pgTable(
     uniqueIndex('refunds_refund_no_uq').on(t.refundNo),
     index('refunds_attempt_idx').on(t.paymentAttemptId),
     index('refunds_order_no_idx').on(t.orderNo),
-    check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'FAILED')`),
+    check('refunds_status_ck', sql`${t.status} in ('PENDING', 'SUCCEEDED', 'ABNORMAL', 'FAILED')`),
     check('refunds_kind_ck', sql`${t.kind} in ('REQUESTED', 'DUPLICATE_PAYMENT')`),
     uniqueIndex('refunds_duplicate_payment_uq')
       .on(t.paymentAttemptId)

@@ -92,9 +92,13 @@ export interface RefundResult {
   refundNo: string
   /** Integer fen refunded by this request. */
   amount: number
-  state: 'SUCCEEDED' | 'PENDING' | 'FAILED'
+  /**
+   * ABNORMAL: accepted, but the money could not reach the buyer and waits at the provider for a
+   * person to finish it; neither made nor given up, so nothing is given back meanwhile.
+   */
+  state: 'SUCCEEDED' | 'PENDING' | 'ABNORMAL' | 'FAILED'
   refundedAt: Date | null
-  /** FAILED: the provider's reason (code and message), for logs and the admin. */
+  /** FAILED, ABNORMAL: the provider's reason (code and message), for logs and the admin. */
   failureReason?: string
 }
 
@@ -189,5 +193,17 @@ export class ProviderError extends AppError {
   ) {
     super(502, 'PROVIDER_ERROR', message)
     this.name = 'ProviderError'
+  }
+}
+
+/**
+ * The provider refuses to start a trade under a number it already holds with other parameters (a
+ * pending attempt asked again from another network, …): that number is done with; the caller opens a
+ * new attempt under a new number.
+ */
+export class TradeNumberTakenError extends ProviderError {
+  constructor(message: string, provider: ProviderName, raw?: unknown) {
+    super(message, provider, raw, false)
+    this.name = 'TradeNumberTakenError'
   }
 }

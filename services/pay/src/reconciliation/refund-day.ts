@@ -19,6 +19,6 @@ export type RefundDayBasis = 'ACCEPTED' | 'COMPLETED'
  */
 export function refundsOfDay(sql: Sql, basis: RefundDayBasis, start: Date, end: Date) {
   return basis === 'ACCEPTED'
-    ? sql`r.status in ('SUCCEEDED', 'PENDING') and r.created_at >= ${start} and r.created_at < ${end}`
+    ? sql`r.status in ('SUCCEEDED', 'PENDING', 'ABNORMAL') and r.created_at >= ${start} and r.created_at < ${end}`
     : sql`r.status = 'SUCCEEDED' and r.refunded_at >= ${start} and r.refunded_at < ${end}`
 }

@@ -1,14 +1,17 @@
 /**
  * WeChat Pay API v3 endpoints (`/v3/...`). Every request must carry a valid merchant
- * `Authorization` header (401 SIGN_ERROR otherwise); every answer, errors included, is signed with
- * the platform key, or the public-key pair in public-key mode (`Wechatpay-*` headers). Errors are
- * `{code, message}` with WeChat's codes.
+ * `Authorization` header (401 SIGN_ERROR otherwise, unsigned: WeChat signs answers only to requests
+ * whose signature it verified); every answer to a verified request, business errors included, is
+ * signed with the platform key, or the public-key pair in public-key mode (`Wechatpay-*` headers).
+ * Errors are `{code, message}` with WeChat's codes.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { httpUrl } from '../util.ts'
+import type { ApiCall, RefusalStatus } from '../provider.ts'
 import type { WechatContext } from './index.ts'
+import { h5Package } from './cashier.ts'
 import { transactionObject, wechatTime } from './notify.ts'
-import { aeadEncrypt, requestId, signatureHeaders, verifyMerchantRequest } from './signing.ts'
+import { aeadEncrypt, requestId, signatureHeaders, verifyMerchantRequest, type WechatKeys } from './signing.ts'
 import {
   WxError,
   closeTrade,
@@ -91,6 +94,27 @@ function refundView(r: WxRefund, t: WxTrade) {
   }
 }
 
+/**
+ * The fault API's refusals as WeChat words them: 429 FREQUENCY_LIMITED and 403 NO_AUTH signed (they
+ * answer verified requests), a 404 unsigned (the request never reached WeChat's signing front).
+ */
+export function wechatRefusal(keys: WechatKeys) {
+  return (reply: FastifyReply, call: ApiCall, status: RefusalStatus, signed: boolean) => {
+    const notFound = call.operation === 'query' || call.operation === 'close' ? 'ORDER_NOT_EXIST' : 'RESOURCE_NOT_EXISTS'
+    const body = {
+      429: { code: 'FREQUENCY_LIMITED', message: '频率超限，请降低请求频率' },
+      403: { code: 'NO_AUTH', message: '当前商户号没有使用该接口的权限' },
+      404: { code: notFound, message: '资源不存在' },
+    }[status]
+    const text = JSON.stringify(body)
+    return reply
+      .status(status)
+      .headers({ ...(signed ? signatureHeaders(text, keys.signingPrivate, keys.signingSerial) : {}), 'Request-ID': requestId() })
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(text)
+  }
+}
+
 export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
   const { keys, sql } = ctx
 
@@ -102,6 +126,12 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
     return reply.header('content-type', 'application/json; charset=utf-8').send(text)
   }
   const sendError = (reply: FastifyReply, e: WxError) => send(reply, e.status, { code: e.code, message: e.message })
+  /** To a request whose signature did not verify: WeChat answers without signing. */
+  const sendUnsigned = (reply: FastifyReply, e: WxError) =>
+    reply
+      .status(e.status)
+      .headers({ 'Request-ID': requestId(), 'content-type': 'application/json; charset=utf-8' })
+      .send(JSON.stringify({ code: e.code, message: e.message }))
 
   app.register(async (scope) => {
     // The exact bytes are signed: keep the raw body, parse it here.
@@ -126,7 +156,7 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
       )
       if (!check.ok) {
         req.log.warn({ url: req.url.split('?')[0], reason: check.message }, 'wechat request signature rejected')
-        return sendError(reply, new WxError(401, 'SIGN_ERROR', check.message))
+        return sendUnsigned(reply, new WxError(401, 'SIGN_ERROR', check.message))
       }
     })
 
@@ -195,8 +225,9 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
         })
         if (tradeType === 'NATIVE') return send(reply, 200, { code_url: trade.code_url })
         if (tradeType === 'JSAPI') return send(reply, 200, { prepay_id: trade.prepay_id })
+        // Each answer carries a fresh link (WeChat: h5_url 有效期为 5 分钟); the prepay_id lives on.
         return send(reply, 200, {
-          h5_url: `${ctx.config.publicUrl}/wechat/checkmweb?prepay_id=${trade.prepay_id}&package=${trade.id.slice(3, 13)}`,
+          h5_url: `${ctx.config.publicUrl}/wechat/checkmweb?prepay_id=${trade.prepay_id}&package=${h5Package(trade.id)}`,
         })
       })
     }
@@ -243,7 +274,7 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
       if (!trade || (transactionId && outTradeNo && trade.out_trade_no !== outTradeNo)) {
         throw new WxError(404, 'RESOURCE_NOT_EXISTS', '订单不存在')
       }
-      const r = await refundTrade(sql, trade.id, { outRefundNo, refund, total, reason })
+      const r = await refundTrade(sql, trade.id, { outRefundNo, refund, total, reason, status: ctx.refundMode.status })
       return send(reply, 200, refundView(r.refund, r.trade))
     })
 

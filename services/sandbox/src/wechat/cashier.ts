@@ -17,6 +17,19 @@ import type { WechatContext } from './index.ts'
 import { scheduleNotify } from './notify.ts'
 import { findByCode, findById, payTrade, setRedirectUrl, type PayResult } from './trades.ts'
 
+/** WeChat's h5_url lives 5 minutes from the answer that carried it. */
+export const H5_URL_TTL_MS = 5 * 60_000
+
+/** The h5_url's `package`: part of the payment id and the time the link was issued (base 36 ms). */
+export const h5Package = (paymentId: string, issuedAt = Date.now()) => `${paymentId.slice(3, 13)}${issuedAt.toString(36)}`
+
+/** Whether an h5_url `package` belongs to the payment and is still alive. */
+function h5PackageAlive(pkg: unknown, paymentId: string, now = Date.now()): boolean {
+  if (typeof pkg !== 'string' || !pkg.startsWith(paymentId.slice(3, 13))) return false
+  const issuedAt = parseInt(pkg.slice(10), 36)
+  return Number.isSafeInteger(issuedAt) && issuedAt <= now && now - issuedAt <= H5_URL_TTL_MS
+}
+
 /** Marks the transaction paid and (when `notify`) schedules the notify in the same transaction, then wakes the worker. */
 export async function payAndNotify(
   ctx: WechatContext,
@@ -81,10 +94,12 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
 
 /** The h5_url: opens the cashier, remembering the merchant's redirect_url for after payment. */
 export function registerH5Routes(app: FastifyInstance, ctx: WechatContext) {
-  app.get<{ Querystring: { prepay_id?: unknown; redirect_url?: unknown } }>('/wechat/checkmweb', async (req, reply) => {
+  app.get<{ Querystring: { prepay_id?: unknown; package?: unknown; redirect_url?: unknown } }>('/wechat/checkmweb', async (req, reply) => {
     const prepayId = req.query.prepay_id
     const t = typeof prepayId === 'string' && PREPAY_RE.test(prepayId) ? await findByCode(ctx.sql, { prepayId }) : null
     if (!t || t.trade_type !== 'MWEB') return sendHtml(reply, 404, messagePage('链接无效', '支付链接不存在或已失效。', { error: true }))
+    if (!h5PackageAlive(req.query.package, t.id))
+      return sendHtml(reply, 403, messagePage('链接已过期', '支付链接已过期（5 分钟），请返回商户页面重新发起支付。', { error: true }))
     if (req.query.redirect_url !== undefined) {
       const url = httpUrl(req.query.redirect_url)
       if (!url) return sendHtml(reply, 400, messagePage('参数错误', 'redirect_url 必须是 http(s) 地址。', { error: true }))

@@ -10,7 +10,7 @@ import { payAndNotify } from './cashier.ts'
 import type { WechatContext } from './index.ts'
 import { NOTIFY_TAMPER_FIELDS, applyTamper, buildNotify, notifyDelivery, transactionObject, type NotifyTamper } from './notify.ts'
 import { randomPrivateKey, randomSerial } from './signing.ts'
-import { findByOutTradeNo, findById, type WxTrade } from './trades.ts'
+import { REFUND_STATUSES, findByOutTradeNo, findById, findRefund, settleRefund, type RefundStatus, type WxTrade } from './trades.ts'
 import { type Json, bad, objectBody, optBool } from '../control-input.ts'
 
 function tamperOf(v: unknown): NotifyTamper {
@@ -99,8 +99,34 @@ const signing = (b: Json) => ({
   corruptCiphertext: optBool(b, 'corruptCiphertext', false),
 })
 
+/**
+ * `POST /control/wechat/refund-mode {status}`: what new refunds become (SUCCESS, PROCESSING, ABNORMAL,
+ * CLOSED). `POST /control/wechat/refunds/:outRefundNo {status}`: a PROCESSING or ABNORMAL refund
+ * becomes SUCCESS, ABNORMAL or CLOSED (409 when it is final already). Both answer the current state.
+ */
+function registerRefundControl(app: FastifyInstance, ctx: WechatContext) {
+  const statusOf = (v: unknown, allowed: readonly string[]) => {
+    if (typeof v !== 'string' || !allowed.includes(v)) throw bad(`status 必须是 ${allowed.join(', ')} 之一`)
+    return v
+  }
+  app.post('/control/wechat/refund-mode', async (req) => {
+    ctx.refundMode.status = statusOf(objectBody(req.body).status, REFUND_STATUSES) as RefundStatus
+    return { refundMode: ctx.refundMode.status }
+  })
+  app.post<{ Params: { no: string } }>('/control/wechat/refunds/:no', async (req, reply) => {
+    const status = statusOf(objectBody(req.body).status, ['SUCCESS', 'ABNORMAL', 'CLOSED']) as 'SUCCESS' | 'ABNORMAL' | 'CLOSED'
+    const settled = await settleRefund(ctx.sql, ctx.keys.mchId, req.params.no, status)
+    const now = await findRefund(ctx.sql, ctx.keys.mchId, req.params.no)
+    if (!now) return reply.status(404).send({ error: 'NOT_FOUND', message: '退款单不存在' })
+    const view = { outRefundNo: now.out_refund_no, status: now.status, refund: now.refund, tradeRefunded: now.trade.refunded }
+    if (!settled) return reply.status(409).send({ error: 'REFUND_FINAL', message: `退款已是 ${now.status}`, refund: view })
+    return { refund: view }
+  })
+}
+
 /** `POST /control/wechat/notify-raw`: encrypts `resource` (a transaction object, sent as given), signs and POSTs it once to `notifyUrl`. */
 export function registerWechatControl(app: FastifyInstance, ctx: WechatContext) {
+  registerRefundControl(app, ctx)
   app.post('/control/wechat/notify-raw', async (req) => {
     const b = objectBody(req.body)
     const url = httpUrl(b.notifyUrl)

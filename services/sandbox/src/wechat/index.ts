@@ -8,7 +8,7 @@ import type { SandboxConfig } from '../config.ts'
 import type { DeliveryService } from '../deliveries.ts'
 import { tradeRoutes } from '../control.ts'
 import type { FaultOperation, SandboxProvider } from '../provider.ts'
-import { registerWechatApi } from './api.ts'
+import { registerWechatApi, wechatRefusal } from './api.ts'
 import { registerWechatBills } from './bills.ts'
 import { registerWechatBillControl } from './bill-control.ts'
 import { registerH5Routes, wechatCashier } from './cashier.ts'
@@ -16,12 +16,15 @@ import { readWechatSandbox, type WechatSandboxConfig } from './config.ts'
 import { registerWechatControl, wechatTradeControl } from './control.ts'
 import { resignAttempt, wechatAck, wechatScaledSchedule } from './notify.ts'
 import { loadWechatKeys, type WechatKeys } from './signing.ts'
+import type { RefundStatus } from './trades.ts'
 
 export interface WechatContext {
   config: SandboxConfig
   sql: Sql
   keys: WechatKeys
   deliveries: DeliveryService
+  /** What new refunds become (`POST /control/wechat/refund-mode`); SUCCESS unless a test says otherwise. */
+  refundMode: { status: RefundStatus }
 }
 
 const OPERATIONS: Record<string, FaultOperation> = {
@@ -32,7 +35,7 @@ const OPERATIONS: Record<string, FaultOperation> = {
   'GET /v3/pay/transactions/id/:id': 'query',
   'POST /v3/pay/transactions/out-trade-no/:no/close': 'close',
   'POST /v3/refund/domestic/refunds': 'refund',
-  'GET /v3/refund/domestic/refunds/:no': 'refund',
+  'GET /v3/refund/domestic/refunds/:no': 'refund-query',
 }
 
 export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
@@ -47,7 +50,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
   }),
 
   faults: {
-    operations: ['create', 'query', 'close', 'refund'],
+    operations: ['create', 'query', 'close', 'refund', 'refund-query'],
     classify(req) {
       const key = `${req.method} ${req.routeUrl}`
       return Object.hasOwn(OPERATIONS, key) ? { operation: OPERATIONS[key]!, apiMethod: key } : null
@@ -61,7 +64,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
   },
 
   mount(app, { config, settings, sql, deliveries }) {
-    const ctx: WechatContext = { config, sql, keys: loadWechatKeys(settings), deliveries }
+    const ctx: WechatContext = { config, sql, keys: loadWechatKeys(settings), deliveries, refundMode: { status: 'SUCCESS' } }
     registerWechatApi(app, ctx)
     registerH5Routes(app, ctx)
     registerWechatControl(app, ctx)
@@ -69,6 +72,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
     registerWechatBillControl(app, { sql, mchid: settings.mchId })
     return {
       cashier: wechatCashier(ctx),
+      refusal: wechatRefusal(ctx.keys),
       control: tradeRoutes(wechatTradeControl(ctx)),
       bills: {
         faultModes: ['download-error', 'query-error', 'hash-mismatch', 'corrupt', 'bad-signature'],

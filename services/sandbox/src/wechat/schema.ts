@@ -59,7 +59,7 @@ export const wechatRefunds = pgTable(
     refund: bigint('refund', { mode: 'number' }).notNull(),
     total: bigint('total', { mode: 'number' }).notNull(),
     reason: text('reason'),
-    /** SUCCESS (the sandbox refunds at once to the buyer's balance) */
+    /** SUCCESS | PROCESSING | ABNORMAL | CLOSED (trades.ts); SUCCESS at once unless the control API's refund mode says otherwise. */
     status: text('status').notNull().default('SUCCESS'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     successTime: timestamp('success_time', { withTimezone: true }),

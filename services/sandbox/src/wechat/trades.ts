@@ -84,9 +84,10 @@ export interface NewTrade {
 }
 
 /**
- * Creates the transaction, or answers the existing one for the same out_trade_no when it is
- * unpaid with the same amount, type and payer (the notify URL and expiry of the latest request win).
- * Anything else about an existing out_trade_no is WeChat's error for it.
+ * Creates the transaction, or answers the existing one for the same out_trade_no when it is unpaid
+ * and every parameter is the first request's (WeChat: "同一商户订单号重复下单时，参数需与首次一致"
+ * — the same prepay_id / code_url back). Any difference (amount, type, description, attach,
+ * notify_url, time_expire, payer openid or client IP) is 400 INVALID_REQUEST 商户订单号重复.
  */
 export async function createOrReuseTrade(sql: Sql, t: NewTrade): Promise<WxTrade> {
   return sql.begin(async (tx) => {
@@ -107,17 +108,18 @@ export async function createOrReuseTrade(sql: Sql, t: NewTrade): Promise<WxTrade
     if (!existing) throw new WxError(500, 'SYSTEM_ERROR', '系统异常，请稍后重试')
     if (existing.trade_state === 'SUCCESS' || existing.trade_state === 'REFUND') throw new WxError(400, 'ORDERPAID', '该订单已支付')
     if (existing.trade_state === 'CLOSED') throw new WxError(400, 'ORDER_CLOSED', '订单已关闭')
-    if (
-      existing.total !== t.total ||
-      existing.trade_type !== t.tradeType ||
-      (t.payerOpenid !== null && existing.payer_openid !== t.payerOpenid)
-    ) {
-      throw new WxError(400, 'INVALID_REQUEST', '201 商户订单号重复')
-    }
-    const [updated] = await tx<WxTrade[]>`
-      update wechat_trades set notify_url = ${t.notifyUrl}, time_expire = coalesce(${t.timeExpire}, time_expire)
-      where id = ${existing.id} returning *`
-    return updated!
+    const same =
+      existing.total === t.total &&
+      existing.trade_type === t.tradeType &&
+      existing.appid === t.appid &&
+      existing.description === t.description &&
+      existing.attach === t.attach &&
+      existing.notify_url === t.notifyUrl &&
+      (existing.time_expire?.getTime() ?? null) === (t.timeExpire?.getTime() ?? null) &&
+      existing.payer_openid === t.payerOpenid &&
+      existing.payer_client_ip === t.payerClientIp
+    if (!same) throw new WxError(400, 'INVALID_REQUEST', '201 商户订单号重复')
+    return existing
   })
 }
 
@@ -216,15 +218,25 @@ export interface RefundOutcome {
 }
 
 /**
+ * Refund `status`: SUCCESS (refunded), PROCESSING (accepted, not yet made), ABNORMAL (the money is
+ * parked in WeChat's intermediate account: the buyer's card or balance could not take it; finished by
+ * hand or the abnormal-refund API), CLOSED (given up: the money stays with the merchant).
+ */
+export const REFUND_STATUSES = ['SUCCESS', 'PROCESSING', 'ABNORMAL', 'CLOSED'] as const
+export type RefundStatus = (typeof REFUND_STATUSES)[number]
+
+/**
  * A refund: partial allowed, never above paid − refunded; `total` must be the transaction's amount;
  * idempotent per out_refund_no (same request → the earlier refund; another amount → INVALID_REQUEST).
- * Any refund turns the transaction into REFUND, as WeChat reports it.
+ * Any refund turns the transaction into REFUND, as WeChat reports it. `status` is what a new refund
+ * becomes (the control API's refund mode); a CLOSED one gives the amount back to the refundable rest.
  */
 export async function refundTrade(
   sql: Sql,
   tradeId: string,
-  req: { outRefundNo: string; refund: number; total: number; reason: string | null },
+  req: { outRefundNo: string; refund: number; total: number; reason: string | null; status?: RefundStatus },
 ): Promise<RefundOutcome> {
+  const status = req.status ?? 'SUCCESS'
   return sql.begin(async (tx) => {
     const [trade] = await tx<WxTrade[]>`select * from wechat_trades where id = ${tradeId} for update`
     if (!trade) throw orderNotExist()
@@ -240,10 +252,12 @@ export async function refundTrade(
     if (req.refund > trade.total - trade.refunded) throw new WxError(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额')
     const [refund] = await tx<WxRefund[]>`
       insert into wechat_refunds (trade_id, mchid, out_refund_no, refund_id, refund, total, reason, status, success_time)
-      values (${trade.id}, ${trade.mchid}, ${req.outRefundNo}, ${newRefundId()}, ${req.refund}, ${req.total}, ${req.reason}, 'SUCCESS', now())
+      values (${trade.id}, ${trade.mchid}, ${req.outRefundNo}, ${newRefundId()}, ${req.refund}, ${req.total}, ${req.reason}, ${status},
+              ${status === 'SUCCESS' ? new Date() : null})
       returning *`
+    const held = status === 'CLOSED' ? 0 : req.refund
     const [updated] = await tx<WxTrade[]>`
-      update wechat_trades set refunded = refunded + ${req.refund}, trade_state = 'REFUND' where id = ${trade.id} returning *`
+      update wechat_trades set refunded = refunded + ${held}, trade_state = 'REFUND' where id = ${trade.id} returning *`
     return { trade: updated!, refund: refund! }
   })
 }
@@ -253,4 +267,25 @@ export async function findRefund(sql: Sql, mchid: string, outRefundNo: string): 
   if (!refund) return null
   const [trade] = await sql<WxTrade[]>`select * from wechat_trades where id = ${refund.trade_id}`
   return { ...refund, trade: trade! }
+}
+
+/**
+ * Moves a refund that is not final (PROCESSING, ABNORMAL) to `status`, once (guarded); CLOSED gives
+ * its amount back to the trade's refundable rest. null when there is no such refund or it is final.
+ */
+export async function settleRefund(
+  sql: Sql,
+  mchid: string,
+  outRefundNo: string,
+  status: Exclude<RefundStatus, 'PROCESSING'>,
+): Promise<WxRefund | null> {
+  return sql.begin(async (tx) => {
+    const [r] = await tx<WxRefund[]>`
+      update wechat_refunds set status = ${status}, success_time = ${status === 'SUCCESS' ? new Date() : null}
+       where mchid = ${mchid} and out_refund_no = ${outRefundNo} and status in ('PROCESSING', 'ABNORMAL') and status <> ${status}
+      returning *`
+    if (!r) return null
+    if (status === 'CLOSED') await tx`update wechat_trades set refunded = refunded - ${r.refund} where id = ${r.trade_id}`
+    return r
+  })
 }

@@ -175,13 +175,18 @@ export function parseNotifyEnvelope(raw: string): NotifyEnvelope | null {
   }
 }
 
-/** Refund `status`: SUCCESS | PROCESSING | CLOSED | ABNORMAL. Unknown is PENDING (ask again), never SUCCEEDED. */
+/**
+ * Refund `status`: SUCCESS | PROCESSING | CLOSED | ABNORMAL. ABNORMAL (the money parked in WeChat's
+ * intermediate account, finished by hand) is neither made nor given up. Unknown is PENDING (ask
+ * again), never SUCCEEDED; only CLOSED is FAILED.
+ */
 export function wechatRefundState(status: unknown): RefundResult['state'] {
   switch (status) {
     case 'SUCCESS':
       return 'SUCCEEDED'
-    case 'CLOSED':
     case 'ABNORMAL':
+      return 'ABNORMAL'
+    case 'CLOSED':
       return 'FAILED'
     default:
       return 'PENDING'
@@ -189,11 +194,15 @@ export function wechatRefundState(status: unknown): RefundResult['state'] {
 }
 
 /**
- * Whether a refused refund may succeed if asked again later: WeChat's own failures (5xx), rate
- * limiting, and the merchant's balance being short (NOT_ENOUGH). Anything else is a refusal.
+ * Whether a signed error answer to a refund create proves the refund was not and will not be made:
+ * a 400 (the request itself is wrong: PARAM_ERROR, INVALID_REQUEST, …) and USER_ACCOUNT_ABNORMAL (the
+ * buyer's account is gone; WeChat: "商户可自行处理退款"). Everything else may succeed when asked again
+ * with the same out_refund_no: WeChat's failures (5xx, SYSTEM_ERROR), rate limiting (429
+ * FREQUENCY_LIMITED), the merchant's balance (NOT_ENOUGH), permissions (403 NO_AUTH), 404s.
  */
-export function refundRetryable(status: number, code: string): boolean {
-  return status >= 500 || status === 429 || ['SYSTEM_ERROR', 'FREQUENCY_LIMITED', 'NOT_ENOUGH'].includes(code)
+export function refundRefusedForGood(status: number, code: string): boolean {
+  if (['SYSTEM_ERROR', 'FREQUENCY_LIMITED', 'NOT_ENOUGH'].includes(code)) return false
+  return status === 400 || (status === 403 && code === 'USER_ACCOUNT_ABNORMAL')
 }
 
 /** A refund answer (create or query) in our terms, or null when malformed. */
@@ -208,7 +217,7 @@ export function refundFromAnswer(data: unknown): RefundResult | null {
     amount,
     state,
     refundedAt: state === 'SUCCEEDED' ? fromWechatTime(data.success_time) : null,
-    ...(state === 'FAILED' ? { failureReason: `refund status ${String(data.status)}` } : {}),
+    ...(state === 'FAILED' || state === 'ABNORMAL' ? { failureReason: `refund status ${String(data.status)}` } : {}),
   }
 }
 

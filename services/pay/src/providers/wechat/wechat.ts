@@ -24,7 +24,7 @@ import {
   jsapiBody,
   parseNotifyEnvelope,
   refundFromAnswer,
-  refundRetryable,
+  refundRefusedForGood,
   toWechatTotal,
   tradeFromTransaction,
   transactionBody,
@@ -32,6 +32,7 @@ import {
 } from './transformers.ts'
 import {
   ProviderError,
+  TradeNumberTakenError,
   type CloseResult,
   type CreatePaymentInput,
   type CreatePaymentResult,
@@ -57,6 +58,12 @@ interface Output {
   // The SDK's own Output types these as any: what WeChat answered, read field by field below.
   data?: any // eslint-disable-line @typescript-eslint/no-explicit-any
   error?: any // eslint-disable-line @typescript-eslint/no-explicit-any
+  /**
+   * An error answer without a signature that verifies. WeChat signs answers to requests whose own
+   * signature it verified; one it could not verify (401 SIGN_ERROR), a gateway or a proxy answers
+   * unsigned. Such an answer is an error whose content proves nothing: it never changes a state.
+   */
+  unverified?: boolean
 }
 
 interface RawAnswer {
@@ -154,16 +161,21 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
     return refreshing ?? Promise.resolve()
   }
 
-  /** Verifies the answer's signature, then hands it to the SDK in its `Output` shape. */
+  /**
+   * Verifies the answer's signature, then hands it to the SDK in its `Output` shape. A 2xx must be
+   * signed; an error answer may not be (as wechatpay-go's core/client.go, which checks the status
+   * before verifying): it is passed on as `unverified`, and its content decides nothing.
+   */
   async function verified(answer: RawAnswer): Promise<Output> {
+    const success = answer.status >= 200 && answer.status < 300
     const signed = answer.headers['wechatpay-signature'] !== undefined
-    // A gateway failure (5xx) may come unsigned; it is only ever treated as an error.
-    if (answer.status >= 500 && !signed) return { status: answer.status, error: answer.text }
+    if (!success && !signed) return { status: answer.status, error: answer.text, unverified: true }
     let check = verifySignedMessage(answer.headers, answer.text, certFor)
     if (!check.ok && check.reason === 'SERIAL_MISMATCH' && !configured) {
       await refreshCertificates()
       check = verifySignedMessage(answer.headers, answer.text, certFor)
     }
+    if (!check.ok && !success) return { status: answer.status, error: answer.text, unverified: true }
     // Unverifiable proves nothing either way (a broken proxy, a cut-off answer): retryable, so a refund stays PENDING.
     if (!check.ok) throw fail(`微信支付应答验签失败 (${check.reason})`, { status: answer.status })
     let data: unknown = {}
@@ -174,9 +186,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         throw fail('微信支付应答不是 JSON', { status: answer.status })
       }
     }
-    return answer.status >= 200 && answer.status < 300
-      ? { status: answer.status, data }
-      : { status: answer.status, data, error: answer.text }
+    return success ? { status: answer.status, data } : { status: answer.status, data, error: answer.text }
   }
 
   sdk.createHttp({
@@ -199,13 +209,24 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
     }
   }
 
-  function businessError(what: string, res: Output): ProviderError {
+  /** An error answer: retryable when WeChat failed (5xx), limits the rate (429), or did not sign it. */
+  function businessError(what: string, res: Output, retryable = false): ProviderError {
     const e = errorOf(res.error ?? res.data)
+    const unverified = res.unverified ? ' (未签名)' : ''
     return fail(
-      `微信支付返回错误 (${what}): HTTP ${res.status} ${e.code} ${e.message}`.trim(),
-      { status: res.status, ...e },
-      res.status >= 500,
+      `微信支付返回错误 (${what}): HTTP ${res.status}${unverified} ${e.code} ${e.message}`.trim(),
+      { status: res.status, ...e, ...(res.unverified ? { unverified: true } : {}) },
+      retryable || res.status >= 500 || res.status === 429 || !!res.unverified,
     )
+  }
+
+  /** A refused create: 商户订单号重复 (the number was first used with other parameters) is its own error. */
+  function createError(what: string, res: Output): ProviderError {
+    const e = errorOf(res.error ?? res.data)
+    const taken = e.code === 'OUT_TRADE_NO_USED' || (e.code === 'INVALID_REQUEST' && e.message.includes('商户订单号重复'))
+    if (taken && !res.unverified && res.status === 400)
+      return new TradeNumberTakenError(`微信支付返回错误 (${what}): HTTP 400 ${e.code} ${e.message}`, 'WECHAT_PAY', e)
+    return businessError(what, res)
   }
 
   /** A transaction answer is believed only for our merchant, our app and the trade we asked about. */
@@ -225,6 +246,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
 
   async function queryRefund(refundNo: string): Promise<RefundResult | null> {
     const res = await call('find_refunds', () => sdk.find_refunds(refundNo))
+    // Unknown to WeChat, or an unsigned 404: either way asking to refund with the same out_refund_no is safe.
     if (res.status === 404) return null
     if (res.status !== 200) throw businessError('find_refunds', res)
     const refund = refundFromAnswer(res.data)
@@ -234,7 +256,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
 
   async function query(outTradeNo: string): Promise<QueryResult> {
     const res = await call('query', () => sdk.query({ out_trade_no: outTradeNo }))
-    if (res.status === 404 && errorOf(res.error).code === 'ORDER_NOT_EXIST') return { found: false }
+    if (res.status === 404 && !res.unverified && errorOf(res.error).code === 'ORDER_NOT_EXIST') return { found: false }
     if (res.status !== 200) throw businessError('query', res)
     return { found: true, ...ownTrade(res.data, outTradeNo) }
   }
@@ -252,13 +274,13 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       const what = `transactions/${channel}`
       if (channel === 'native') {
         const res = await call(what, () => sdk.transactions_native(transactionBody(input, notifyUrl)))
-        if (res.status !== 200) throw businessError(what, res)
+        if (res.status !== 200) throw createError(what, res)
         if (typeof res.data?.code_url !== 'string' || !res.data.code_url) throw fail('微信支付下单未返回 code_url', res.data)
         return { payType: 'qrcode', qrCode: res.data.code_url }
       }
       if (channel === 'h5') {
         const res = await call(what, () => sdk.transactions_h5(h5Body({ ...input, clientIp: input.clientIp! }, notifyUrl)))
-        if (res.status !== 200) throw businessError(what, res)
+        if (res.status !== 200) throw createError(what, res)
         const h5Url = res.data?.h5_url
         if (typeof h5Url !== 'string' || !/^https?:\/\//.test(h5Url)) throw fail('微信支付下单未返回 h5_url', res.data)
         // WeChat's H5 cashier sends the buyer back to redirect_url when done.
@@ -269,7 +291,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       }
       // jsapi: the SDK turns the prepay_id into the signed parameters for WeixinJSBridge / wx.chooseWXPay.
       const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...input, openid: input.openid! }, notifyUrl)))
-      if (res.status !== 200) throw businessError(what, res)
+      if (res.status !== 200) throw createError(what, res)
       const p = res.data as Record<string, unknown> | undefined
       const keys = ['appId', 'timeStamp', 'nonceStr', 'package', 'signType', 'paySign'] as const
       if (!p || keys.some((k) => typeof p[k] !== 'string' || !p[k]) || !String(p.package).startsWith('prepay_id=')) {
@@ -282,6 +304,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
 
     async close(outTradeNo: string): Promise<CloseResult> {
       const res = await call('close', () => sdk.close(outTradeNo))
+      if (res.unverified) throw businessError('close', res)
       if (res.status === 204 || res.status === 200) return { outcome: 'CLOSED' }
       if (res.status === 404 && errorOf(res.error).code === 'ORDER_NOT_EXIST') return { outcome: 'NOT_FOUND' }
       if (res.status === 400 || res.status === 403) {
@@ -296,8 +319,10 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
 
     /**
      * POST /v3/refund/domestic/refunds with out_refund_no = refundNo. A refund WeChat already has
-     * (asked again while pending, or its answer was lost) is answered from the refund query. WeChat's
-     * refusals are FAILED; network, signature, 5xx and "try later" answers throw (the caller retries).
+     * (asked again while pending, or its answer was lost) is answered from the refund query. Only a
+     * signed answer proving the refund did not and will not happen is FAILED (refund-guide: retry
+     * with the same out_refund_no); everything else — an error on the reads before the create,
+     * 403/429/5xx, unsigned answers, timeouts — throws retryable and the refund stays PENDING.
      */
     async refund(input: RefundInput): Promise<RefundResult> {
       const failed = (reason: string): RefundResult => ({
@@ -307,10 +332,20 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         refundedAt: null,
         failureReason: reason,
       })
-      const known = await queryRefund(input.refundNo)
+      // A read cannot prove that an earlier create (whose answer was lost) was not accepted.
+      const read = async <T>(fn: () => Promise<T>): Promise<T> => {
+        try {
+          return await fn()
+        } catch (err) {
+          if (err instanceof ProviderError && !err.retryable) throw fail(err.message, err.raw)
+          throw err
+        }
+      }
+      const known = await read(() => queryRefund(input.refundNo))
       if (known) return known.amount === input.amount ? known : failed(`out_refund_no 已用于 ${known.amount} 分的退款`)
       // WeChat wants the order's total with every refund: take it from the signed query answer.
-      const trade = await query(input.outTradeNo)
+      const trade = await read(() => query(input.outTradeNo))
+      // Signed ORDER_NOT_EXIST (an unsigned 404 threw above): no trade, so no refund of it either.
       if (!trade.found) return failed('ORDER_NOT_EXIST 订单不存在')
       if (trade.amount === null || !['SUCCESS', 'REFUND'].includes(trade.providerStatus))
         return failed(`订单未支付 (${trade.providerStatus})`)
@@ -325,7 +360,7 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       )
       if (res.status !== 200) {
         const e = errorOf(res.error ?? res.data)
-        if (refundRetryable(res.status, e.code)) throw businessError('refunds', res)
+        if (res.unverified || !refundRefusedForGood(res.status, e.code)) throw businessError('refunds', res, true)
         return failed(`${e.code} ${e.message}`.trim())
       }
       const refund = refundFromAnswer(res.data)

@@ -16,6 +16,7 @@ import { readWechatSandbox, type WechatSandboxConfig } from './config.ts'
 import { registerWechatControl, wechatTradeControl } from './control.ts'
 import { resignAttempt, wechatAck, wechatScaledSchedule } from './notify.ts'
 import { loadWechatKeys, type WechatKeys } from './signing.ts'
+import { registerMiniapp } from './miniapp.ts'
 
 export interface WechatContext {
   config: SandboxConfig
@@ -65,6 +66,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
     registerWechatApi(app, ctx)
     registerH5Routes(app, ctx)
     registerWechatControl(app, ctx)
+    registerMiniapp(app, ctx, settings.miniapp)
     registerWechatBills(app, { config, sql, keys: ctx.keys })
     registerWechatBillControl(app, { sql, mchid: settings.mchId })
     return {

@@ -36,7 +36,7 @@ import { registerMainMetrics } from './metrics.ts'
 import { orderEventsRoutes } from './routes/order-events.ts'
 import { createMiniProgram } from './dialects/mini-program/service.ts'
 import { miniProgramRoutes } from './routes/mini-program.ts'
-import { MINI_PROGRAM_LOGIN_PATH } from './dialects/mini-program/seed-names.ts'
+import { MINI_PROGRAM_BASE, MINI_PROGRAM_LOGIN_ROUTE } from './dialects/mini-program/seed-names.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -148,8 +148,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     'POST /api/credits/purchase': config.rateLimitOrdersPerMinute,
     'POST /api/orders': config.rateLimitOrdersPerMinute,
     'POST /api/orders/create': config.rateLimitOrdersPerMinute,
-    [`POST ${MINI_PROGRAM_LOGIN_PATH}`]: config.rateLimitAuthPerMinute,
-    'POST /mp/api/orders/create': config.rateLimitOrdersPerMinute,
+    [`POST ${MINI_PROGRAM_BASE}${MINI_PROGRAM_LOGIN_ROUTE}`]: config.rateLimitAuthPerMinute,
+    [`POST ${MINI_PROGRAM_BASE}/api/orders/create`]: config.rateLimitOrdersPerMinute,
   }
   app.addHook('onRoute', (route) => {
     const max = limited[`${route.method} ${route.url}`]
@@ -167,7 +167,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(paymentMethodsRoutes)
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
-  await app.register(miniProgramRoutes)
+  await app.register(miniProgramRoutes, { prefix: MINI_PROGRAM_BASE })
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

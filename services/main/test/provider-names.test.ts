@@ -35,7 +35,7 @@ const ALLOWED: Record<string, RegExp[]> = {
   ],
   'dialects/mini-program/seed-names.ts': [
     /^export const MINI_PROGRAM_PAYMENT = \{ method: 'WECHAT_PAY', channel: 'jsapi' \} as const$/,
-    /^export const MINI_PROGRAM_LOGIN_PATH = '\/mp\/api\/auth\/wechat-login'$/,
+    /^export const MINI_PROGRAM_LOGIN_ROUTE = '\/api\/auth\/wechat-login'$/,
   ],
 }
 

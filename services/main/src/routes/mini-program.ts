@@ -1,13 +1,14 @@
 /**
  * Seed 001 (a mini program's API, bare JSON, FastAPI errors) under `/mp`: a mini program sets its
  * base URL to `https://<host>/mp` (its paths collide with seed 003's). Validate, call the dialect, present.
+ * app.ts registers this plugin under MINI_PROGRAM_BASE (dialects/mini-program/seed-names.ts).
  */
 import { Type } from 'typebox'
 import { yuanToFen, NumericId, Yuan } from './common.ts'
 import type { MainApp } from '../deps.ts'
 import { verifyServiceCall } from '../service-calls.ts'
 import { detailResponses, useDetailErrors } from '../dialects/mini-program/errors.ts'
-import { MINI_PROGRAM_LOGIN_PATH } from '../dialects/mini-program/seed-names.ts'
+import { MINI_PROGRAM_LOGIN_ROUTE } from '../dialects/mini-program/seed-names.ts'
 import { miniOrderDetail, miniOrderRow, miniPaymentStatus, miniProduct } from '../dialects/mini-program/present.ts'
 import { SERVICE, USER } from './schemas.ts'
 
@@ -61,14 +62,16 @@ const OrderDetailSchema = Type.Object({
 })
 const tags = ['seed 001 (mini program, /mp)']
 
+/** Registered with `{ prefix: MINI_PROGRAM_BASE }`: every path below is under `/mp`, unknown ones answer 404 `{detail}`. */
 export async function miniProgramRoutes(app: MainApp) {
   useDetailErrors(app)
+  app.setNotFoundHandler((req, reply) => reply.status(404).send({ detail: 'Not Found' }))
   const { miniProgram: mp } = app.deps
   const caller = (req: { log: MainApp['log']; id: string; ip: string }) => ({ log: req.log, requestId: req.id, clientIp: req.ip })
   const page = (q: { skip?: number; limit?: number }) => ({ offset: q.skip ?? 0, limit: q.limit ?? 20 })
 
   app.post(
-    MINI_PROGRAM_LOGIN_PATH,
+    MINI_PROGRAM_LOGIN_ROUTE,
     {
       schema: {
         tags,
@@ -94,7 +97,7 @@ export async function miniProgramRoutes(app: MainApp) {
     },
   )
 
-  for (const url of ['/mp/api/products', '/mp/api/products/']) {
+  for (const url of ['/api/products', '/api/products/']) {
     app.get(
       url,
       {
@@ -110,13 +113,13 @@ export async function miniProgramRoutes(app: MainApp) {
   }
 
   app.get(
-    '/mp/api/products/:product_id',
+    '/api/products/:product_id',
     { schema: { tags, summary: '§1.2 one product', params: ProductId, response: { 200: Product, ...detailResponses(400, 404) } } },
     async (req) => miniProduct(await mp.product(Number(req.params.product_id))),
   )
 
   app.post(
-    '/mp/api/orders/create',
+    '/api/orders/create',
     {
       preHandler: app.requireUser,
       schema: {
@@ -143,7 +146,7 @@ export async function miniProgramRoutes(app: MainApp) {
   )
 
   app.post(
-    '/mp/api/orders/pay/:order_id',
+    '/api/orders/pay/:order_id',
     {
       preHandler: app.requireUser,
       schema: {
@@ -171,7 +174,7 @@ export async function miniProgramRoutes(app: MainApp) {
     async (req) => ({ payment_data: await mp.pay(req.user.id, req.params.order_id, caller(req)), message: '创建支付成功' }),
   )
 
-  for (const url of ['/mp/api/orders', '/mp/api/orders/']) {
+  for (const url of ['/api/orders', '/api/orders/']) {
     app.get(
       url,
       {
@@ -189,7 +192,7 @@ export async function miniProgramRoutes(app: MainApp) {
   }
 
   app.get(
-    '/mp/api/orders/:order_id',
+    '/api/orders/:order_id',
     {
       preHandler: app.requireUser,
       schema: { tags, summary: '§2.4 my order', security: USER, params: OrderId, response: { 200: OrderDetailSchema, ...detailResponses(400, 401, 403, 404) } },
@@ -201,7 +204,7 @@ export async function miniProgramRoutes(app: MainApp) {
   )
 
   app.get(
-    '/mp/api/orders/payment-status/:order_id',
+    '/api/orders/payment-status/:order_id',
     {
       preHandler: app.requireUser,
       schema: {
@@ -219,7 +222,7 @@ export async function miniProgramRoutes(app: MainApp) {
   )
 
   app.post(
-    '/mp/api/orders/callback',
+    '/api/orders/callback',
     {
       schema: {
         tags,

@@ -275,7 +275,11 @@ t.test("errors are FastAPI's {detail}; other users' orders are not theirs", asyn
   const products = (await alice.request({ url: 'https://your-api-domain.com/api/products/' })).data
   const order = await seedExample(alice).createOrder(products[0].id)
 
-  const noToken = await alice.request({ url: 'https://your-api-domain.com/api/orders/create', method: 'POST', data: { product_id: products[0].id } })
+  const noToken = await alice.request({
+    url: 'https://your-api-domain.com/api/orders/create',
+    method: 'POST',
+    data: { product_id: products[0].id },
+  })
   t.equal(noToken.statusCode, 401)
   t.same(Object.keys(noToken.data), ['detail'])
   await t.rejects(seedExample(alice).createOrder(999999), /商品不存在/)

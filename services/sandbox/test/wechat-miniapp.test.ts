@@ -59,7 +59,9 @@ t.test('mini program: jscode2session and requestPayment', async (t) => {
   await t.test('wrong appid, wrong secret, unknown or expired code: WeChat errcodes, and the code stays unused', async (t) => {
     const { code } = await mint()
     t.match((await session({ appid: 'wx0000000000000000', secret: SECRET, js_code: code })).json, { errcode: 40013 })
-    t.match((await session({ appid, secret: SECRET.replace(/.$/, (c) => (c === '0' ? '1' : '0')), js_code: code })).json, { errcode: 40125 })
+    t.match((await session({ appid, secret: SECRET.replace(/.$/, (c) => (c === '0' ? '1' : '0')), js_code: code })).json, {
+      errcode: 40125,
+    })
     t.match((await session({ appid, secret: SECRET, js_code: 'nosuchcode' })).json, { errcode: 40029 })
     t.match((await session({ appid, secret: SECRET, js_code: code, grant_type: 'client_credential' })).json, { errcode: 40002 })
     t.match((await session({ appid, secret: SECRET, js_code: code })).json, { openid: /^o/ }, 'the refused calls did not use it')

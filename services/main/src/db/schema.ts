@@ -302,5 +302,8 @@ export const miniappIdentities = pgTable(
       .references(() => users.id),
     createdAt: createdAt(),
   },
-  (t) => [primaryKey({ name: 'miniapp_identities_pk', columns: [t.appid, t.openid] }), uniqueIndex('miniapp_identities_user_key').on(t.appid, t.userId)],
+  (t) => [
+    primaryKey({ name: 'miniapp_identities_pk', columns: [t.appid, t.openid] }),
+    uniqueIndex('miniapp_identities_user_key').on(t.appid, t.userId),
+  ],
 )

@@ -75,7 +75,8 @@ export async function miniProgramRoutes(app: MainApp) {
     {
       schema: {
         tags,
-        summary: "Mini program login: the wx.login code is exchanged at jscode2session; the openid's user (created on first login) gets a token",
+        summary:
+          "Mini program login: the wx.login code is exchanged at jscode2session; the openid's user (created on first login) gets a token",
         body: Type.Object({ code: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' }) }),
         response: {
           200: Type.Object({
@@ -93,7 +94,14 @@ export async function miniProgramRoutes(app: MainApp) {
     async (req) => {
       const { user, created } = await mp.login(req.body.code, caller(req))
       const token = app.signToken(user)
-      return { access_token: token, token, token_type: 'bearer' as const, user_id: user.id, is_new_user: created, credits: user.creditBalance }
+      return {
+        access_token: token,
+        token,
+        token_type: 'bearer' as const,
+        user_id: user.id,
+        is_new_user: created,
+        credits: user.creditBalance,
+      }
     },
   )
 
@@ -195,7 +203,13 @@ export async function miniProgramRoutes(app: MainApp) {
     '/api/orders/:order_id',
     {
       preHandler: app.requireUser,
-      schema: { tags, summary: '§2.4 my order', security: USER, params: OrderId, response: { 200: OrderDetailSchema, ...detailResponses(400, 401, 403, 404) } },
+      schema: {
+        tags,
+        summary: '§2.4 my order',
+        security: USER,
+        params: OrderId,
+        response: { 200: OrderDetailSchema, ...detailResponses(400, 401, 403, 404) },
+      },
     },
     async (req) => {
       const { order, product } = await mp.detail(req.user.id, req.params.order_id)
@@ -226,7 +240,8 @@ export async function miniProgramRoutes(app: MainApp) {
     {
       schema: {
         tags,
-        summary: '§3.1 payment callback: accepted only when signed with a service key (as pay signs its events); SUCCESS pays the order once',
+        summary:
+          '§3.1 payment callback: accepted only when signed with a service key (as pay signs its events); SUCCESS pays the order once',
         security: SERVICE,
         body: Type.Object({
           order_no: Type.String({ minLength: 6, maxLength: 64, pattern: '^[A-Za-z0-9_-]+$' }),

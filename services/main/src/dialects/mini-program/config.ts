@@ -20,7 +20,8 @@ export function readMiniappConfig(r: ReturnType<typeof createEnvReader>): Miniap
     r.problems.push('set both WECHAT_MINIAPP_APPID and WECHAT_MINIAPP_SECRET[_FILE], or neither')
     return null
   }
-  if (!/^wx[0-9A-Za-z]{16}$/.test(appId)) r.problems.push(`WECHAT_MINIAPP_APPID must be "wx" + 16 letters or digits, got ${JSON.stringify(appId.slice(0, 40))}`)
+  if (!/^wx[0-9A-Za-z]{16}$/.test(appId))
+    r.problems.push(`WECHAT_MINIAPP_APPID must be "wx" + 16 letters or digits, got ${JSON.stringify(appId.slice(0, 40))}`)
   if (!/^[0-9A-Za-z]{32}$/.test(secret)) r.problems.push('WECHAT_MINIAPP_SECRET must be 32 letters or digits')
   return { appId, secret, apiUrl }
 }

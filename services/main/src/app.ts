@@ -73,6 +73,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     metricsToken: config.metricsToken,
     openapi: MAIN_OPENAPI,
     http: config.http,
+    // Seed 001's dialect answers FastAPI's {detail}, the router's refusals of its URLs included.
+    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }],
   })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 

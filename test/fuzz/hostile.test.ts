@@ -9,6 +9,7 @@ import { freePort, startService, type RunningService } from '@paysys/devkit'
 import { judge, mainCases, notifyCases, payServiceCases, returnCases, type Case } from './fixtures/cases.ts'
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
 import { buildWorld } from './fixtures/world.ts'
+import { buildMiniProgramWorld, miniProgramCases } from './fixtures/cases-mini-program.ts'
 
 /**
  * Tables left out of the "nothing changed" digest, because a refused request legitimately writes them:
@@ -30,6 +31,7 @@ const EXCLUDED = {
 } as const
 
 const w = await buildWorld()
+const mp = await buildMiniProgramWorld(w)
 let limited: RunningService | undefined
 t.teardown(async () => {
   await closePools()
@@ -70,6 +72,7 @@ function rateLimitCases(): Case[] {
 
 const groups: [string, Case[]][] = [
   ['main', mainCases(w)],
+  ['seed 001 (/mp)', miniProgramCases(w, mp)],
   ['pay service API', payServiceCases(w)],
   ['provider notifies', notifyCases(w)],
   ['browser return', returnCases(w)],

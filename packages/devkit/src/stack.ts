@@ -3,6 +3,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { dirname, join, resolve } from 'node:path'
 import { createWriteStream, mkdirSync } from 'node:fs'
+import { createHash } from 'node:crypto'
 import type { DevKeys, WechatPublicKeyDevKeys } from './keys.ts'
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..')
@@ -18,6 +19,11 @@ export interface StackPorts {
   sandbox: number
   /** The checkout web app (default 3000); the frontend URL pay redirects browsers to follows it. */
   web?: number
+}
+
+/** The dev mini program's AppSecret (32 hex characters), derived from the dev keys so that keys.json needs no new field. */
+export function miniappSecret(keys: DevKeys): string {
+  return createHash('sha256').update(`miniapp:${keys.wechat.apiV3Key}`).digest('hex').slice(0, 32)
 }
 
 /**
@@ -44,6 +50,11 @@ export function stackEnv(opts: {
       PAY_URL: local(ports.pay),
       SERVICE_KEYS: keys.serviceKeys,
       FRONTEND_URL: frontendUrl,
+      // Seed 001's mini program logs in through the sandbox's jscode2session; its JSAPI payments go through
+      // pay's WeChat merchant, so the mini program is the merchant's appid.
+      WECHAT_MINIAPP_APPID: keys.wechat.appId,
+      WECHAT_MINIAPP_SECRET: miniappSecret(keys),
+      WECHAT_MINIAPP_API_URL: local(ports.sandbox),
       ...opts.extra?.main,
     },
     pay: {
@@ -84,6 +95,8 @@ export function stackEnv(opts: {
       SANDBOX_WECHAT_PLATFORM_PRIVATE_KEY: keys.wechat.platformPrivateKey,
       SANDBOX_WECHAT_PLATFORM_CERT: keys.wechat.platformCert,
       SANDBOX_WECHAT_APIV3_KEY: keys.wechat.apiV3Key,
+      SANDBOX_WECHAT_MINIAPP_APPID: keys.wechat.appId,
+      SANDBOX_WECHAT_MINIAPP_SECRET: miniappSecret(keys),
       SANDBOX_EPAY_PID: keys.epay.pid,
       SANDBOX_EPAY_KEY: keys.epay.key,
       ...opts.extra?.sandbox,

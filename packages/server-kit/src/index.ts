@@ -85,6 +85,11 @@ export function createApp(opts: {
   http?: HttpOptions
   /** CSP of `text/html` answers (default PAGE_CSP); other answers get API_CSP. A route's own header wins. */
   pageCsp?: string
+  /**
+   * Paths under `prefix` answer errors in another shape (a seed's dialect, e.g. FastAPI's `{detail}`): the router's
+   * own refusals there (before any route) use `body` too. The dialect's routes set their own error handler.
+   */
+  errorShapes?: { prefix: string; body: (status: number, message: string) => unknown }[]
 }) {
   const trust = opts.http?.trustProxy ?? false
   // fastify 5 refuses a bare hop count (it cannot tell a proxy from a client); as a function it trusts the
@@ -120,9 +125,11 @@ export function createApp(opts: {
     routerOptions: { maxParamLength: 512 },
     // A malformed URL or an over-long path parameter is refused by the router before any route:
     // in the envelope too, never fastify's own JSON echoing the path.
-    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
+    frameworkErrors: (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => {
       const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
-      return reply.status(status).send(fail(status, 'INVALID_PARAMS', status === 414 ? '路径参数过长' : '请求路径无效'))
+      const message = status === 414 ? '路径参数过长' : '请求路径无效'
+      const shape = opts.errorShapes?.find((s) => req.url.startsWith(`${s.prefix}/`))
+      return reply.status(status).send(shape ? shape.body(status, message) : fail(status, 'INVALID_PARAMS', message))
     },
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()

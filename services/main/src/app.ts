@@ -34,6 +34,9 @@ import { adminRoutes } from './routes/admin.ts'
 import { MAIN_OPENAPI } from './routes/schemas.ts'
 import { registerMainMetrics } from './metrics.ts'
 import { orderEventsRoutes } from './routes/order-events.ts'
+import { createMiniProgram } from './dialects/mini-program/service.ts'
+import { miniProgramRoutes } from './routes/mini-program.ts'
+import { MINI_PROGRAM_BASE, MINI_PROGRAM_LOGIN_ROUTE } from './dialects/mini-program/seed-names.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -70,6 +73,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     metricsToken: config.metricsToken,
     openapi: MAIN_OPENAPI,
     http: config.http,
+    // Seed 001's dialect answers FastAPI's {detail}, the router's refusals of its URLs included.
+    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }],
   })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 
@@ -111,6 +116,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   })
   const catalog = createCatalogRepo(sql)
   const ledger = createLedger(sql)
+  const checkout = createCheckout({ config, users, catalog, orders, payments, refunds, pay })
   const deps: MainDeps = {
     config,
     users,
@@ -120,7 +126,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     orders,
     pay,
     payments,
-    checkout: createCheckout({ config, users, catalog, orders, payments, refunds, pay }),
+    checkout,
     ledger,
     credits: createCreditsService({ users, ledger }),
     refunds,
@@ -128,6 +134,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     adminConsole: createAdminConsole(sql),
     nonces: createNonceStore(sql),
     sweeper,
+    miniProgram: createMiniProgram({ miniapp: config.miniapp, sql, users, catalog, orders, checkout, payments }),
   }
   app.decorate('deps', deps)
   // After the HTTP server closed: the task runs in progress finish (they may still call pay), then pay's client closes.
@@ -143,6 +150,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     'POST /api/credits/purchase': config.rateLimitOrdersPerMinute,
     'POST /api/orders': config.rateLimitOrdersPerMinute,
     'POST /api/orders/create': config.rateLimitOrdersPerMinute,
+    [`POST ${MINI_PROGRAM_BASE}${MINI_PROGRAM_LOGIN_ROUTE}`]: config.rateLimitAuthPerMinute,
+    [`POST ${MINI_PROGRAM_BASE}/api/orders/create`]: config.rateLimitOrdersPerMinute,
   }
   app.addHook('onRoute', (route) => {
     const max = limited[`${route.method} ${route.url}`]
@@ -160,6 +169,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(paymentMethodsRoutes)
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
+  await app.register(miniProgramRoutes, { prefix: MINI_PROGRAM_BASE })
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

@@ -232,12 +232,13 @@ export function createCatalogRepo(sql: Sql) {
     },
     /** Seed 001's list (credit products and goods), in display order. */
     async listProducts(
-      f: { kind?: 'credits' | 'goods'; activeOnly: boolean; inactiveOnly?: boolean },
+      f: { kind?: 'credits' | 'goods'; activeOnly: boolean; inactiveOnly?: boolean; fixedPriceOnly?: boolean },
       page: { limit: number; offset: number },
     ): Promise<{ rows: ProductRow[]; total: number }> {
       const where: string[] = []
       const args: unknown[] = []
       if (f.activeOnly) where.push('is_active')
+      if (f.fixedPriceOnly) where.push(`package_type <> 'CUSTOM'`)
       if (f.inactiveOnly) where.push('not is_active')
       if (f.kind) {
         args.push(f.kind)

@@ -2,6 +2,7 @@ import { createEnvReader, type HttpConfig } from '@paysys/config'
 import { parseServiceKeys, type ServiceKey } from '@paysys/service-auth'
 import { randomBytes } from 'node:crypto'
 import { readLiveConfig, type LiveConfig } from './live/config.ts'
+import { readMiniappConfig, type MiniappConfig } from './dialects/mini-program/config.ts'
 
 export interface MainConfig {
   port: number
@@ -42,6 +43,8 @@ export interface MainConfig {
   metricsToken?: string
   /** Live order status streams (LIVE_*). */
   live: LiveConfig
+  /** Seed 001's mini program login (WECHAT_MINIAPP_*): null = its login route answers 503. */
+  miniapp: MiniappConfig | null
 }
 
 export function loadConfig(env: Record<string, string | undefined> = process.env): Readonly<MainConfig> {
@@ -91,6 +94,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: r.string('LOG_LEVEL', 'info'),
     http: r.http(),
     live: readLiveConfig(r),
+    miniapp: readMiniappConfig(r),
     ...(adminEmail && adminPassword ? { adminEmail, adminPassword } : {}),
     ...(metricsToken ? { metricsToken } : {}),
   })

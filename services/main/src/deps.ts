@@ -12,6 +12,7 @@ import type { CatalogAdmin } from './catalog-admin.ts'
 import type { CheckoutService } from './checkout.ts'
 import type { CreditsService } from './credits.ts'
 import type { Ledger } from './ledger.ts'
+import type { MiniProgram } from './dialects/mini-program/service.ts'
 import type { OrderSweeper } from './orders/sweeper.ts'
 import type { OrdersRepo } from './orders/repo.ts'
 import type { PayClient } from './pay-client.ts'
@@ -41,6 +42,8 @@ export interface MainDeps {
   nonces: NonceStore
   /** Expiry / trade close / refund retry / reconciliation tasks; server.ts starts them on pg-boss, closing the app stops them. */
   sweeper: OrderSweeper
+  /** Seed 001's dialect (dialects/mini-program/). */
+  miniProgram: MiniProgram
 }
 
 declare module 'fastify' {

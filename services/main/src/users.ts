@@ -20,6 +20,20 @@ export function normaliseEmail(email: string): string {
   return email.trim().toLowerCase()
 }
 
+/**
+ * A user without a password or a reachable email, created in the caller's transaction (seed 001's mini
+ * program users, known by their openid). The email is unguessable, so neither registration nor guest
+ * checkout can claim the account.
+ */
+export async function insertPasswordlessUser(tx: Sql, email: string, name: string, wechatOpenid: string): Promise<UserRow> {
+  const rows = await tx.unsafe<UserRow[]>(`insert into users (email, name, wechat_openid) values ($1, $2, $3) returning ${COLUMNS}`, [
+    normaliseEmail(email),
+    name,
+    wechatOpenid,
+  ])
+  return rows[0]!
+}
+
 export function createUsersRepo(sql: Sql) {
   return {
     async findById(id: number): Promise<UserRow | undefined> {

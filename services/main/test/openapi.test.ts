@@ -71,6 +71,21 @@ t.test('every route of main has request and response schemas, and /docs serves t
   // Sanity: the collector saw the API (a broken hook would make every check below pass vacuously).
   t.ok(routes.some((r) => r.method === 'POST' && r.url === '/api/orders/:id/pay'))
   t.ok(routes.filter((r) => r.url.startsWith('/api/')).length >= 40, 'the API routes were collected')
+  // Seed 001's dialect under /mp (its errors are FastAPI's {detail}, not the envelope).
+  const mp = routes.filter((r) => r.url.startsWith('/mp/api/') && r.method !== 'HEAD').map((r) => `${r.method} ${r.url}`)
+  t.same(mp.sort(), [
+    'GET /mp/api/orders',
+    'GET /mp/api/orders/',
+    'GET /mp/api/orders/:order_id',
+    'GET /mp/api/orders/payment-status/:order_id',
+    'GET /mp/api/products',
+    'GET /mp/api/products/',
+    'GET /mp/api/products/:product_id',
+    'POST /mp/api/auth/wechat-login',
+    'POST /mp/api/orders/callback',
+    'POST /mp/api/orders/create',
+    'POST /mp/api/orders/pay/:order_id',
+  ])
 
   const gaps = routeSchemaGaps(routes, exempt)
   t.same(gaps, [], `routes without complete schemas:\n${gaps.map((g) => `  ${g.route}: ${g.missing.join(', ')}`).join('\n')}`)

@@ -8,6 +8,8 @@
  * Allowed, each for its reason (file → the exact text allowed there):
  * - routes/orders.ts: seed 003's public route `POST /api/orders/:id/alipay` answers an Alipay page payment
  *   by its contract, so it names the method and its schema says what it is.
+ * - dialects/mini-program/seed-names.ts: seed 001 is a WeChat mini program — it pays with wx.requestPayment (a JSAPI
+ *   prepay) and logs in at its `/api/auth/wechat-login`; the dialect's other files use these two constants.
  * Not provider names: `wechatOpenid` / `wechat_openid` (the buyer's openid for channels that require one,
  * a user profile field of seed 004) and DEVICES (`wechat`, `alipay`: where the buyer is, seed 002), which
  * main imports from @paysys/contracts rather than writes.
@@ -30,6 +32,10 @@ const ALLOWED: Record<string, RegExp[]> = {
     /^const alipaySchema = \{$/,
     /summary: 'Seed 003: an Alipay page payment/,
     /\/\/ Seed 003: .* the seed's route names its provider and channel\.$/,
+  ],
+  'dialects/mini-program/seed-names.ts': [
+    /^export const MINI_PROGRAM_PAYMENT = \{ method: 'WECHAT_PAY', channel: 'jsapi' \} as const$/,
+    /^export const MINI_PROGRAM_LOGIN_ROUTE = '\/api\/auth\/wechat-login'$/,
   ],
 }
 

@@ -290,3 +290,20 @@ export const serviceNonces = pgTable(
   },
   (t) => [primaryKey({ columns: [t.keyId, t.nonce] }), index('service_nonces_seen_idx').on(t.seenAt)],
 )
+
+/** Seed 001's mini program users (`dialects/mini-program/identities.ts` writes it): an openid per user and mini program. */
+export const miniappIdentities = pgTable(
+  'miniapp_identities',
+  {
+    appid: text('appid').notNull(),
+    openid: text('openid').notNull(),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    primaryKey({ name: 'miniapp_identities_pk', columns: [t.appid, t.openid] }),
+    uniqueIndex('miniapp_identities_user_key').on(t.appid, t.userId),
+  ],
+)

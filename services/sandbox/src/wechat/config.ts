@@ -4,6 +4,7 @@
  */
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import type { EnvReader } from '../provider.ts'
+import { readMiniappSandbox, type MiniappSandboxConfig } from './miniapp-config.ts'
 
 export interface WechatSandboxConfig {
   appId: string
@@ -21,6 +22,8 @@ export interface WechatSandboxConfig {
    * and carry `Wechatpay-Serial: <publicKeyId>` instead of the platform certificate's serial.
    */
   publicKey: { id: string; privateKey: string } | null
+  /** The mini program whose `wx.login` codes `/sns/jscode2session` exchanges (SANDBOX_WECHAT_MINIAPP_APPID + _SECRET), or null. */
+  miniapp: MiniappSandboxConfig | null
 }
 
 export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
@@ -54,6 +57,7 @@ export function readWechatSandbox(r: EnvReader): WechatSandboxConfig | null {
     platformCert: given.SANDBOX_WECHAT_PLATFORM_CERT!,
     apiV3Key: given.SANDBOX_WECHAT_APIV3_KEY!,
     publicKey: null,
+    miniapp: readMiniappSandbox(r),
   }
   if (!/^wx[0-9A-Za-z]{16}$/.test(c.appId))
     r.problems.push(`SANDBOX_WECHAT_APPID must be "wx" + 16 letters or digits, got ${JSON.stringify(c.appId)}`)

@@ -17,6 +17,7 @@ import { registerWechatControl, wechatTradeControl } from './control.ts'
 import { resignAttempt, wechatAck, wechatScaledSchedule } from './notify.ts'
 import { loadWechatKeys, type WechatKeys } from './signing.ts'
 import type { RefundStatus } from './trades.ts'
+import { registerMiniapp } from './miniapp.ts'
 
 export interface WechatContext {
   config: SandboxConfig
@@ -68,6 +69,7 @@ export const wechat: SandboxProvider<'wechat', WechatSandboxConfig> = {
     registerWechatApi(app, ctx)
     registerH5Routes(app, ctx)
     registerWechatControl(app, ctx)
+    registerMiniapp(app, ctx, settings.miniapp)
     registerWechatBills(app, { config, sql, keys: ctx.keys })
     registerWechatBillControl(app, { sql, mchid: settings.mchId })
     return {

@@ -69,3 +69,15 @@ export const wechatRefunds = pgTable(
     uniqueIndex('wechat_refunds_refund_id_uq').on(t.refundId),
   ],
 )
+
+/**
+ * `wx.login` codes of the sandbox's mini program (minted by the control API): exchanged once by
+ * `/sns/jscode2session` within 5 minutes for the openid they were minted for.
+ */
+export const wechatLoginCodes = pgTable('wechat_login_codes', {
+  code: text('code').primaryKey(),
+  appid: text('appid').notNull(),
+  openid: text('openid').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  usedAt: timestamp('used_at', { withTimezone: true }),
+})

@@ -15,6 +15,7 @@ import {
   MAX_SESSION_SECONDS,
   STRIPE_CHANNELS,
   sessionExpiresAt,
+  claimedOutTradeNo,
   tradeFromEvent,
   tradeFromSession,
   verifyWebhookSignature,
@@ -231,7 +232,7 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
     verifyNotification(received: ReceivedNotification): NotificationVerdict {
       const header = received.headers['stripe-signature']
       const check = verifyWebhookSignature(received.rawBody, typeof header === 'string' ? header : undefined, config.webhookSecret, Date.now())
-      if (!check.ok) return { ok: false, reason: check.reason, outTradeNo: null }
+      if (!check.ok) return { ok: false, reason: check.reason, outTradeNo: claimedOutTradeNo(received.rawBody) }
       const event = tradeFromEvent(received.rawBody, config.currency)
       if (!event.ok) return { ok: false, reason: event.reason, outTradeNo: event.outTradeNo }
       return { ok: true, trade: event.trade }

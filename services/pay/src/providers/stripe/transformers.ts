@@ -149,6 +149,17 @@ export function verifyWebhookSignature(payload: string, header: string | undefin
   return { ok: true }
 }
 
+/** The trade number an (unverified) event names, for the notify log only; null when none. */
+export function claimedOutTradeNo(body: string): string | null {
+  try {
+    const obj = (JSON.parse(body) as { data?: { object?: SessionLike } }).data?.object
+    const ref = obj?.client_reference_id ?? obj?.metadata?.out_trade_no
+    return typeof ref === 'string' && ref.length > 0 && ref.length <= 128 ? ref : null
+  } catch {
+    return null
+  }
+}
+
 /** The events we act on. Others (the endpoint should not be subscribed to them) are UNSUPPORTED_EVENT. */
 export const HANDLED_EVENTS = [
   'checkout.session.completed',

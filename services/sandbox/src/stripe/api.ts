@@ -59,7 +59,8 @@ class StripeApiError extends Error {
     super(message)
   }
 }
-const invalid = (message: string, param?: string, code = 'parameter_invalid') => new StripeApiError(400, 'invalid_request_error', message, code, param)
+const invalid = (message: string, param?: string, code = 'parameter_invalid') =>
+  new StripeApiError(400, 'invalid_request_error', message, code, param)
 const missing = (kind: string, id: string, param = 'id') =>
   new StripeApiError(404, 'invalid_request_error', `No such ${kind}: '${id}'`, 'resource_missing', param)
 
@@ -91,7 +92,8 @@ function params(input: unknown): Form {
 }
 
 function checkKnown(p: Form, allowed: RegExp[]) {
-  for (const k of Object.keys(p)) if (!allowed.some((re) => re.test(k))) throw invalid(`Received unknown parameter: ${k}`, k, 'parameter_unknown')
+  for (const k of Object.keys(p))
+    if (!allowed.some((re) => re.test(k))) throw invalid(`Received unknown parameter: ${k}`, k, 'parameter_unknown')
 }
 
 function integer(p: Form, key: string, opts: { min?: number; max?: number } = {}): number | null {
@@ -99,7 +101,8 @@ function integer(p: Form, key: string, opts: { min?: number; max?: number } = {}
   if (v === undefined) return null
   if (!/^-?\d{1,15}$/.test(v)) throw invalid(`Invalid integer: ${v}`, key)
   const n = Number(v)
-  if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max)) throw invalid(`Invalid ${key}: ${v} is out of range`, key)
+  if ((opts.min !== undefined && n < opts.min) || (opts.max !== undefined && n > opts.max))
+    throw invalid(`Invalid ${key}: ${v} is out of range`, key)
   return n
 }
 
@@ -138,11 +141,16 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
       throw new StripeApiError(
         401,
         'invalid_request_error',
-        'You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. \'Authorization: Bearer YOUR_SECRET_KEY\').',
+        "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
       )
     const key = auth.slice(7).trim()
     if (key !== stripe.secretKey)
-      throw new StripeApiError(401, 'invalid_request_error', `Invalid API Key provided: ${key.slice(0, 8)}${'*'.repeat(4)}${key.slice(-4)}`, 'api_key_invalid')
+      throw new StripeApiError(
+        401,
+        'invalid_request_error',
+        `Invalid API Key provided: ${key.slice(0, 8)}${'*'.repeat(4)}${key.slice(-4)}`,
+        'api_key_invalid',
+      )
   }
 
   /** A route: authorised, its errors answered the Stripe way, POSTs idempotent by `Idempotency-Key`. */
@@ -155,7 +163,8 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
           authorize(req)
           const p = params(method === 'GET' ? req.query : req.body)
           const key = req.headers['idempotency-key']
-          if (method === 'POST' && typeof key === 'string' && key.length > 0) return await idempotent(req, reply, url, key, p, () => handler(req, p))
+          if (method === 'POST' && typeof key === 'string' && key.length > 0)
+            return await idempotent(req, reply, url, key, p, () => handler(req, p))
           return send(req, reply, 200, await handler(req, p))
         } catch (err) {
           if (err instanceof StripeApiError) return send(req, reply, err.status, errorBody(err))
@@ -184,7 +193,12 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
           `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
         )
       if (prior.status === null)
-        throw new StripeApiError(409, 'idempotency_error', 'There is currently another in-progress request using this Idempotent Key.', 'idempotency_key_in_use')
+        throw new StripeApiError(
+          409,
+          'idempotency_error',
+          'There is currently another in-progress request using this Idempotent Key.',
+          'idempotency_key_in_use',
+        )
       return send(req, reply, prior.status, prior.body ?? '{}', true)
     }
     let status = 200
@@ -231,7 +245,11 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
     const quantity = integer(p, 'line_items[0][quantity]', { min: 1, max: 999_999 })
     const name = p['line_items[0][price_data][product_data][name]']
     if (!currency || unitAmount === null || quantity === null || !name)
-      throw invalid('line_items[0] needs quantity, price_data[currency], price_data[unit_amount] and price_data[product_data][name]', 'line_items', 'parameter_missing')
+      throw invalid(
+        'line_items[0] needs quantity, price_data[currency], price_data[unit_amount] and price_data[product_data][name]',
+        'line_items',
+        'parameter_missing',
+      )
     if (!/^[a-z]{3}$/.test(currency)) throw invalid(`Invalid currency: ${currency}`, 'line_items[0][price_data][currency]')
     const successUrl = p.success_url === undefined ? null : httpUrl(p.success_url)
     if (!successUrl) throw invalid('Not a valid URL', 'success_url', p.success_url === undefined ? 'parameter_missing' : 'url_invalid')
@@ -242,8 +260,10 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
     const now = Math.floor(Date.now() / 1000)
     const expiresAt = integer(p, 'expires_at') ?? now + 86_400
     // Stripe: at least 30 minutes and at most 24 hours after the session is created.
-    if (expiresAt < now + 1800 - 5) throw invalid('The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.', 'expires_at')
-    if (expiresAt > now + 86_400 + 5) throw invalid('The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.', 'expires_at')
+    if (expiresAt < now + 1800 - 5)
+      throw invalid('The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.', 'expires_at')
+    if (expiresAt > now + 86_400 + 5)
+      throw invalid('The `expires_at` timestamp must be less than 24 hours from Checkout Session creation.', 'expires_at')
     const s = await insertSession(sql, {
       clientReferenceId: p.client_reference_id ?? null,
       amountTotal: unitAmount * quantity,
@@ -262,7 +282,11 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
   route('GET', '/v1/checkout/sessions/:id', async (req) => view(await session((req.params as { id: string }).id)))
 
   route('GET', '/v1/checkout/sessions', async (_req, p) => {
-    checkKnown(p, [/^(limit|starting_after|ending_before|status|payment_intent|created)$/, /^created\[(gte|gt|lte|lt)\]$/, /^expand\[\d+\]$/])
+    checkKnown(p, [
+      /^(limit|starting_after|ending_before|status|payment_intent|created)$/,
+      /^created\[(gte|gt|lte|lt)\]$/,
+      /^expand\[\d+\]$/,
+    ])
     const limit = listLimit(p)
     const c = createdRange(p)
     const after = p.starting_after ? await session(p.starting_after) : null
@@ -283,7 +307,9 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
   route('POST', '/v1/checkout/sessions/:id/expire', async (req, p) => {
     checkKnown(p, [/^expand\[\d+\]$/])
     const s = await session((req.params as { id: string }).id)
-    const expired = await expireSession(sql, s.id, (tx, e) => queueEvent(tx, ctx.deliveries, events, e.client_reference_id, 'checkout.session.expired', view(e)))
+    const expired = await expireSession(sql, s.id, (tx, e) =>
+      queueEvent(tx, ctx.deliveries, events, e.client_reference_id, 'checkout.session.expired', view(e)),
+    )
     if (!expired) {
       const now = (await findSession(sql, { id: s.id }))!
       throw invalid(
@@ -304,7 +330,13 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
     const rows = await sql<SessionRow[]>`
       select * from stripe_sessions where payment_intent is not null and pi_metadata ->> ${m[1]!} = ${m[2]!}
       order by paid_at desc limit ${limit + 1}`
-    return { object: 'search_result', data: rows.slice(0, limit).map(paymentIntentObject), has_more: rows.length > limit, next_page: null, url: '/v1/payment_intents/search' }
+    return {
+      object: 'search_result',
+      data: rows.slice(0, limit).map(paymentIntentObject),
+      has_more: rows.length > limit,
+      next_page: null,
+      url: '/v1/payment_intents/search',
+    }
   })
 
   route('GET', '/v1/payment_intents/:id', async (req) => paymentIntentObject(await sessionOfIntent((req.params as { id: string }).id)))
@@ -315,19 +347,32 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
     if (!pi && p.charge) pi = (await findSession(sql, { charge: p.charge }))?.payment_intent ?? undefined
     if (!pi) {
       if (p.charge) throw missing('charge', p.charge, 'charge')
-      throw invalid('One of the following params should be provided for this request: payment_intent or charge.', undefined, 'parameter_missing')
+      throw invalid(
+        'One of the following params should be provided for this request: payment_intent or charge.',
+        undefined,
+        'parameter_missing',
+      )
     }
     await sessionOfIntent(pi, 'payment_intent')
     const reason = p.reason ?? null
-    if (reason !== null && !['duplicate', 'fraudulent', 'requested_by_customer'].includes(reason)) throw invalid(`Invalid reason: ${reason}`, 'reason')
+    if (reason !== null && !['duplicate', 'fraudulent', 'requested_by_customer'].includes(reason))
+      throw invalid(`Invalid reason: ${reason}`, 'reason')
     const amount = integer(p, 'amount', { min: 1 })
     const r = await createRefund(sql, pi, amount, { reason, metadata: hash(p, 'metadata') }, async (tx, done) => {
       const bt = await balanceTransactionOf(tx, done.session.charge!)
-      await queueEvent(tx, ctx.deliveries, events, done.session.client_reference_id, 'charge.refunded', chargeObject(done.session, done.refunded, bt))
+      await queueEvent(
+        tx,
+        ctx.deliveries,
+        events,
+        done.session.client_reference_id,
+        'charge.refunded',
+        chargeObject(done.session, done.refunded, bt),
+      )
     })
     if (!r.ok) {
       if (r.code === 'resource_missing') throw missing('payment_intent', pi, 'payment_intent')
-      if (r.code === 'charge_already_refunded') throw invalid(`Charge ${pi} has already been refunded.`, undefined, 'charge_already_refunded')
+      if (r.code === 'charge_already_refunded')
+        throw invalid(`Charge ${pi} has already been refunded.`, undefined, 'charge_already_refunded')
       if (r.code === 'amount_too_large')
         throw invalid(`Refund amount (${amount}) is greater than unrefunded amount on charge (${r.left})`, 'amount', 'amount_too_large')
       throw invalid(`This PaymentIntent's status does not allow refunds.`, 'payment_intent', 'payment_intent_unexpected_state')
@@ -344,7 +389,11 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
   })
 
   route('GET', '/v1/balance_transactions', async (_req, p) => {
-    checkKnown(p, [/^(limit|starting_after|ending_before|type|currency|payout|source|created)$/, /^created\[(gte|gt|lte|lt)\]$/, /^expand\[\d+\]$/])
+    checkKnown(p, [
+      /^(limit|starting_after|ending_before|type|currency|payout|source|created)$/,
+      /^created\[(gte|gt|lte|lt)\]$/,
+      /^expand\[\d+\]$/,
+    ])
     const limit = listLimit(p)
     const c = createdRange(p)
     const expandSource = Object.entries(p).some(([k, v]) => /^expand\[\d+\]$/.test(k) && v === 'data.source')
@@ -384,4 +433,3 @@ async function balanceTransactionOf(sql: Q, source: string): Promise<string | nu
   const rows = await sql<{ id: string }[]>`select id from stripe_balance_transactions where source = ${source} limit 1`
   return rows[0]?.id ?? null
 }
-

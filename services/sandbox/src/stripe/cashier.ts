@@ -11,11 +11,23 @@ import { sessionObject } from './objects.ts'
 import { findSession, paySession, type PayResult, type SessionRow } from './store.ts'
 
 /** Pays the session and (when `notify`) queues `checkout.session.completed` with it, then wakes the worker. */
-export async function payAndNotify(ctx: StripeContext, id: string, opts: { notify: boolean; delayMs?: number } = { notify: true }): Promise<PayResult | null> {
+export async function payAndNotify(
+  ctx: StripeContext,
+  id: string,
+  opts: { notify: boolean; delayMs?: number } = { notify: true },
+): Promise<PayResult | null> {
   const events = { webhookUrl: ctx.stripe.webhookUrl, webhookSecret: ctx.stripe.webhookSecret }
   const r = await paySession(ctx.sql, id, ctx.stripe.feeBps, async (tx, s) => {
     if (opts.notify)
-      await queueEvent(tx, ctx.deliveries, events, s.client_reference_id, 'checkout.session.completed', sessionObject(s, ctx.config.publicUrl), opts.delayMs)
+      await queueEvent(
+        tx,
+        ctx.deliveries,
+        events,
+        s.client_reference_id,
+        'checkout.session.completed',
+        sessionObject(s, ctx.config.publicUrl),
+        opts.delayMs,
+      )
   })
   if (r?.outcome === 'paid') ctx.deliveries.kick()
   return r

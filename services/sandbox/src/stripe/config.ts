@@ -18,7 +18,8 @@ export function readStripeSandbox(r: EnvReader): StripeSandboxConfig | null {
   const webhookUrl = r.optional('SANDBOX_STRIPE_WEBHOOK_URL')
   const feeBps = r.int('SANDBOX_STRIPE_FEE_BPS', 290, 0, 10_000)
   if (secretKey === undefined && webhookSecret === undefined) {
-    if (webhookUrl !== undefined) r.problems.push('SANDBOX_STRIPE_WEBHOOK_URL needs SANDBOX_STRIPE_SECRET_KEY and SANDBOX_STRIPE_WEBHOOK_SECRET')
+    if (webhookUrl !== undefined)
+      r.problems.push('SANDBOX_STRIPE_WEBHOOK_URL needs SANDBOX_STRIPE_SECRET_KEY and SANDBOX_STRIPE_WEBHOOK_SECRET')
     return null
   }
   if (secretKey === undefined || webhookSecret === undefined) {

@@ -59,12 +59,19 @@ export function stripeTradeControl(ctx: StripeContext): TradeControl<SessionRow 
     outTradeNo: /^[A-Za-z0-9._\-|]{1,200}$/,
     find: async (outTradeNo) => load(await findSessionByReference(ctx.sql, outTradeNo)),
     view: (s) => stripeTradeView(ctx, s, s.refunded),
-    words: { notFound: '没有这个 Checkout Session', closedCannotPay: 'Checkout Session 已过期，不能支付', paidCannotClose: 'Checkout Session 已支付，不能过期' },
+    words: {
+      notFound: '没有这个 Checkout Session',
+      closedCannotPay: 'Checkout Session 已过期，不能支付',
+      paidCannotClose: 'Checkout Session 已支付，不能过期',
+    },
     pay: () => async (s, opts) => {
       const r = await payAndNotify(ctx, s.id, opts)
       return r && { outcome: r.outcome, trade: (await load(r.session))! }
     },
-    payAnswer: (r, notify) => ({ returnUrl: successUrlOf(r.trade), notifyScheduled: r.outcome === 'paid' && notify && ctx.stripe.webhookUrl !== null }),
+    payAnswer: (r, notify) => ({
+      returnUrl: successUrlOf(r.trade),
+      notifyScheduled: r.outcome === 'paid' && notify && ctx.stripe.webhookUrl !== null,
+    }),
     notify(b, notifyUrl) {
       const useWrongSecret = optBool(b, 'wrongSecret', false)
       const unsigned = optBool(b, 'unsigned', false)
@@ -75,7 +82,13 @@ export function stripeTradeControl(ctx: StripeContext): TradeControl<SessionRow 
       const url = notifyUrl ?? ctx.stripe.webhookUrl
       if (!url) throw bad('没有 webhook 地址：设置 SANDBOX_STRIPE_WEBHOOK_URL 或传 notifyUrl')
       return (s) => {
-        const chosen = type ?? (s.payment_status === 'paid' ? 'checkout.session.completed' : s.status === 'expired' ? 'checkout.session.expired' : 'checkout.session.completed')
+        const chosen =
+          type ??
+          (s.payment_status === 'paid'
+            ? 'checkout.session.completed'
+            : s.status === 'expired'
+              ? 'checkout.session.expired'
+              : 'checkout.session.completed')
         const object = chosen === 'charge.refunded' ? chargeObject(s, s.refunded, null) : sessionObject(s, ctx.config.publicUrl)
         const event = eventObject(chosen, object, eventId ? { id: eventId } : {})
         const draft = webhookDelivery(url, s.client_reference_id, event, 'manual', null)

@@ -55,7 +55,10 @@ export function webhookDelivery(
   header: string | null,
 ): DeliveryRequest & { body: string } {
   const body = JSON.stringify(event, null, 2)
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)' }
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'user-agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+  }
   if (header !== null) headers['stripe-signature'] = header
   return { provider: 'stripe', kind, reference, method: 'POST', url, headers, body }
 }

@@ -31,7 +31,11 @@ export const stripe: SandboxProvider<'stripe', StripeSandboxConfig> = {
   title: 'Stripe',
   readConfig: readStripeSandbox,
   // Each attempt is signed anew: merchants accept a signature for 5 minutes.
-  delivery: (config, settings) => ({ ack: stripeAck, schedule: stripeScaledSchedule(config), prepare: resignAttempt(settings.webhookSecret) }),
+  delivery: (config, settings) => ({
+    ack: stripeAck,
+    schedule: stripeScaledSchedule(config),
+    prepare: resignAttempt(settings.webhookSecret),
+  }),
 
   faults: {
     operations: ['create', 'query', 'close', 'refund'],

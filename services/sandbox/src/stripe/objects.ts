@@ -97,7 +97,9 @@ export function balanceTransactionObject(bt: BalanceTransactionRow, source: unkn
     description: null,
     exchange_rate: null,
     fee: bt.fee,
-    fee_details: bt.fee ? [{ amount: bt.fee, application: null, currency: bt.currency, description: 'Stripe processing fees', type: 'stripe_fee' }] : [],
+    fee_details: bt.fee
+      ? [{ amount: bt.fee, application: null, currency: bt.currency, description: 'Stripe processing fees', type: 'stripe_fee' }]
+      : [],
     net: bt.amount - bt.fee,
     reporting_category: bt.type,
     source,

@@ -82,7 +82,10 @@ export async function insertSession(sql: Q, s: NewSession): Promise<SessionRow> 
   return row!
 }
 
-export async function findSession(sql: Q, by: { id?: string; paymentId?: string; paymentIntent?: string; charge?: string }): Promise<SessionRow | null> {
+export async function findSession(
+  sql: Q,
+  by: { id?: string; paymentId?: string; paymentIntent?: string; charge?: string },
+): Promise<SessionRow | null> {
   const [row] = by.id
     ? await sql<SessionRow[]>`select * from stripe_sessions where id = ${by.id}`
     : by.paymentId
@@ -157,7 +160,11 @@ export async function overdueSessions(sql: Q): Promise<string[]> {
 
 export type RefundOutcome =
   | { ok: true; refund: RefundRow; session: SessionRow; refunded: number }
-  | { ok: false; code: 'resource_missing' | 'charge_already_refunded' | 'amount_too_large' | 'payment_intent_unexpected_state'; left: number }
+  | {
+      ok: false
+      code: 'resource_missing' | 'charge_already_refunded' | 'amount_too_large' | 'payment_intent_unexpected_state'
+      left: number
+    }
 
 /** A refund of a paid session, at most what is left; `onRefunded` (the charge.refunded event) in the same transaction. */
 export async function createRefund(

@@ -27,8 +27,10 @@ export function readStripeConfig(r: EnvReader): StripeConfig | null {
     r.problems.push('Stripe is partially configured: set both STRIPE_SECRET_KEY[_FILE] and STRIPE_WEBHOOK_SECRET[_FILE], or neither')
     return null
   }
-  if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$/.test(secretKey)) r.problems.push('STRIPE_SECRET_KEY must be a secret key: sk_test_… or sk_live_…')
-  if (!/^whsec_[A-Za-z0-9+/=]{8,}$/.test(webhookSecret)) r.problems.push('STRIPE_WEBHOOK_SECRET must be the endpoint signing secret: whsec_…')
+  if (!/^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$/.test(secretKey))
+    r.problems.push('STRIPE_SECRET_KEY must be a secret key: sk_test_… or sk_live_…')
+  if (!/^whsec_[A-Za-z0-9+/=]{8,}$/.test(webhookSecret))
+    r.problems.push('STRIPE_WEBHOOK_SECRET must be the endpoint signing secret: whsec_…')
   // Zero-decimal and three-decimal currencies would need another minor-unit rule; fen-like ones only.
   if (!/^[a-z]{3}$/.test(currency) || ['jpy', 'krw', 'vnd', 'bhd', 'kwd', 'jod', 'omr', 'tnd'].includes(currency))
     r.problems.push(`STRIPE_CURRENCY must be a two-decimal ISO currency (e.g. cny), got ${JSON.stringify(currency)}`)

@@ -6,7 +6,9 @@ const StripeEvent = OpenObject(
   {
     id: Field('evt_…'),
     object: Field('event'),
-    type: Field('checkout.session.completed | checkout.session.async_payment_succeeded | …_failed | checkout.session.expired | charge.refunded'),
+    type: Field(
+      'checkout.session.completed | checkout.session.async_payment_succeeded | …_failed | checkout.session.expired | charge.refunded',
+    ),
     api_version: Optional(),
     data: OpenObject({ object: OpenObject({}, { description: 'the Checkout Session, or the Charge' }) }),
   },
@@ -25,7 +27,10 @@ export const stripeNotifySchema = {
     200: JsonAnswer('verified: recorded, already recorded (a replayed event changes nothing), or ignored'),
     400: JsonAnswer('rejected (logged): bad or stale signature, unknown order, wrong amount; Stripe retries'),
     ...errorResponses(413),
-    503: { description: 'not processed now (our failure, or Stripe not configured); Stripe retries', content: { 'text/plain': { schema: Type.String() } } },
+    503: {
+      description: 'not processed now (our failure, or Stripe not configured); Stripe retries',
+      content: { 'text/plain': { schema: Type.String() } },
+    },
   },
 }
 

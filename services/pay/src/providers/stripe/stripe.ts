@@ -43,7 +43,12 @@ export function stripeFailure(what: string, err: unknown): ProviderError {
   if (err instanceof Stripe.errors.StripeError) {
     const refused = err.type === 'StripeInvalidRequestError' || err.type === 'StripeCardError' || err.type === 'StripeAuthenticationError'
     const raw = { type: err.type, code: err.code, statusCode: err.statusCode, requestId: err.requestId }
-    return new ProviderError(`Stripe ${what} 失败: ${err.code ?? err.type} ${err.message}`, 'STRIPE', raw, !refused || err.statusCode === 409)
+    return new ProviderError(
+      `Stripe ${what} 失败: ${err.code ?? err.type} ${err.message}`,
+      'STRIPE',
+      raw,
+      !refused || err.statusCode === 409,
+    )
   }
   const e = err as Error & { code?: string }
   return new ProviderError(`Stripe ${what} 失败: ${e.code ?? e.name}`, 'STRIPE', { name: e.name, code: e.code })
@@ -145,7 +150,10 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
         mode: 'payment',
         client_reference_id: input.outTradeNo,
         line_items: [
-          { quantity: 1, price_data: { currency: config.currency, unit_amount: input.amount, product_data: { name: input.subject.slice(0, 250) } } },
+          {
+            quantity: 1,
+            price_data: { currency: config.currency, unit_amount: input.amount, product_data: { name: input.subject.slice(0, 250) } },
+          },
         ],
         success_url: returnUrl(input.outTradeNo, '&session_id={CHECKOUT_SESSION_ID}'),
         cancel_url: returnUrl(input.outTradeNo, '&cancelled=1'),
@@ -164,7 +172,8 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
         if (!existing) throw stripeFailure('checkout.sessions.create', err)
         session = existing
       }
-      if (session.status !== 'open' || !session.url) throw new ProviderError(`Stripe 会话不可支付 (${session.status})`, 'STRIPE', { id: session.id }, false)
+      if (session.status !== 'open' || !session.url)
+        throw new ProviderError(`Stripe 会话不可支付 (${session.status})`, 'STRIPE', { id: session.id }, false)
       remember(input.outTradeNo, session.id)
       return { payType: 'jump', paymentUrl: session.url }
     },
@@ -198,7 +207,8 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
       const s = await findSession(input.outTradeNo)
       const pi = s?.payment_intent ?? (await searchPaymentIntent(input.outTradeNo))
       const paymentIntent = typeof pi === 'string' ? pi : pi?.id
-      if (!paymentIntent) return { refundNo: input.refundNo, amount: input.amount, state: 'FAILED', refundedAt: null, failureReason: 'NO_PAYMENT' }
+      if (!paymentIntent)
+        return { refundNo: input.refundNo, amount: input.amount, state: 'FAILED', refundedAt: null, failureReason: 'NO_PAYMENT' }
       let refund: Stripe.Refund
       try {
         refund = await stripe.refunds.create(
@@ -214,7 +224,13 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
         const failure = stripeFailure('refunds.create', err)
         // A refusal of the refund itself (too much, not paid): a business failure, not worth asking again.
         if (failure.retryable) throw failure
-        return { refundNo: input.refundNo, amount: input.amount, state: 'FAILED', refundedAt: null, failureReason: failure.message.slice(0, 200) }
+        return {
+          refundNo: input.refundNo,
+          amount: input.amount,
+          state: 'FAILED',
+          refundedAt: null,
+          failureReason: failure.message.slice(0, 200),
+        }
       }
       if (refund.amount !== input.amount) throw new ProviderError('Stripe 退款金额不符', 'STRIPE', { id: refund.id }, false)
       switch (refund.status) {
@@ -222,7 +238,13 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
           return { refundNo: input.refundNo, amount: refund.amount, state: 'SUCCEEDED', refundedAt: new Date(refund.created * 1000) }
         case 'failed':
         case 'canceled':
-          return { refundNo: input.refundNo, amount: refund.amount, state: 'FAILED', refundedAt: null, failureReason: refund.failure_reason ?? refund.status }
+          return {
+            refundNo: input.refundNo,
+            amount: refund.amount,
+            state: 'FAILED',
+            refundedAt: null,
+            failureReason: refund.failure_reason ?? refund.status,
+          }
         default:
           // pending / requires_action: asked again later with the same key.
           return { refundNo: input.refundNo, amount: refund.amount, state: 'PENDING', refundedAt: null }
@@ -231,7 +253,12 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
 
     verifyNotification(received: ReceivedNotification): NotificationVerdict {
       const header = received.headers['stripe-signature']
-      const check = verifyWebhookSignature(received.rawBody, typeof header === 'string' ? header : undefined, config.webhookSecret, Date.now())
+      const check = verifyWebhookSignature(
+        received.rawBody,
+        typeof header === 'string' ? header : undefined,
+        config.webhookSecret,
+        Date.now(),
+      )
       if (!check.ok) return { ok: false, reason: check.reason, outTradeNo: claimedOutTradeNo(received.rawBody) }
       const event = tradeFromEvent(received.rawBody, config.currency)
       if (!event.ok) return { ok: false, reason: event.reason, outTradeNo: event.outTradeNo }

@@ -170,7 +170,8 @@ export const HANDLED_EVENTS = [
 ] as const
 
 export type EventTrade =
-  { ok: true; eventId: string; type: string; trade: ProviderTrade } | { ok: false; reason: 'MALFORMED' | 'UNSUPPORTED_EVENT'; outTradeNo: string | null }
+  | { ok: true; eventId: string; type: string; trade: ProviderTrade }
+  | { ok: false; reason: 'MALFORMED' | 'UNSUPPORTED_EVENT'; outTradeNo: string | null }
 
 /** A verified event's body → the trade it reports. */
 export function tradeFromEvent(body: string, currency: string): EventTrade {
@@ -189,14 +190,17 @@ export function tradeFromEvent(body: string, currency: string): EventTrade {
   if (type === 'charge.refunded') {
     const charge = obj as ChargeLike
     const trade = typeof charge.amount === 'number' && typeof charge.currency === 'string' ? tradeFromCharge(charge, currency) : null
-    return trade ? { ok: true, eventId: event.id, type, trade } : { ok: false, reason: 'MALFORMED', outTradeNo: charge.metadata?.out_trade_no ?? null }
+    return trade
+      ? { ok: true, eventId: event.id, type, trade }
+      : { ok: false, reason: 'MALFORMED', outTradeNo: charge.metadata?.out_trade_no ?? null }
   }
   const session = obj as SessionLike
   if ((session as { object?: unknown }).object !== 'checkout.session') return { ok: false, reason: 'MALFORMED', outTradeNo: null }
   const trade = tradeFromSession(session, currency)
   if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo: sessionOutTradeNo(session) }
   // A failed asynchronous payment ends the session's chance to be paid.
-  if (type === 'checkout.session.async_payment_failed') return { ok: true, eventId: event.id, type, trade: { ...trade, state: 'CLOSED', providerStatus: type } }
+  if (type === 'checkout.session.async_payment_failed')
+    return { ok: true, eventId: event.id, type, trade: { ...trade, state: 'CLOSED', providerStatus: type } }
   return { ok: true, eventId: event.id, type, trade }
 }
 
@@ -209,7 +213,10 @@ export interface BalanceTransactionLike {
   fee: number
   currency: string
   created: number
-  source: string | { id: string; object?: string; metadata?: Record<string, string> | null; payment_intent?: string | { id: string } | null } | null
+  source:
+    | string
+    | { id: string; object?: string; metadata?: Record<string, string> | null; payment_intent?: string | { id: string } | null }
+    | null
 }
 
 /**
@@ -218,14 +225,24 @@ export interface BalanceTransactionLike {
  * are not trades (null). `invalid` when a trade row lacks what we match on.
  */
 export function billRowFromBalanceTransaction(bt: BalanceTransactionLike, currency: string): BillRow | null | 'invalid' {
-  const kind = bt.type === 'charge' || bt.type === 'payment' ? 'PAYMENT' : bt.type === 'refund' || bt.type === 'payment_refund' ? 'REFUND' : null
+  const kind =
+    bt.type === 'charge' || bt.type === 'payment' ? 'PAYMENT' : bt.type === 'refund' || bt.type === 'payment_refund' ? 'REFUND' : null
   if (!kind) return null
   if (bt.currency.toLowerCase() !== currency || typeof bt.source !== 'object' || !bt.source) return 'invalid'
   const outTradeNo = bt.source.metadata?.out_trade_no
   if (!outTradeNo || !Number.isInteger(bt.amount) || !Number.isInteger(bt.fee)) return 'invalid'
   const time = new Date(bt.created * 1000)
   if (kind === 'PAYMENT')
-    return { kind, outTradeNo, tradeNo: idOf(bt.source.payment_intent), amount: bt.amount, fee: bt.fee, refundNo: null, time, providerStatus: bt.type }
+    return {
+      kind,
+      outTradeNo,
+      tradeNo: idOf(bt.source.payment_intent),
+      amount: bt.amount,
+      fee: bt.fee,
+      refundNo: null,
+      time,
+      providerStatus: bt.type,
+    }
   const refundNo = bt.source.metadata?.refund_no ?? null
   return {
     kind,

@@ -1,7 +1,8 @@
 /**
  * Every payment channel through the whole system (main → pay → sandbox → notify → pay → main):
  * credited exactly once; and after a cancel the sandbox refuses the payment, or a late payment is
- * still credited once (latePayment). Channel choice by device, and BANK_CARD through Epay.
+ * still credited once (latePayment). Channel choice by device; BANK_CARD through Stripe when it is configured
+ * (the stack configures it; pay's methods test holds the rule), Epay's bank channel through EPAY.
  */
 import t from 'tap'
 import { http, parseForm, startStack, until } from './fixtures/stack.ts'
@@ -149,16 +150,20 @@ for (const [method, from, to] of SWITCHES) {
   })
 }
 
-t.test('the device picks the channel; BANK_CARD goes through Epay bank', async (t) => {
+t.test('the device picks the channel; BANK_CARD goes through Stripe, Epay bank through EPAY', async (t) => {
   const token = await newUser()
   const buy = (body: object) => http(`${main}/api/credits/purchase`, { token, body: { packageCode: 'CREDITS_200', ...body } })
   t.match((await buy({ paymentMethod: 'ALIPAY', device: 'mobile' })).json.data.paymentInfo, { channel: 'wap' })
   t.match((await buy({ paymentMethod: 'WECHAT_PAY', device: 'pc' })).json.data.paymentInfo, { channel: 'native', payType: 'qrcode' })
   t.match((await buy({ paymentMethod: 'wechat', device: 'wechat' })).json.data.paymentInfo, { channel: 'jsapi', payType: 'jsapi' })
   t.match((await buy({ paymentMethod: 'WECHAT_PAY', device: 'mobile' })).json.data.paymentInfo, { channel: 'h5', payType: 'jump' })
-  const bank = await buy({ paymentMethod: 'BANK_CARD' })
+  // With Stripe configured (as the stack does) it serves BANK_CARD: the higher priority of the two.
+  const card = await buy({ paymentMethod: 'BANK_CARD' })
+  t.equal(card.status, 200, card.text)
+  t.match(card.json.data.paymentInfo, { paymentMethod: 'BANK_CARD', channel: 'card', payType: 'jump' })
+  const bank = await buy({ paymentMethod: 'EPAY', channel: 'bank' })
   t.equal(bank.status, 200, bank.text)
-  t.match(bank.json.data.paymentInfo, { paymentMethod: 'BANK_CARD', channel: 'bank' })
+  t.match(bank.json.data.paymentInfo, { paymentMethod: 'EPAY', channel: 'bank' })
   await http(`${sandbox}/control/epay/trades/${bank.json.data.orderNo}/pay`, { body: {} })
   await until(
     'bank order PAID',
@@ -184,8 +189,10 @@ t.test('JSAPI without an openid is a clear 400 and leaves nothing behind', async
   t.equal(after[0]!.n, before[0]!.n, 'no order created')
 })
 
-t.test('without Epay configured, BANK_CARD is 422 PAYMENT_METHOD_DISABLED', async (t) => {
-  const noEpay = await startStack({ extra: { pay: { EPAY_PID: '', EPAY_KEY: '', EPAY_BASE_URL: '' } } })
+t.test('without Epay and Stripe configured, BANK_CARD is 422 PAYMENT_METHOD_DISABLED', async (t) => {
+  const noEpay = await startStack({
+    extra: { pay: { EPAY_PID: '', EPAY_KEY: '', EPAY_BASE_URL: '', STRIPE_SECRET_KEY: '', STRIPE_WEBHOOK_SECRET: '' } },
+  })
   t.teardown(() => noEpay.stop())
   const token = (await http(`${noEpay.main}/api/auth/register`, { body: { email: 'x@example.com', password: 'password123' } })).json.data
     .token

@@ -19,6 +19,13 @@ export interface DevKeys {
   }
   wechat: WechatDevKeys
   epay: EpayDevKeys
+  stripe: StripeDevKeys
+}
+
+/** Stripe: a test secret key (`sk_test_…`) and a webhook endpoint secret (`whsec_…`), both random. */
+export interface StripeDevKeys {
+  secretKey: string
+  webhookSecret: string
 }
 
 /** Epay (彩虹易支付): the merchant id and its MD5 key (32 letters and digits, as Epay generates them). */
@@ -133,7 +140,12 @@ export function generateDevKeys(): DevKeys {
     },
     wechat: generateWechatKeys(),
     epay: generateEpayKeys(),
+    stripe: generateStripeKeys(),
   }
+}
+
+export function generateStripeKeys(): StripeDevKeys {
+  return { secretKey: `sk_test_${randomBytes(24).toString('hex')}`, webhookSecret: `whsec_${randomBytes(24).toString('base64')}` }
 }
 
 export function generateEpayKeys(): EpayDevKeys {
@@ -171,5 +183,6 @@ function fillMissing(keys: DevKeys): DevKeys {
     alipay: { ...fresh.alipay, ...keys.alipay },
     wechat: !certFields.every(has) ? fresh.wechat : publicKeyFields.every(has) ? keys.wechat : { ...keys.wechat, ...publicKey },
     epay: { ...fresh.epay, ...keys.epay },
+    stripe: { ...fresh.stripe, ...keys.stripe },
   }
 }

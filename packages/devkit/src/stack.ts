@@ -80,6 +80,10 @@ export function stackEnv(opts: {
       // The Epay site root: the browser opens submit.php/cashier pages under it, pay calls mapi.php/api.php.
       EPAY_BASE_URL: `${browser(ports.sandbox)}/`,
       EPAY_VERIFY_BY_QUERY: 'true',
+      STRIPE_SECRET_KEY: keys.stripe.secretKey,
+      STRIPE_WEBHOOK_SECRET: keys.stripe.webhookSecret,
+      // The official SDK is pointed at the sandbox by host/port/protocol; the hosted page is the sandbox's cashier.
+      STRIPE_API_BASE: local(ports.sandbox),
       ...opts.extra?.pay,
     },
     sandbox: {
@@ -99,6 +103,10 @@ export function stackEnv(opts: {
       SANDBOX_WECHAT_MINIAPP_SECRET: miniappSecret(keys),
       SANDBOX_EPAY_PID: keys.epay.pid,
       SANDBOX_EPAY_KEY: keys.epay.key,
+      SANDBOX_STRIPE_SECRET_KEY: keys.stripe.secretKey,
+      SANDBOX_STRIPE_WEBHOOK_SECRET: keys.stripe.webhookSecret,
+      // Stripe's webhook endpoint is a dashboard setting, not part of each session.
+      SANDBOX_STRIPE_WEBHOOK_URL: `${local(ports.pay)}/api/pay/notify/stripe`,
       ...opts.extra?.sandbox,
     },
     web: {

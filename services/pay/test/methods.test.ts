@@ -10,6 +10,11 @@ import { setupPay } from './helpers.ts'
 import { wechatPayEnv } from './fixtures/wechat.ts'
 
 const EPAY_ENV = { EPAY_PID: '1001', EPAY_KEY: 'a'.repeat(32), EPAY_BASE_URL: 'http://127.0.0.1:9' }
+const STRIPE_ENV = {
+  STRIPE_SECRET_KEY: `sk_test_${'a'.repeat(24)}`,
+  STRIPE_WEBHOOK_SECRET: `whsec_${'b'.repeat(32)}`,
+  STRIPE_API_BASE: 'http://127.0.0.1:9',
+}
 
 async function methodsOf(pay: Awaited<ReturnType<typeof setupPay>>): Promise<PayMethodInfo[]> {
   const res = await pay.call('GET', '/api/pay/methods')
@@ -17,7 +22,7 @@ async function methodsOf(pay: Awaited<ReturnType<typeof setupPay>>): Promise<Pay
   return res.json().data
 }
 
-t.test('every provider configured: four methods in display order, each a valid PayMethodInfo', async (t) => {
+t.test('Alipay, WeChat Pay and Epay configured: four methods in display order, each a valid PayMethodInfo (Stripe: below)', async (t) => {
   const { generateDevKeys } = await import('@paysys/devkit')
   const keys = generateDevKeys()
   const pay = await setupPay(t, { keys, env: { ...wechatPayEnv(keys.wechat, 'http://127.0.0.1:9'), ...EPAY_ENV } })
@@ -98,6 +103,24 @@ t.test('only what is configured is listed: Alipay alone; Epay alone brings BANK_
   )
   const none = await setupPay(t, { alipay: false })
   t.same(await methodsOf(none), [])
+})
+
+t.test('a method two configured providers serve is listed once: BANK_CARD goes to Stripe (higher priority), in its place', async (t) => {
+  const both = await setupPay(t, { alipay: false, env: { ...EPAY_ENV, ...STRIPE_ENV } })
+  const methods = await methodsOf(both)
+  t.same(
+    methods.map((m) => [m.method, m.provider]),
+    [
+      ['EPAY', 'EPAY'],
+      ['BANK_CARD', 'STRIPE'],
+    ],
+  )
+  t.match(methods[1], { icon: '/icons/card.svg', aliases: ['bank_card', 'bank', 'card'], channels: [{ code: 'card', requires: [] }] })
+  const stripeOnly = await setupPay(t, { alipay: false, env: STRIPE_ENV })
+  t.same(
+    (await methodsOf(stripeOnly)).map((m) => [m.method, m.provider]),
+    [['BANK_CARD', 'STRIPE']],
+  )
 })
 
 t.test('signed like every service route: an unsigned request is 401', async (t) => {

@@ -91,6 +91,9 @@ t.test('capabilities agree with the adapters the modules build', async (t) => {
     EPAY_PID: '1001',
     EPAY_KEY: 'a'.repeat(32),
     EPAY_BASE_URL: 'http://127.0.0.1:9',
+    STRIPE_SECRET_KEY: `sk_test_${'a'.repeat(24)}`,
+    STRIPE_WEBHOOK_SECRET: `whsec_${'b'.repeat(32)}`,
+    STRIPE_API_BASE: 'http://127.0.0.1:9',
   })
   const adapters = createProviders(config)
   t.same(

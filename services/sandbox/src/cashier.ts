@@ -57,6 +57,8 @@ export interface CashierProvider {
   view(paymentId: string): Promise<CashierView | null>
   /** The buyer clicked 支付. */
   pay(paymentId: string): Promise<CashierOutcome>
+  /** Optional: the provider's own answer to 取消 (e.g. back to the merchant's cancel URL); default `cancelOutcome`. */
+  cancel?(paymentId: string): Promise<CashierOutcome>
   /** The payment id a scanned QR content belongs to, or null. */
   resolveQr(code: string): Promise<string | null>
   /**
@@ -162,7 +164,8 @@ export function registerCashier(app: FastifyInstance, providers: CashierProvider
     app.post<{ Params: { id: string } }>(`/cashier/:id/${action}`, async (req, reply) => {
       const p = providerOf(req.params.id)
       if (!p) return sendHtml(reply, 404, notFound())
-      const outcome = action === 'pay' ? await p.pay(req.params.id) : await cancelOutcome(p, req.params.id)
+      const outcome =
+        action === 'pay' ? await p.pay(req.params.id) : p.cancel ? await p.cancel(req.params.id) : await cancelOutcome(p, req.params.id)
       if (outcome.kind === 'redirect') return reply.redirect(outcome.url, 302)
       return sendHtml(reply, outcome.status, messagePage(outcome.title, outcome.message, outcome))
     })

@@ -4,10 +4,11 @@
  */
 import { alipay } from './alipay/index.ts'
 import { epay } from './epay/index.ts'
+import { stripe } from './stripe/index.ts'
 import { wechat } from './wechat/index.ts'
 import type { SandboxProvider } from './provider.ts'
 
-export const SANDBOX_PROVIDERS = [alipay, wechat, epay] as const
+export const SANDBOX_PROVIDERS = [alipay, wechat, epay, stripe] as const
 
 type Listed = (typeof SANDBOX_PROVIDERS)[number]
 type SettingsOf<P> = P extends SandboxProvider<string, infer C> ? C : never

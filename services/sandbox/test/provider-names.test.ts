@@ -15,10 +15,13 @@ const SRC = fileURLToPath(new URL('../src', import.meta.url))
 const REGISTRY = 'providers.ts'
 const folders: string[] = SANDBOX_PROVIDERS.map((p) => p.name)
 
-/** A name, case-insensitive, not inside a longer word's tail ("prepay" does not name "epay"). */
+/**
+ * A name, case-insensitive, not inside a longer word's tail ("prepay" does not name "epay"); and the title,
+ * unless it is the name itself in other letters (Stripe), which the name's pattern already finds.
+ */
 const patterns = SANDBOX_PROVIDERS.flatMap((p) => [
   { word: p.name, re: new RegExp(`(?<![a-z])${p.name}`, 'i') },
-  { word: p.title, re: new RegExp(p.title) },
+  ...(p.title.toLowerCase() === p.name ? [] : [{ word: p.title, re: new RegExp(p.title) }]),
 ])
 
 function sharedFiles(root: string): string[] {

@@ -8,9 +8,10 @@ import type { ProviderRegistry } from './types.ts'
 import { alipayModule } from './alipay/index.ts'
 import { wechatModule } from './wechat/index.ts'
 import { epayModule } from './epay/index.ts'
+import { stripeModule } from './stripe/index.ts'
 
 /** In display order (`GET /api/pay/methods` lists methods in this order). */
-export const PROVIDER_MODULES = [alipayModule, wechatModule, epayModule] as const
+export const PROVIDER_MODULES = [alipayModule, wechatModule, epayModule, stripeModule] as const
 
 type Module = (typeof PROVIDER_MODULES)[number]
 type ConfigOf<M> = M extends ProviderModule<infer C, string> ? C : never

@@ -38,6 +38,11 @@ export interface MethodDescriptor {
   channels: readonly string[]
   /** Default channel per device (every device present). */
   deviceChannels: Readonly<Record<Device, string>>
+  /**
+   * When several configured providers serve the same method, the one with the highest priority serves
+   * it (default 0; equal priorities: the first in registry order). The method keeps the place of its first listing.
+   */
+  priority?: number
 }
 
 /** One HTTP route the provider notifies on. */
@@ -93,13 +98,20 @@ export function defineProvider<Config, const Key extends string>(module: Provide
   return module
 }
 
-/** `GET /api/pay/methods`: the methods of the configured providers, in registry order. */
+/**
+ * `GET /api/pay/methods`: the methods of the configured providers, in registry order, each once: a method
+ * several of them serve goes to the highest `priority` (ties: the first listed), in the place it is first listed.
+ */
 export function methodInfos(modules: readonly AnyProviderModule[], enabled: (name: string) => boolean): PayMethodInfo[] {
   const infos: PayMethodInfo[] = []
+  const priorities = new Map<string, number>()
   for (const m of modules) {
     if (!enabled(m.name)) continue
     for (const d of m.methods) {
-      infos.push({
+      const at = infos.findIndex((i) => i.method === d.method)
+      if (at >= 0 && (d.priority ?? 0) <= priorities.get(d.method)!) continue
+      priorities.set(d.method, d.priority ?? 0)
+      infos.splice(at >= 0 ? at : infos.length, at >= 0 ? 1 : 0, {
         method: d.method,
         provider: m.name,
         name: d.name,

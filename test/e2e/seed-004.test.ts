@@ -77,7 +77,11 @@ function signed(path: string, body: string, secret?: string) {
   return { 'x-svc-key-id': keyId, 'x-svc-timestamp': ts, 'x-svc-nonce': nonce, 'x-svc-signature': sig, 'content-type': 'application/json' }
 }
 const callback = (body: object, headers: Record<string, string> = {}) =>
-  fetch(`${main}/api/v1/payment/callback`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+  fetch(`${main}/api/v1/payment/callback`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  })
 
 t.test("the document's five steps: a goods order with express delivery, paid with Alipay in the sandbox", async (t) => {
   const buyer = await newUser()
@@ -90,7 +94,7 @@ t.test("the document's five steps: a goods order with express delivery, paid wit
   t.same(
     methods.body.data.map((m: { id: string }) => m.id),
     ['alipay', 'wechat', 'card', 'wallet'],
-    "every method of the document is enabled in the stack (the sandbox serves each provider)",
+    'every method of the document is enabled in the stack (the sandbox serves each provider)',
   )
   const delivery = await api.deliveryMethods(productId)
   t.same(
@@ -119,7 +123,13 @@ t.test("the document's five steps: a goods order with express delivery, paid wit
   t.match(created.body.data, { order_id: order.orderNo, amount: 105.5, payment_method: 'alipay', status: 'payment_pending' })
   t.match(created.body.data.payment_url, new RegExp(`^http://localhost:${stack.ports.sandbox}/gateway\\.do\\?`), 'a URL a browser opens')
   const pending = await api.status(order.orderNo)
-  t.match(pending.body.data, { order_id: order.orderNo, status: 'payment_pending', payment_method: 'alipay', payment_time: null, total_amount: 105.5 })
+  t.match(pending.body.data, {
+    order_id: order.orderNo,
+    status: 'payment_pending',
+    payment_method: 'alipay',
+    payment_time: null,
+    total_amount: 105.5,
+  })
 
   // 3. Pay at the URL.  4. The platform gets the provider's callback (sandbox → pay → main).  5. The frontend polls.
   await payInBrowser(created.body.data.payment_url)

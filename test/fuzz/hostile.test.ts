@@ -9,6 +9,7 @@ import { freePort, startService, type RunningService } from '@paysys/devkit'
 import { judge, mainCases, notifyCases, payServiceCases, returnCases, type Case } from './fixtures/cases.ts'
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
 import { buildWorld } from './fixtures/world.ts'
+import { v1PaymentCases } from './fixtures/cases-v1-payment.ts'
 
 /**
  * Tables left out of the "nothing changed" digest, because a refused request legitimately writes them:
@@ -70,6 +71,7 @@ function rateLimitCases(): Case[] {
 
 const groups: [string, Case[]][] = [
   ['main', mainCases(w)],
+  ['seed 004 /api/v1/payment', v1PaymentCases(w)],
   ['pay service API', payServiceCases(w)],
   ['provider notifies', notifyCases(w)],
   ['browser return', returnCases(w)],

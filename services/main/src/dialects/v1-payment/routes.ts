@@ -50,12 +50,17 @@ const OrderParams = Type.Object({ order_id: OrderRef })
 const Yuan = Type.Number({ description: 'yuan' })
 const tags = ['seed 004 /api/v1/payment']
 
-const CreateBody = Type.Object({
-  order_id: OrderRef,
-  payment_method: StringEnum(V1_METHODS, { description: 'wallet: the credit balance (goods orders)' }),
-  delivery_method: Type.Optional(Nullable(Type.String({ maxLength: 32, description: 'must be the order’s (delivery is priced when ordering)' }))),
-  delivery_address: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
-})
+const CreateBody = Type.Object(
+  {
+    order_id: OrderRef,
+    payment_method: StringEnum(V1_METHODS, { description: 'wallet: the credit balance (goods orders)' }),
+    delivery_method: Type.Optional(
+      Nullable(Type.String({ maxLength: 32, description: 'must be the order’s (delivery is priced when ordering)' })),
+    ),
+    delivery_address: Type.Optional(Nullable(Type.String({ maxLength: 256 }))),
+  },
+  { additionalProperties: false },
+) // an `amount` from the client is refused, not ignored (as the order API does)
 const StatusData = OpenObject({
   order_id: Type.String(),
   status: Type.String({ description: 'payment_pending, paid, cancelled, expired, failed, partially_refunded, refunded' }),
@@ -117,7 +122,8 @@ export async function v1PaymentRoutes(app: MainApp) {
     }
     if (err.validation) return reply.status(400).send({ error: `请求参数无效: ${err.message}` })
     const status = err.statusCode ?? 500
-    if (status >= 400 && status < 500) return reply.status(status).send({ error: status === 413 ? '请求体过大' : `请求无效: ${err.message}` })
+    if (status >= 400 && status < 500)
+      return reply.status(status).send({ error: status === 413 ? '请求体过大' : `请求无效: ${err.message}` })
     throw err
   })
   app.setNotFoundHandler((req, reply) => reply.status(404).send({ error: `未找到: ${req.method} ${req.url.split('?')[0]}` }))
@@ -358,7 +364,10 @@ export async function v1PaymentRoutes(app: MainApp) {
         tags,
         summary: "The QR page of a create's payment_url when the QR code is only an app's (signed link from create; HTML)",
         params: OrderParams,
-        querystring: Type.Object({ code: Type.String({ minLength: 1, maxLength: 512 }), sig: Type.String({ minLength: 1, maxLength: 64 }) }),
+        querystring: Type.Object({
+          code: Type.String({ minLength: 1, maxLength: 512 }),
+          sig: Type.String({ minLength: 1, maxLength: 64 }),
+        }),
         response: { 200: Type.String({ description: 'text/html' }), ...errors(400, 403, 404) },
       },
     },

@@ -11,7 +11,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto'
 import { http, startStack, until } from './fixtures/stack.ts'
 
 // With the web app: the five steps run from its origin (it forwards /api/v1/* to main), as a 004 frontend served there would.
-const stack = await startStack({ web: true })
+const stack = await startStack({ web: true, startTimeoutMs: 600_000 })
 t.teardown(() => stack.stop())
 const { main, sandbox } = stack
 const web = stack.web!.replace('//localhost:', '//127.0.0.1:')

@@ -85,6 +85,11 @@ export function createApp(opts: {
   http?: HttpOptions
   /** CSP of `text/html` answers (default PAGE_CSP); other answers get API_CSP. A route's own header wins. */
   pageCsp?: string
+  /**
+   * The body of a refusal by the router (malformed URL, over-long path parameter) for a URL whose API answers
+   * in another shape (a seed document's dialect); undefined: the envelope.
+   */
+  routerErrorBody?: (url: string, status: number, message: string) => unknown
 }) {
   const trust = opts.http?.trustProxy ?? false
   // fastify 5 refuses a bare hop count (it cannot tell a proxy from a client); as a function it trusts the
@@ -120,9 +125,10 @@ export function createApp(opts: {
     routerOptions: { maxParamLength: 512 },
     // A malformed URL or an over-long path parameter is refused by the router before any route:
     // in the envelope too, never fastify's own JSON echoing the path.
-    frameworkErrors: (err: FastifyError, _req: unknown, reply: FastifyReply) => {
+    frameworkErrors: (err: FastifyError, req: { url: string }, reply: FastifyReply) => {
       const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : 400
-      return reply.status(status).send(fail(status, 'INVALID_PARAMS', status === 414 ? '路径参数过长' : '请求路径无效'))
+      const message = status === 414 ? '路径参数过长' : '请求路径无效'
+      return reply.status(status).send(opts.routerErrorBody?.(req.url, status, message) ?? fail(status, 'INVALID_PARAMS', message))
     },
     ...opts.fastify,
   }).withTypeProvider<TypeBoxTypeProvider>()

@@ -34,7 +34,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { MAIN_OPENAPI } from './routes/schemas.ts'
 import { registerMainMetrics } from './metrics.ts'
 import { orderEventsRoutes } from './routes/order-events.ts'
-import { v1PaymentRoutes } from './dialects/v1-payment/routes.ts'
+import { V1_PREFIX, v1PaymentRoutes, v1RouterErrorBody } from './dialects/v1-payment/routes.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -71,6 +71,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     metricsToken: config.metricsToken,
     openapi: MAIN_OPENAPI,
     http: config.http,
+    routerErrorBody: v1RouterErrorBody,
   })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 
@@ -162,7 +163,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
   // The seed documents' own APIs (dialects/README.md).
-  await app.register(v1PaymentRoutes, { prefix: '/api/v1/payment' })
+  await app.register(v1PaymentRoutes, { prefix: V1_PREFIX })
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

@@ -40,6 +40,8 @@ t.test('errors are {error} with the document’s status codes, never the envelop
     ['unknown order', await v1('GET', '/P20240101000000AAAAAAAAAAAAAAAA/status', { token: alice.token }), 404],
     ['not an order number', await v1('DELETE', '/abc', { token: alice.token }), 400],
     ['unknown route under the prefix', await v1('GET', '/nothing/here/at/all', { token: alice.token }), 404],
+    ['a malformed URL (refused by the router)', await v1('DELETE', '/%ZZ', { token: alice.token }), 400],
+    ['an over-long path parameter (refused by the router)', await v1('GET', `/${'x'.repeat(600)}/status`, { token: alice.token }), 414],
     ['wrong type', await v1('POST', '/create', { token: alice.token, payload: { order_id: 1, payment_method: 'alipay' } }), 400],
     [
       'a client amount',

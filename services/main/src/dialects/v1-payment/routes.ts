@@ -108,6 +108,12 @@ const qrHtml = (orderNo: string, amount: string, svg: string) => `<!doctype html
 <title>扫码支付</title></head>
 <body><main><h1>扫码支付 ¥${amount}</h1><p>订单 ${orderNo}</p><div>${svg}</div><p>请使用手机扫描二维码完成支付，支付后返回原页面查看结果。</p></main></body></html>`
 
+export const V1_PREFIX = '/api/v1/payment'
+
+/** server-kit's `routerErrorBody`: a request under the prefix refused by the router gets `{error}` too. */
+export const v1RouterErrorBody = (url: string, _status: number, message: string) =>
+  url.startsWith(`${V1_PREFIX}/`) ? { error: message } : undefined
+
 export async function v1PaymentRoutes(app: MainApp) {
   const { checkout, payments, orders, catalog, config } = app.deps
   const caller = (req: { log: MainApp['log']; id: string; ip: string }) => ({ log: req.log, requestId: req.id, clientIp: req.ip })

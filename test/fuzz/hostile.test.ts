@@ -10,6 +10,7 @@ import { judge, mainCases, notifyCases, payServiceCases, returnCases, type Case 
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
 import { buildWorld } from './fixtures/world.ts'
 import { buildMiniProgramWorld, miniProgramCases } from './fixtures/cases-mini-program.ts'
+import { v1PaymentCases } from './fixtures/cases-v1-payment.ts'
 
 /**
  * Tables left out of the "nothing changed" digest, because a refused request legitimately writes them:
@@ -73,6 +74,7 @@ function rateLimitCases(): Case[] {
 const groups: [string, Case[]][] = [
   ['main', mainCases(w)],
   ['seed 001 (/mp)', miniProgramCases(w, mp)],
+  ['seed 004 /api/v1/payment', v1PaymentCases(w)],
   ['pay service API', payServiceCases(w)],
   ['provider notifies', notifyCases(w)],
   ['browser return', returnCases(w)],

@@ -2,15 +2,16 @@
  * Property-based fuzzing (fast-check) of every main route on a real stack: arbitrary bodies (the
  * route's sample with fields mutated, arbitrary JSON, arbitrary text), query strings and path
  * parameters, with or without the right token. For every request: status < 500, and the answer is
- * the envelope `{code, message, data, timestamp}` (`code` = HTTP status and a known `error` on 4xx), or
- * for seed 001's dialect under /mp FastAPI's `{detail}` on 4xx.
+ * the envelope `{code, message, data, timestamp}` (`code` = HTTP status and a known `error` on 4xx), or on a seed
+ * document's dialect that document's shape (`/api/v1/*`: `{data}` / `{error}`; `/mp/*`: FastAPI's `{detail}` on 4xx;
+ * kit.ts `answerProblem`).
  *
  * Bounded and reproducible: FUZZ_SEED (default 42) and FUZZ_RUNS (runs per route, default 80);
  * a failure prints the seed and the shrunk counterexample.
  */
 import t from 'tap'
 import fc from 'fast-check'
-import { closePools, detailProblem, envelopeProblem, forgeJwt, send, type Sent } from './fixtures/kit.ts'
+import { answerProblem, closePools, forgeJwt, send, type Sent } from './fixtures/kit.ts'
 import { mainRoutes, type RouteSpec } from './fixtures/routes.ts'
 import { buildWorld } from './fixtures/world.ts'
 
@@ -295,8 +296,8 @@ t.test('fast-check: every main route answers arbitrary input below 500, in the e
       classes[`${String(r.status)[0]}xx`] = (classes[`${String(r.status)[0]}xx`] ?? 0) + 1
       if (r.status >= 500) fiveXX++
       if (r.status >= 500) throw new Error(`HTTP ${r.status}: ${r.text.slice(0, 300)}`)
-      const problem = route.answers === 'detail' ? detailProblem(r) : envelopeProblem(r)
-      if (problem) throw new Error(`HTTP ${r.status}, not the ${route.answers ?? 'envelope'} (${problem})`)
+      const problem = answerProblem(route.path, r)
+      if (problem) throw new Error(`HTTP ${r.status}, not the route's answer shape (${problem})`)
     })
     const details = await fc.check(property, { seed: SEED + i, numRuns: RUNS, plugins: [fc.interruptAfterTimeLimit(30_000)] })
     if (details.failed)

@@ -37,6 +37,7 @@ import { orderEventsRoutes } from './routes/order-events.ts'
 import { createMiniProgram } from './dialects/mini-program/service.ts'
 import { miniProgramRoutes } from './routes/mini-program.ts'
 import { MINI_PROGRAM_BASE, MINI_PROGRAM_LOGIN_ROUTE } from './dialects/mini-program/seed-names.ts'
+import { V1_ERROR_SHAPE, V1_PREFIX, v1PaymentRoutes } from './dialects/v1-payment/routes.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -73,8 +74,9 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     metricsToken: config.metricsToken,
     openapi: MAIN_OPENAPI,
     http: config.http,
-    // Seed 001's dialect answers FastAPI's {detail}, the router's refusals of its URLs included.
-    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }],
+    // The seed dialects answer in their own shapes (001: FastAPI's {detail}; 004: {error}), the router's refusals
+    // of their URLs included.
+    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }, V1_ERROR_SHAPE],
   })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 
@@ -169,7 +171,9 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(paymentMethodsRoutes)
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
+  // The seed documents' own APIs (dialects/README.md).
   await app.register(miniProgramRoutes, { prefix: MINI_PROGRAM_BASE })
+  await app.register(v1PaymentRoutes, { prefix: V1_PREFIX })
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

@@ -44,7 +44,7 @@ export const PAY_METHODS: PayMethodInfo[] = [
     name: '银行卡',
     icon: '/icons/bank.svg',
     description: '通过易支付的网银通道',
-    aliases: ['bank_card', 'bank'],
+    aliases: ['bank_card', 'bank', 'card'],
     channels: [ch('bank', '网银支付')],
     deviceChannels: { pc: 'bank', mobile: 'bank', wechat: 'bank', alipay: 'bank', qq: 'bank' },
   },

@@ -10,6 +10,8 @@
  *   by its contract, so it names the method and its schema says what it is.
  * - dialects/mini-program/seed-names.ts: seed 001 is a WeChat mini program — it pays with wx.requestPayment (a JSAPI
  *   prepay) and logs in at its `/api/auth/wechat-login`; the dialect's other files use these two constants.
+ * - dialects/v1-payment/vocabulary.ts: seed 004's `payment_method` words (`alipay | wechat | card | wallet`) are
+ *   its contract; they are resolved through pay's method aliases, never mapped to a provider here.
  * Not provider names: `wechatOpenid` / `wechat_openid` (the buyer's openid for channels that require one,
  * a user profile field of seed 004) and DEVICES (`wechat`, `alipay`: where the buyer is, seed 002), which
  * main imports from @paysys/contracts rather than writes.
@@ -37,6 +39,7 @@ const ALLOWED: Record<string, RegExp[]> = {
     /^export const MINI_PROGRAM_PAYMENT = \{ method: 'WECHAT_PAY', channel: 'jsapi' \} as const$/,
     /^export const MINI_PROGRAM_LOGIN_ROUTE = '\/api\/auth\/wechat-login'$/,
   ],
+  'dialects/v1-payment/vocabulary.ts': [/^export const V1_METHODS = \['alipay', 'wechat', 'card', 'wallet'\] as const$/],
 }
 
 function files(dir: string): string[] {

@@ -1,6 +1,7 @@
 /**
  * The checkout web app's server: static files from `public/` (plain ES modules, no build step),
- * `/api/*` proxied to main so the browser stays same-origin, and an SPA fallback so deep links
+ * `/api/*` (with seed 004's `/api/v1/*`) and seed 002's `/payment/*` proxied to main so the browser stays
+ * same-origin (a frontend of those documents served from here works with relative URLs), and an SPA fallback so deep links
  * such as `/order/123` (where pay's browser return lands) open the app.
  */
 import { fileURLToPath } from 'node:url'
@@ -8,6 +9,7 @@ import { createRequire } from 'node:module'
 import { dirname, extname } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import { Agent, request, errors as undiciErrors } from 'undici'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { createApp } from '@paysys/server-kit'
 import { fail } from '@paysys/contracts'
 import type { WebConfig } from './config.ts'
@@ -64,13 +66,13 @@ export async function buildApp(config: Readonly<WebConfig>) {
     return { sandboxUrl: config.sandboxUrl ?? null }
   })
 
-  // ---- /api/* → main, same origin for the browser -------------------------------------------
+  // ---- /api/* and /payment/* → main, same origin for the browser ------------------------------
   await app.register(async (api) => {
     // Bodies are forwarded as the exact bytes received, whatever their type.
     api.removeAllContentTypeParsers()
     api.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
-    api.all('/api/*', async (req, reply) => {
+    const forward = async (req: FastifyRequest, reply: FastifyReply) => {
       const headers: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(req.headers)) {
         if (v === undefined || HOP_BY_HOP.has(k) || REQUEST_ONLY.has(k)) continue
@@ -104,7 +106,9 @@ export async function buildApp(config: Readonly<WebConfig>) {
           .status(timeout ? 504 : 502)
           .send(fail(timeout ? 504 : 502, 'SERVICE_UNAVAILABLE', timeout ? '主服务响应超时，请稍后再试' : '主服务暂时不可用，请稍后再试'))
       }
-    })
+    }
+    // The core API (and under it seed 004's /api/v1/payment/*), and seed 002's /payment/* (dialects of main).
+    for (const path of ['/api/*', '/payment/*']) api.all(path, forward)
   })
 
   // ---- static files and the SPA fallback ------------------------------------------------------

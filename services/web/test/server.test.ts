@@ -100,6 +100,37 @@ t.test('POST bodies reach main byte for byte, whatever their type, with Idempote
   t.equal(empty.statusCode, 201, 'an empty JSON POST is passed on too')
 })
 
+t.test("the seed dialects' paths reach main too: 004's /api/v1/* and 002's /payment/*, with token, query and body", async (t) => {
+  seen.length = 0
+  const calls: [string, string, string?][] = [
+    ['POST', '/api/v1/payment/create', '{"order_id":"P1","payment_method":"alipay"}'],
+    ['GET', '/api/v1/payment/P1/status'],
+    ['DELETE', '/api/v1/payment/P1'],
+    ['POST', '/payment/create-order', '{"amount":25,"points":500,"payment_type":"alipay"}'],
+    ['POST', '/payment/get-pay-url', '{"order_no":"P1","method":"web","device":"pc"}'],
+    ['GET', '/payment/order/P1?sync=true'],
+  ]
+  for (const [method, url, payload] of calls) {
+    const res = await app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: 'Bearer t.k.n', ...(payload ? { 'content-type': 'application/json' } : {}) },
+      payload,
+    })
+    t.equal(res.statusCode, 201, `${method} ${url} answered by main`)
+    t.equal(res.headers['x-from-main'], 'yes')
+  }
+  t.same(
+    seen.map((s) => [s.method, s.url, s.body, s.headers.authorization]),
+    calls.map(([method, url, payload]) => [method, url, payload ?? '', 'Bearer t.k.n']),
+  )
+  // Only the prefixes: a page of the app named like them is still the app.
+  const page = await app.inject({ method: 'GET', url: '/payments' })
+  t.equal(page.statusCode, 200)
+  t.match(page.headers['content-type'], 'text/html')
+  t.equal(seen.length, calls.length, 'not forwarded')
+})
+
 t.test("main's errors pass through; large answers stream", async (t) => {
   const missing = await app.inject({ method: 'GET', url: '/api/missing/1' })
   t.equal(missing.statusCode, 404)

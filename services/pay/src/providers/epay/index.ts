@@ -31,7 +31,7 @@ export const epayModule = defineProvider({
       name: '银行卡',
       icon: '/icons/bank.svg',
       description: '通过易支付的网银通道',
-      aliases: ['bank_card', 'bank'],
+      aliases: ['bank_card', 'bank', 'card'],
       channels: ['bank'],
       deviceChannels: { pc: 'bank', mobile: 'bank', alipay: 'bank', wechat: 'bank', qq: 'bank' },
     },

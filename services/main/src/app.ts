@@ -34,6 +34,7 @@ import { adminRoutes } from './routes/admin.ts'
 import { MAIN_OPENAPI } from './routes/schemas.ts'
 import { registerMainMetrics } from './metrics.ts'
 import { orderEventsRoutes } from './routes/order-events.ts'
+import { pointsShopRoutes } from './dialects/points-shop/routes.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -160,6 +161,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(paymentMethodsRoutes)
   await app.register(catalogRoutes)
   await app.register(adminRoutes)
+  // Seed 002's own paths (/payment/*), a dialect over the checkout.
+  await app.register(pointsShopRoutes)
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

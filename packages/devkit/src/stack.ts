@@ -69,6 +69,9 @@ export function stackEnv(opts: {
       // The Epay site root: the browser opens submit.php/cashier pages under it, pay calls mapi.php/api.php.
       EPAY_BASE_URL: `${browser(ports.sandbox)}/`,
       EPAY_VERIFY_BY_QUERY: 'true',
+      // Used when EPAY_API_VERSION=2 (the default is 1, the MD5 API).
+      EPAY_MERCHANT_PRIVATE_KEY: keys.epay.merchantPrivateKey,
+      EPAY_PLATFORM_PUBLIC_KEY: keys.epay.platformPublicKey,
       ...opts.extra?.pay,
     },
     sandbox: {
@@ -86,6 +89,8 @@ export function stackEnv(opts: {
       SANDBOX_WECHAT_APIV3_KEY: keys.wechat.apiV3Key,
       SANDBOX_EPAY_PID: keys.epay.pid,
       SANDBOX_EPAY_KEY: keys.epay.key,
+      SANDBOX_EPAY_MERCHANT_PUBLIC_KEY: keys.epay.merchantPublicKey,
+      SANDBOX_EPAY_PLATFORM_PRIVATE_KEY: keys.epay.platformPrivateKey,
       ...opts.extra?.sandbox,
     },
     web: {

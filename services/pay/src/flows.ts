@@ -224,6 +224,7 @@ export function createPaymentFlows(deps: {
         clientIp: req.clientIp,
         openid: req.openid,
         device: req.device,
+        interfaceType: req.interfaceType,
       })
       if (created.qrCode) await repo.setQrCode(attempt.id, created.qrCode)
       log.info(

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { freePort, startService, type RunningService } from '@paysys/devkit'
-import { judge, mainCases, notifyCases, payServiceCases, returnCases, type Case } from './fixtures/cases.ts'
+import { judge, mainCases, notifyCases, payServiceCases, pointsShopCases, returnCases, type Case } from './fixtures/cases.ts'
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
 import { buildWorld } from './fixtures/world.ts'
 
@@ -70,6 +70,7 @@ function rateLimitCases(): Case[] {
 
 const groups: [string, Case[]][] = [
   ['main', mainCases(w)],
+  ['seed 002 (/payment/*)', pointsShopCases(w)],
   ['pay service API', payServiceCases(w)],
   ['provider notifies', notifyCases(w)],
   ['browser return', returnCases(w)],

@@ -88,7 +88,9 @@ export function registerEpayV2Api(app: FastifyInstance, ctx: EpayContext) {
   app.post('/api/pay/query', async (req, reply) => {
     try {
       const trade = await authedTrade(formParams(req))
-      const { code: _code, msg: _msg, ...order } = orderJson(trade)
+      const order: Record<string, string | number | null> = { ...orderJson(trade) }
+      delete order.code
+      delete order.msg
       return answer(ctx, reply, { ...order, refundmoney: trade.refunded_money ? fenToYuan(trade.refunded_money) : null })
     } catch (err) {
       if (!(err instanceof EpayError)) throw err

@@ -61,7 +61,9 @@ function page(main: string, token: string): Browser {
 }
 
 async function register(stack: Stack, name: string) {
-  const res = await http(`${stack.main}/api/auth/register`, { body: { email: `${name}-${Date.now()}@example.com`, password: 'password123' } })
+  const res = await http(`${stack.main}/api/auth/register`, {
+    body: { email: `${name}-${Date.now()}@example.com`, password: 'password123' },
+  })
   return res.json.data.token as string
 }
 

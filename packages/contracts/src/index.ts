@@ -112,7 +112,14 @@ export const CreatePaymentRequest = Type.Object(
      * through; the others map `jump` onto a jump and ignore the rest. Absent: `web`.
      */
     interfaceType: Type.Optional(
-      Type.Union([Type.Literal('web'), Type.Literal('jump'), Type.Literal('jsapi'), Type.Literal('app'), Type.Literal('scan'), Type.Literal('applet')]),
+      Type.Union([
+        Type.Literal('web'),
+        Type.Literal('jump'),
+        Type.Literal('jsapi'),
+        Type.Literal('app'),
+        Type.Literal('scan'),
+        Type.Literal('applet'),
+      ]),
     ),
     /** ISO-8601; the provider trade is created to expire then. */
     expireAt: Type.Optional(Type.String({ format: 'date-time' })),
@@ -397,6 +404,8 @@ export const PayMethodInfoSchema = OpenObject({
       name: Type.String({ description: 'display name (Chinese)' }),
       /** What a create on this channel needs from the buyer, checked before anything is written. */
       requires: Type.Array(StringEnum(['openid', 'clientIp'] as const)),
+      /** Lower-case words a client may name this channel's wallet by (seed 002's payment_type: `qq`, `wechat`, …). */
+      aliases: Type.Optional(Type.Array(Type.String())),
     }),
   ),
   /** Default channel per device (every one of DEVICES is present). */

@@ -191,6 +191,8 @@ function fillMissing(keys: DevKeys): DevKeys {
     alipay: { ...fresh.alipay, ...keys.alipay },
     wechat: !certFields.every(has) ? fresh.wechat : publicKeyFields.every(has) ? keys.wechat : { ...keys.wechat, ...publicKey },
     // The V2 pairs are kept only whole (a private key must match its public key).
-    epay: rsaFields.every((k) => !!keys.epay?.[k]) ? { ...fresh.epay, ...keys.epay } : { ...fresh.epay, ...keys.epay, ...pick(fresh.epay, rsaFields) },
+    epay: rsaFields.every((k) => !!keys.epay?.[k])
+      ? { ...fresh.epay, ...keys.epay }
+      : { ...fresh.epay, ...keys.epay, ...pick(fresh.epay, rsaFields) },
   }
 }

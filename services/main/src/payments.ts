@@ -25,7 +25,7 @@ export interface PaymentInfo {
   qrCode?: string
   qrCodeUrl?: string
   jsapiParams?: Record<string, string>
-  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary (Epay V2). */
+  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary. */
   providerPayType?: string
   payInfo?: string
 }
@@ -96,7 +96,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
         icon: m.icon,
         description: m.description,
         enabled: true,
-        channels: m.channels.map((c) => ({ code: c.code, name: c.name })),
+        channels: m.channels.map((c) => ({ code: c.code, name: c.name, ...(c.aliases ? { aliases: c.aliases } : {}) })),
       }))
     },
 

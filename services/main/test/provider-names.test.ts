@@ -8,6 +8,8 @@
  * Allowed, each for its reason (file → the exact text allowed there):
  * - routes/orders.ts: seed 003's public route `POST /api/orders/:id/alipay` answers an Alipay page payment
  *   by its contract, so it names the method and its schema says what it is.
+ * - dialects/points-shop/service.ts: seed 002's contract names its payment types (alipay, wechat, qq, bank);
+ *   which provider serves each is pay's (method and channel aliases).
  * Not provider names: `wechatOpenid` / `wechat_openid` (the buyer's openid for channels that require one,
  * a user profile field of seed 004) and DEVICES (`wechat`, `alipay`: where the buyer is, seed 002), which
  * main imports from @paysys/contracts rather than writes.
@@ -24,6 +26,7 @@ export const PROVIDER_NAME =
   /\b(?:ALIPAY|WECHAT(?:_PAY)?|EPAY|BANK_CARD|STRIPE|alipay|wechat(?:_pay)?|epay|wxpay|qqpay|Alipay|WeChat|Wechat|Epay|Stripe)\b|支付宝|微信|易支付|QQ钱包|网银/
 
 const ALLOWED: Record<string, RegExp[]> = {
+  'dialects/points-shop/service.ts': [/^export const PAYMENT_TYPES = \['alipay', 'wechat', 'qq', 'bank'\] as const$/],
   'routes/orders.ts': [
     /app\.post\('\/api\/orders\/:id\/alipay'/,
     /checkout\.payThrough\(req\.user\.id, req\.params\.id, \{ method: 'ALIPAY', channel: 'page' \}/,

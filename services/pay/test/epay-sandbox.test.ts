@@ -55,7 +55,8 @@ async function control(method: 'GET' | 'POST', path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
 }
 async function create(over: Record<string, unknown>) {
-  const req = createRequest({ method: 'EPAY', amount: 990, ...over })
+  // main passes the buyer's IP; without one pay would use the page jump (no mapi.php order to pay here).
+  const req = createRequest({ method: 'EPAY', amount: 990, clientIp: '198.51.100.9', ...over })
   const res = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', req)
   if (res.status !== 200) throw new Error(JSON.stringify(res.body))
   return { req, data: res.body.data }
@@ -327,7 +328,10 @@ t.test('the adapter against the sandbox: submit.php page jump, query, refund onc
   )
 })
 
-const v2Keys = { merchantPrivateKey: createPrivateKey(keys.epay.merchantPrivateKey), platformPublicKey: createPublicKey(keys.epay.platformPublicKey) }
+const v2Keys = {
+  merchantPrivateKey: createPrivateKey(keys.epay.merchantPrivateKey),
+  platformPublicKey: createPublicKey(keys.epay.platformPublicKey),
+}
 const adapter = (over: Partial<EpayConfig> = {}) =>
   createEpayProvider(
     { pid: keys.epay.pid, key: keys.epay.key, baseUrl: sandbox.url, verifyByQuery: true, createApi: 'mapi', ...over },
@@ -369,7 +373,10 @@ t.test('V2 (RSA, api/pay/*): method/device through, pay_type/pay_info back, sign
 
   const raw = await notifyOf(pc.outTradeNo)
   t.match(new URLSearchParams(raw).get('sign_type'), 'RSA', 'a V2 order is notified RSA-signed')
-  t.match(epay.verifyNotification({ rawBody: raw, contentType: undefined, headers: {} }), { ok: true, trade: { outTradeNo: pc.outTradeNo, amount: 500 } })
+  t.match(epay.verifyNotification({ rawBody: raw, contentType: undefined, headers: {} }), {
+    ok: true,
+    trade: { outTradeNo: pc.outTradeNo, amount: 500 },
+  })
   const forged = await notifyOf(pc.outTradeNo, { wrongKey: true })
   t.match(epay.verifyNotification({ rawBody: forged, contentType: undefined, headers: {} }), { ok: false, reason: 'BAD_SIGNATURE' })
   const tampered = await notifyOf(pc.outTradeNo, { tamper: { money: '0.01' }, tamperAfterSign: true })
@@ -396,7 +403,11 @@ t.test('refund refused with 商户余额不足 stays PENDING (retried); other re
     t.match(await epay.refund({ outTradeNo: o.outTradeNo, refundNo: 'RB', amount: 500 }), { state: 'PENDING', failureReason: /余额不足/ })
     t.match((await control('GET', `/control/epay/trades/${o.outTradeNo}`)).body, { status: 1 }, 'nothing refunded at Epay')
     await control('POST', '/control/epay/modes', { refundBalanceInsufficient: false })
-    t.match(await epay.refund({ outTradeNo: o.outTradeNo, refundNo: 'RB', amount: 500 }), { state: 'SUCCEEDED' }, 'asked again once topped up')
+    t.match(
+      await epay.refund({ outTradeNo: o.outTradeNo, refundNo: 'RB', amount: 500 }),
+      { state: 'SUCCEEDED' },
+      'asked again once topped up',
+    )
     await control('POST', '/control/epay/modes', { refundBalanceInsufficient: true })
   }
 })
@@ -410,11 +421,19 @@ t.test("pay_iplimit: the buyer's IP is sent, never a shared stand-in; unknown �
   const unknown = order()
   const created = await epay.createPayment(unknown)
   t.equal(created.payType, 'form', 'no clientIp: submit.php, where Epay sees the browser')
-  t.equal((await control('GET', `/control/epay/trades/${unknown.outTradeNo}`)).status, 404, 'no mapi.php order was created with a stand-in IP')
+  t.equal(
+    (await control('GET', `/control/epay/trades/${unknown.outTradeNo}`)).status,
+    404,
+    'no mapi.php order was created with a stand-in IP',
+  )
   const first = order()
   t.match(await epay.createPayment({ ...first, clientIp: '198.51.100.30', device: 'mobile' }), { payType: 'jump' })
   t.match((await control('GET', `/control/epay/trades/${first.outTradeNo}`)).body, { api: 'mapi' })
   await control('POST', `/control/epay/trades/${first.outTradeNo}/pay`, { notify: false })
   await t.rejects(epay.createPayment({ ...order(), clientIp: '198.51.100.30' }), /请明天再试/, 'the same IP again: over the limit')
-  t.match(await epay.createPayment({ ...order(), clientIp: '198.51.100.31', device: 'mobile' }), { payType: 'jump' }, 'another buyer is fine')
+  t.match(
+    await epay.createPayment({ ...order(), clientIp: '198.51.100.31', device: 'mobile' }),
+    { payType: 'jump' },
+    'another buyer is fine',
+  )
 })

@@ -11,7 +11,18 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan } from '../util.ts'
-import { BALANCE_INSUFFICIENT, checkIpLimit, checkPayRequest, checkV2Sign, orderJson, parseMoney, requestParams, sendJson, toParams, type EpayContext } from './api.ts'
+import {
+  BALANCE_INSUFFICIENT,
+  checkIpLimit,
+  checkPayRequest,
+  checkV2Sign,
+  orderJson,
+  parseMoney,
+  requestParams,
+  sendJson,
+  toParams,
+  type EpayContext,
+} from './api.ts'
 import { qrCodeOf } from './cashier.ts'
 import { rsaSignParams, type Params } from './signing.ts'
 import { createOrReuseTrade, ensureQrToken, EpayError, findTrade, refundTrade, type EpayTrade } from './trades.ts'
@@ -62,7 +73,8 @@ export function registerEpayV2Api(app: FastifyInstance, ctx: EpayContext) {
       await checkIpLimit(ctx, checked.clientip!)
       let trade = await createOrReuseTrade(ctx.sql, checked)
       const cashier = `${ctx.config.publicUrl}/cashier/${trade.id}`
-      if (method === 'jump' || checked.device === 'jump') return answer(ctx, reply, { trade_no: trade.trade_no, pay_type: 'jump', pay_info: cashier })
+      if (method === 'jump' || checked.device === 'jump')
+        return answer(ctx, reply, { trade_no: trade.trade_no, pay_type: 'jump', pay_info: cashier })
       // web: a computer shows a QR code to scan with the phone; a phone (or bank payment) jumps.
       if (checked.device === 'pc' && trade.type !== 'bank') {
         trade = await ensureQrToken(ctx.sql, trade)

@@ -25,7 +25,10 @@ const ErrorAnswer = (description: string) =>
   )
 const errors = (...statuses: number[]) =>
   Object.fromEntries(
-    statuses.map((s) => [s, ErrorAnswer(s === 401 ? 'no or bad token' : s === 403 ? 'not your order' : s >= 500 ? 'server or pay unavailable' : 'refused')]),
+    statuses.map((s) => [
+      s,
+      ErrorAnswer(s === 401 ? 'no or bad token' : s === 403 ? 'not your order' : s >= 500 ? 'server or pay unavailable' : 'refused'),
+    ]),
   )
 
 const CreateBody = Type.Object(
@@ -41,7 +44,7 @@ const PayUrlBody = Type.Object(
   {
     order_no: OrderNo,
     method: Type.Optional(Type.String({ maxLength: 16, description: 'web (default) | jump; jsapi, app, scan, applet are 422' })),
-    device: Type.Optional(StringEnum(DEVICES, { description: 'pc (default) | mobile | qq | wechat | alipay' })),
+    device: Type.Optional(StringEnum(DEVICES, { description: "where the buyer is (default pc), one of the document's devices" })),
   },
   { additionalProperties: false },
 )
@@ -55,7 +58,7 @@ const CreatedSchema = OpenObject({
   payment_type: Type.String(),
 })
 const PayUrlSchema = OpenObject({
-  trade_no: Type.String({ description: 'the trade number sent to the provider (Epay: out_trade_no)' }),
+  trade_no: Type.String({ description: 'the merchant trade number the provider knows the payment by' }),
   pay_type: Type.String({ description: 'jump | qrcode | html | jsapi | … (as the provider answered)' }),
   pay_info: Type.String(),
   order_no: Type.String(),
@@ -93,7 +96,8 @@ function errorOf(err: FastifyError | AppError): { status: number; error: ErrorCo
   if (err instanceof AppError) return { status: err.status, error: err.error, message: err.message }
   if (err.validation) return { status: 400, error: 'INVALID_PARAMS', message: `缺少参数或参数无效: ${err.message}` }
   const status = err.statusCode ?? 500
-  if (status >= 400 && status < 500) return { status, error: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_PARAMS', message: `请求无效: ${err.message}` }
+  if (status >= 400 && status < 500)
+    return { status, error: status === 413 ? 'PAYLOAD_TOO_LARGE' : 'INVALID_PARAMS', message: `请求无效: ${err.message}` }
   return { status: 500, error: 'INTERNAL_ERROR', message: '服务器错误' }
 }
 
@@ -124,7 +128,10 @@ export async function pointsShopRoutes(app: MainApp) {
       const amountFen = yuanToFen(b.amount, 'amount')
       const order = await shop.createOrder(req.user.id, { amountFen, points: b.points, paymentType: b.payment_type }, caller(req))
       const o = presentOrder(order, false)
-      return { code: 0 as const, message: { order_no: o.order_no, order_id: o.order_id, amount: o.amount, points: o.points, payment_type: b.payment_type } }
+      return {
+        code: 0 as const,
+        message: { order_no: o.order_no, order_id: o.order_id, amount: o.amount, points: o.points, payment_type: b.payment_type },
+      }
     },
   )
 
@@ -134,7 +141,7 @@ export async function pointsShopRoutes(app: MainApp) {
       preHandler: app.requireUser,
       schema: {
         tags,
-        summary: 'Seed 002: start the payment; pay_type/pay_info from method and device (Epay V2 passes them through)',
+        summary: 'Seed 002: start the payment; pay_type/pay_info from method and device (passed through to a provider that speaks them)',
         security: USER,
         body: PayUrlBody,
         response: { 200: Answer(PayUrlSchema), ...errors(400, 401, 403, 404, 409, 422, 502, 503) },
@@ -151,7 +158,10 @@ export async function pointsShopRoutes(app: MainApp) {
         caller(req),
       )
       const p = presentPayInfo(r.paymentInfo)
-      return { code: 0 as const, message: { trade_no: r.paymentInfo.outTradeNo, pay_type: p.payType, pay_info: p.payInfo, order_no: r.order.orderNo } }
+      return {
+        code: 0 as const,
+        message: { trade_no: r.paymentInfo.outTradeNo, pay_type: p.payType, pay_info: p.payInfo, order_no: r.order.orderNo },
+      }
     },
   )
 

@@ -1,15 +1,15 @@
 /**
- * Seed 002 (an Epay points shop, `/payment/*`) as a dialect: it translates the document's requests onto
+ * Seed 002 (a points shop, `/payment/*`) as a dialect: it translates the document's requests onto
  * the one checkout (../../checkout.ts) and its answers back; no rule of its own about prices, orders or
  * payments.
  *
  * - `amount` + `points` are the client's claim: they must be what the catalogue sells (an active credit
  *   product or package with exactly these credits and price) or what the CUSTOM package's rule prices
  *   (orders/pricing.ts), else 422 AMOUNT_MISMATCH before anything is written.
- * - `payment_type` (alipay, wechat, qq, bank) is a method alias of pay's registry (`GET /api/pay/methods`),
- *   else the method offering a channel of that name (qq → Epay's qqpay): whichever provider serves it.
- * - `method`/`device` → pay's `interfaceType`/`device`: pay's Epay provider passes them to an Epay V2
- *   operator, and maps them onto V1's device for a V1 one. `jsapi`, `app`, `scan`, `applet` need the
+ * - `payment_type` is a method alias of pay's registry (`GET /api/pay/methods`), else the method with a
+ *   channel of that alias: whichever provider serves it.
+ * - `method`/`device` → pay's `interfaceType`/`device`: a provider whose API speaks them passes them
+ *   through, the others map them. `jsapi`, `app`, `scan`, `applet` need the
  *   buyer's openid / app / payment code, which this API cannot carry: 422.
  */
 import { AppError, type Device, type InterfaceType } from '@paysys/contracts'
@@ -20,15 +20,9 @@ import type { OrderRow } from '../../orders/repo.ts'
 import { priceOrder } from '../../orders/pricing.ts'
 import type { PaymentInfo, PaymentsService } from '../../payments.ts'
 
-/** The document's payment types, and the channel names that serve each when no method has it as an alias. */
+/** The document's payment types (its contract's words; pay's registry says who serves each). */
 export const PAYMENT_TYPES = ['alipay', 'wechat', 'qq', 'bank'] as const
 export type PaymentType = (typeof PAYMENT_TYPES)[number]
-const CHANNEL_NAMES: Record<PaymentType, readonly string[]> = {
-  alipay: ['alipay'],
-  wechat: ['wxpay', 'wechat'],
-  qq: ['qqpay', 'qq'],
-  bank: ['bank'],
-}
 
 /** The interface types served (the others need what this API cannot carry). */
 export const SERVED_METHODS = ['web', 'jump'] as const
@@ -54,7 +48,7 @@ export function pointsShopStatus(status: OrderRow['status']): { status: 0 | 1 | 
   }
 }
 
-/** "yyyy-MM-dd HH:mm:ss" in China Standard Time, as Epay writes times. */
+/** "yyyy-MM-dd HH:mm:ss" in China Standard Time, as the document writes `addtime`/`endtime`. */
 export function chinaTime(d: Date): string {
   return new Date(d.getTime() + 8 * 3600_000).toISOString().slice(0, 19).replace('T', ' ')
 }
@@ -72,7 +66,7 @@ export function createPointsShop(deps: { catalog: CatalogRepo; checkout: Checkou
       if (!(err instanceof AppError) || err.error !== 'PAYMENT_METHOD_DISABLED') throw err
     }
     for (const m of await payments.listMethods(requestId)) {
-      const channel = m.channels.find((c) => CHANNEL_NAMES[type].includes(c.code))
+      const channel = m.channels.find((c) => c.aliases?.includes(type))
       if (channel) return { method: (await payments.choose(m.code, channel.code, device, requestId)).method, channel: channel.code }
     }
     throw new AppError(422, 'PAYMENT_METHOD_DISABLED', `不支持或未启用的支付方式: ${type}`)
@@ -114,7 +108,12 @@ export function createPointsShop(deps: { catalog: CatalogRepo; checkout: Checkou
       const type = paymentTypeOf(order)
       if (!type) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', '该订单不是通过 /payment/create-order 创建的，没有 payment_type')
       const choice = await chooseFor(type, b.device, caller.requestId)
-      const r = await checkout.pay(userId, order.orderNo, { method: choice.method, channel: choice.channel, device: b.device, interfaceType: b.method }, caller)
+      const r = await checkout.pay(
+        userId,
+        order.orderNo,
+        { method: choice.method, channel: choice.channel, device: b.device, interfaceType: b.method },
+        caller,
+      )
       if (r.credits) throw new AppError(422, 'PAYMENT_METHOD_DISABLED', '积分订单不能用积分支付')
       return { order: r.order, paymentInfo: r.paymentInfo }
     },
@@ -134,13 +133,13 @@ export function paymentTypeOf(order: OrderRow): PaymentType | null {
   return typeof t === 'string' && (PAYMENT_TYPES as readonly string[]).includes(t) ? (t as PaymentType) : null
 }
 
-/** `pay_type` + `pay_info` (the document's words): the provider's own when it answered in them (Epay V2). */
+/** `pay_type` + `pay_info` (the document's words): the provider's own when it answered in them. */
 export function presentPayInfo(info: PaymentInfo): { payType: string; payInfo: string } {
   if (info.providerPayType !== undefined && info.payInfo !== undefined) return { payType: info.providerPayType, payInfo: info.payInfo }
   if (info.payType === 'qrcode' && info.qrCode) return { payType: 'qrcode', payInfo: info.qrCode }
   if (info.payType === 'jsapi' && info.jsapiParams) return { payType: 'jsapi', payInfo: JSON.stringify(info.jsapiParams) }
   if (info.paymentUrl) return { payType: 'jump', payInfo: info.paymentUrl }
-  // A form without a GET variant: Epay V2 calls an HTML answer `html`.
+  // A form without a GET variant: the document's vocabulary calls an HTML answer `html`.
   return { payType: 'html', payInfo: info.formHtml ?? '' }
 }
 

@@ -72,7 +72,9 @@ function readV2Keys(r: EnvReader): EpayConfig['v2'] {
   const priv = r.secret('EPAY_MERCHANT_PRIVATE_KEY')
   const pub = r.secret('EPAY_PLATFORM_PUBLIC_KEY')
   if (priv === undefined || pub === undefined) {
-    r.problems.push('EPAY_API_VERSION=2 needs EPAY_MERCHANT_PRIVATE_KEY[_FILE] and EPAY_PLATFORM_PUBLIC_KEY[_FILE] (RSA, PEM or bare base64)')
+    r.problems.push(
+      'EPAY_API_VERSION=2 needs EPAY_MERCHANT_PRIVATE_KEY[_FILE] and EPAY_PLATFORM_PUBLIC_KEY[_FILE] (RSA, PEM or bare base64)',
+    )
     return null
   }
   let merchantPrivateKey: KeyObject | undefined

@@ -71,7 +71,10 @@ export function createEpayProvider(
   /** V2: a signed POST to api/pay/{action}, its answer checked against Epay's signature and read as V1's. */
   async function callV2(action: 'query' | 'refund', form: Record<string, string>) {
     const signed = signedV2Params({ pid: config.pid, ...form }, v2!.merchantPrivateKey)
-    return v2AsV1(await callJson(`api/pay/${action}`, endpoint(`api/pay/${action}`), { method: 'POST', form: signed }), v2!.platformPublicKey)
+    return v2AsV1(
+      await callJson(`api/pay/${action}`, endpoint(`api/pay/${action}`), { method: 'POST', form: signed }),
+      v2!.platformPublicKey,
+    )
   }
 
   async function query(outTradeNo: string): Promise<QueryResult> {
@@ -109,7 +112,10 @@ export function createEpayProvider(
     const fields = createParams(orderFields(input, type), { clientIp, device: toEpayDevice(input.device) })
     const method = input.interfaceType ?? 'web'
     const signed = signedV2Params({ ...fields, method }, v2!.merchantPrivateKey)
-    const answer = parseV2Create(await callJson('api/pay/create', endpoint('api/pay/create'), { method: 'POST', form: signed }), v2!.platformPublicKey)
+    const answer = parseV2Create(
+      await callJson('api/pay/create', endpoint('api/pay/create'), { method: 'POST', form: signed }),
+      v2!.platformPublicKey,
+    )
     if (!answer.ok) throw new ProviderError(`易支付下单失败: ${String(answer.code)} ${answer.msg}`, 'EPAY', answer, false)
     const presented = presentV2(answer)
     if (!presented) throw new ProviderError(`易支付返回了网页无法使用的支付方式: ${answer.payType}`, 'EPAY', answer, false)
@@ -156,7 +162,12 @@ export function createEpayProvider(
       let answer: ReturnType<typeof parseRefundAnswer>
       if (v2) {
         const r = await callV2('refund', { out_trade_no: input.outTradeNo, money, out_refund_no: input.refundNo })
-        answer = r.kind === 'ok' ? { ok: true } : r.kind === 'not-found' ? { ok: false, code: -1, msg: '订单不存在' } : { ok: false, code: r.code, msg: r.msg }
+        answer =
+          r.kind === 'ok'
+            ? { ok: true }
+            : r.kind === 'not-found'
+              ? { ok: false, code: -1, msg: '订单不存在' }
+              : { ok: false, code: r.code, msg: r.msg }
       } else {
         const form = { pid: config.pid, key: config.key, out_trade_no: input.outTradeNo, money }
         answer = parseRefundAnswer(await callJson('api.php?act=refund', `${endpoint('api.php')}?act=refund`, { method: 'POST', form }))
@@ -165,7 +176,13 @@ export function createEpayProvider(
       // The merchant's Epay balance cannot cover it now (商户余额不足): it can once the balance is topped up,
       // so the refund stays pending and is asked again; every other refusal is final.
       if (isTransientRefusal(answer.msg)) {
-        return { refundNo: input.refundNo, amount: input.amount, state: 'PENDING', refundedAt: null, failureReason: `${String(answer.code)} ${answer.msg}` }
+        return {
+          refundNo: input.refundNo,
+          amount: input.amount,
+          state: 'PENDING',
+          refundedAt: null,
+          failureReason: `${String(answer.code)} ${answer.msg}`,
+        }
       }
       // Epay has no refund number and refunds an order once (pay allows one refund per Epay attempt):
       // asking again after a lost answer is refused (`只支持退款已支付状态的订单`) although the first
@@ -192,7 +209,8 @@ export function createEpayProvider(
       // A V2 operator's notifies are RSA-signed by Epay (its platform key); V1's with the shared MD5 key.
       const signType = (params.sign_type ?? (v2 ? 'RSA' : 'MD5')).toUpperCase()
       if (signType !== (v2 ? 'RSA' : 'MD5')) return { ok: false, reason: 'BAD_SIGNATURE', outTradeNo }
-      if (!(v2 ? verifyV2Sign(params, v2.platformPublicKey) : verifyEpaySign(params, config.key))) return { ok: false, reason: 'BAD_SIGNATURE', outTradeNo }
+      if (!(v2 ? verifyV2Sign(params, v2.platformPublicKey) : verifyEpaySign(params, config.key)))
+        return { ok: false, reason: 'BAD_SIGNATURE', outTradeNo }
       if (params.pid !== config.pid) return { ok: false, reason: 'PID_MISMATCH', outTradeNo }
       const trade = tradeFromNotify(params)
       if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo }

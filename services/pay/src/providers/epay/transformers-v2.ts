@@ -49,7 +49,8 @@ export function parseV2Create(body: unknown, platformKey: KeyObject): V2CreateAn
   const b = body as Record<string, unknown>
   if (b.code !== 0 && b.code !== '0') return { ok: false, code: b.code, msg: typeof b.msg === 'string' ? b.msg : '易支付下单失败' }
   if (!verifyV2Sign(b, platformKey)) return { ok: false, code: b.code, msg: '易支付返回的签名无效', unsigned: true }
-  if (typeof b.pay_type !== 'string' || typeof b.pay_info !== 'string') return { ok: false, code: b.code, msg: '易支付返回缺少 pay_type/pay_info' }
+  if (typeof b.pay_type !== 'string' || typeof b.pay_info !== 'string')
+    return { ok: false, code: b.code, msg: '易支付返回缺少 pay_type/pay_info' }
   return { ok: true, tradeNo: typeof b.trade_no === 'string' ? b.trade_no : null, payType: b.pay_type, payInfo: b.pay_info }
 }
 
@@ -84,11 +85,15 @@ export function presentV2(a: Extract<V2CreateAnswer, { ok: true }>): CreatePayme
 }
 
 /** A V2 answer (query, refund) as V1's shape for the shared parsers: `code: 0` becomes 1; not found stays apart. */
-export function v2AsV1(body: unknown, platformKey: KeyObject): { kind: 'ok'; body: Record<string, unknown> } | { kind: 'not-found' } | { kind: 'error'; code: unknown; msg: string } {
+export function v2AsV1(
+  body: unknown,
+  platformKey: KeyObject,
+): { kind: 'ok'; body: Record<string, unknown> } | { kind: 'not-found' } | { kind: 'error'; code: unknown; msg: string } {
   if (!body || typeof body !== 'object' || Array.isArray(body)) return { kind: 'error', code: null, msg: '易支付返回格式错误' }
   const b = body as Record<string, unknown>
   const msg = typeof b.msg === 'string' ? b.msg : ''
-  if (b.code !== 0 && b.code !== '0') return /不存在/.test(msg) ? { kind: 'not-found' } : { kind: 'error', code: b.code, msg: msg || '易支付请求失败' }
+  if (b.code !== 0 && b.code !== '0')
+    return /不存在/.test(msg) ? { kind: 'not-found' } : { kind: 'error', code: b.code, msg: msg || '易支付请求失败' }
   if (!verifyV2Sign(b, platformKey)) return { kind: 'error', code: b.code, msg: '易支付返回的签名无效' }
   return { kind: 'ok', body: { ...b, code: 1 } }
 }

@@ -1,6 +1,6 @@
 /**
  * The checkout web app's server: static files from `public/` (plain ES modules, no build step),
- * `/api/*` proxied to main so the browser stays same-origin, and an SPA fallback so deep links
+ * `/api/*` (and seed 002's `/payment/*`) proxied to main so the browser stays same-origin, and an SPA fallback so deep links
  * such as `/order/123` (where pay's browser return lands) open the app.
  */
 import { fileURLToPath } from 'node:url'
@@ -70,7 +70,7 @@ export async function buildApp(config: Readonly<WebConfig>) {
     api.removeAllContentTypeParsers()
     api.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body))
 
-    api.all('/api/*', async (req, reply) => {
+    const forward = async (req: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply) => {
       const headers: Record<string, string | string[]> = {}
       for (const [k, v] of Object.entries(req.headers)) {
         if (v === undefined || HOP_BY_HOP.has(k) || REQUEST_ONLY.has(k)) continue
@@ -104,7 +104,10 @@ export async function buildApp(config: Readonly<WebConfig>) {
           .status(timeout ? 504 : 502)
           .send(fail(timeout ? 504 : 502, 'SERVICE_UNAVAILABLE', timeout ? '主服务响应超时，请稍后再试' : '主服务暂时不可用，请稍后再试'))
       }
-    })
+    }
+    api.all('/api/*', forward)
+    // Seed 002's own paths: a points-shop frontend served from this origin calls them with relative URLs.
+    api.all('/payment/*', forward)
   })
 
   // ---- static files and the SPA fallback ------------------------------------------------------

@@ -9,7 +9,6 @@
  * - `GET|POST /api/pay/submit` — the page jump; `POST /api/pay/query`, `POST /api/pay/refund`.
  */
 import type { FastifyInstance, FastifyReply } from 'fastify'
-import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan } from '../util.ts'
 import {
   BALANCE_INSUFFICIENT,
@@ -18,6 +17,7 @@ import {
   checkV2Sign,
   orderJson,
   parseMoney,
+  registerSubmit,
   requestParams,
   sendJson,
   toParams,
@@ -49,17 +49,7 @@ function formParams(req: { body: unknown }): Params {
 }
 
 export function registerEpayV2Api(app: FastifyInstance, ctx: EpayContext) {
-  const submit = async (req: { query: unknown; body: unknown }, reply: FastifyReply) => {
-    try {
-      const trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, requestParams(req), 'v2'))
-      return reply.redirect(`/cashier/${encodeURIComponent(trade.id)}`, 302)
-    } catch (err) {
-      if (!(err instanceof EpayError)) throw err
-      return sendHtml(reply, 400, messagePage('易支付 - 支付请求错误', err.msg, { error: true }))
-    }
-  }
-  app.get('/api/pay/submit', submit)
-  app.post('/api/pay/submit', submit)
+  registerSubmit(app, ctx, '/api/pay/submit', 'v2')
 
   app.post('/api/pay/create', async (req, reply) => {
     try {

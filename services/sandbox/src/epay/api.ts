@@ -168,18 +168,23 @@ export function orderJson(trade: EpayTrade) {
   }
 }
 
-export function registerEpayApi(app: FastifyInstance, ctx: EpayContext) {
+/** The page jump (V1 submit.php, V2 api/pay/submit), GET or POST: the browser is sent to the cashier, refusals are a page. */
+export function registerSubmit(app: FastifyInstance, ctx: EpayContext, path: string, api: 'submit' | 'v2') {
   const submit = async (req: { query: unknown; body: unknown }, reply: FastifyReply) => {
     try {
-      const trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, requestParams(req), 'submit'))
+      const trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, requestParams(req), api))
       return reply.redirect(`/cashier/${encodeURIComponent(trade.id)}`, 302)
     } catch (err) {
       if (!(err instanceof EpayError)) throw err
       return sendHtml(reply, 400, messagePage('易支付 - 支付请求错误', err.msg, { error: true }))
     }
   }
-  app.get('/submit.php', submit)
-  app.post('/submit.php', submit)
+  app.get(path, submit)
+  app.post(path, submit)
+}
+
+export function registerEpayApi(app: FastifyInstance, ctx: EpayContext) {
+  registerSubmit(app, ctx, '/submit.php', 'submit')
 
   const mapi = async (req: { query: unknown; body: unknown }, reply: FastifyReply) => {
     try {

@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { freePort, startService, type RunningService } from '@paysys/devkit'
-import { judge, mainCases, notifyCases, payServiceCases, returnCases, type Case } from './fixtures/cases.ts'
+import { judge, mainCases, notifyCases, payServiceCases, pointsShopCases, returnCases, type Case } from './fixtures/cases.ts'
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
 import { buildWorld } from './fixtures/world.ts'
 import { buildMiniProgramWorld, miniProgramCases } from './fixtures/cases-mini-program.ts'
@@ -75,6 +75,7 @@ const groups: [string, Case[]][] = [
   ['main', mainCases(w)],
   ['seed 001 (/mp)', miniProgramCases(w, mp)],
   ['seed 004 /api/v1/payment', v1PaymentCases(w)],
+  ['seed 002 (/payment/*)', pointsShopCases(w)],
   ['pay service API', payServiceCases(w)],
   ['provider notifies', notifyCases(w)],
   ['browser return', returnCases(w)],

@@ -89,6 +89,10 @@ export class AppError extends Error {
 
 export const PAY_TYPES = ['form', 'jump', 'qrcode', 'jsapi'] as const
 
+/** Seed 002's `method` values (Epay V2's 接口类型), see CreatePaymentRequest.interfaceType. */
+export const INTERFACE_TYPES = ['web', 'jump', 'jsapi', 'app', 'scan', 'applet'] as const
+export type InterfaceType = (typeof INTERFACE_TYPES)[number]
+
 export const CreatePaymentRequest = Type.Object(
   {
     orderId: Type.Integer({ minimum: 1 }),
@@ -102,6 +106,21 @@ export const CreatePaymentRequest = Type.Object(
     device: Type.Optional(Type.String({ maxLength: 16 })),
     openid: Type.Optional(Type.String({ maxLength: 128 })),
     clientIp: Type.Optional(Type.String({ maxLength: 64 })),
+    /**
+     * Seed 002's `method` (接口类型): how the buyer pays — `web` (the provider picks by device), `jump` (a
+     * URL only), `jsapi`, `app`, `scan`, `applet`. A provider whose API has this vocabulary passes it
+     * through; the others map `jump` onto a jump and ignore the rest. Absent: `web`.
+     */
+    interfaceType: Type.Optional(
+      Type.Union([
+        Type.Literal('web'),
+        Type.Literal('jump'),
+        Type.Literal('jsapi'),
+        Type.Literal('app'),
+        Type.Literal('scan'),
+        Type.Literal('applet'),
+      ]),
+    ),
     /** ISO-8601; the provider trade is created to expire then. */
     expireAt: Type.Optional(Type.String({ format: 'date-time' })),
   },
@@ -122,6 +141,12 @@ export interface CreatePaymentResponse {
   paymentUrl?: string
   qrCode?: string
   jsapiParams?: Record<string, string>
+  /**
+   * When the provider answered in seed 002's vocabulary (Epay V2 `pay_type` / `pay_info`): its words as
+   * they came, for a dialect that shows them as they are (`jump`, `qrcode`, `html`, `urlscheme`, …).
+   */
+  providerPayType?: string
+  payInfo?: string
   expireAt: string | null
 }
 
@@ -327,6 +352,8 @@ export const CreatePaymentResponseSchema = OpenObject({
   paymentUrl: Type.Optional(Type.String({ description: 'payType jump (and the GET variant of form)' })),
   qrCode: Type.Optional(Type.String({ description: 'payType qrcode: the raw QR content' })),
   jsapiParams: Type.Optional(OpenObject({}, { description: 'payType jsapi: appId, timeStamp, nonceStr, package, signType, paySign' })),
+  providerPayType: Type.Optional(Type.String({ description: "the provider's own pay_type (Epay V2), as answered" })),
+  payInfo: Type.Optional(Type.String({ description: "the provider's own pay_info (Epay V2), as answered" })),
   expireAt: Nullable(IsoTime()),
 })
 
@@ -378,6 +405,8 @@ export const PayMethodInfoSchema = OpenObject({
       name: Type.String({ description: 'display name (Chinese)' }),
       /** What a create on this channel needs from the buyer, checked before anything is written. */
       requires: Type.Array(StringEnum(['openid', 'clientIp'] as const)),
+      /** Lower-case words a client may name this channel's wallet by (seed 002's payment_type: `qq`, `wechat`, …). */
+      aliases: Type.Optional(Type.Array(Type.String())),
     }),
   ),
   /** Default channel per device (every one of DEVICES is present). */

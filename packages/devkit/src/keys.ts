@@ -28,10 +28,18 @@ export interface StripeDevKeys {
   webhookSecret: string
 }
 
-/** Epay (彩虹易支付): the merchant id and its MD5 key (32 letters and digits, as Epay generates them). */
+/**
+ * Epay (彩虹易支付): the merchant id and its MD5 key (32 letters and digits, as Epay generates them), and
+ * the V2 API's RSA pairs: the merchant's (pay signs, the sandbox verifies) and the platform's (the sandbox
+ * signs answers and notifies, pay verifies).
+ */
 export interface EpayDevKeys {
   pid: string
   key: string
+  merchantPrivateKey: string
+  merchantPublicKey: string
+  platformPrivateKey: string
+  platformPublicKey: string
 }
 
 /** WeChat Pay API v3: merchant and platform key pairs, each with a self-signed certificate, and the APIv3 key. */
@@ -150,7 +158,16 @@ export function generateStripeKeys(): StripeDevKeys {
 
 export function generateEpayKeys(): EpayDevKeys {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
-  return { pid: '1001', key: [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join('') }
+  const merchant = rsaPair()
+  const platform = rsaPair()
+  return {
+    pid: '1001',
+    key: [...randomBytes(32)].map((b) => alphabet[b % alphabet.length]).join(''),
+    merchantPrivateKey: merchant.privateKey,
+    merchantPublicKey: merchant.publicKey,
+    platformPrivateKey: platform.privateKey,
+    platformPublicKey: platform.publicKey,
+  }
 }
 
 /** Generates the keys once into `dir/keys.json` (git-ignored) and reuses them afterwards. */
@@ -170,6 +187,9 @@ export function ensureDevKeys(dir: string): DevKeys {
 }
 
 /** Keys files written by older versions may lack newer providers: fill them in. */
+const rsaFields = ['merchantPrivateKey', 'merchantPublicKey', 'platformPrivateKey', 'platformPublicKey'] as const
+const pick = <T extends object, K extends keyof T>(o: T, ks: readonly K[]) => Object.fromEntries(ks.map((k) => [k, o[k]])) as Pick<T, K>
+
 function fillMissing(keys: DevKeys): DevKeys {
   const fresh = generateDevKeys()
   // A WeChat block is kept only whole (certificates must match their keys); the public-key pair is a unit of its own.
@@ -182,7 +202,10 @@ function fillMissing(keys: DevKeys): DevKeys {
     ...keys,
     alipay: { ...fresh.alipay, ...keys.alipay },
     wechat: !certFields.every(has) ? fresh.wechat : publicKeyFields.every(has) ? keys.wechat : { ...keys.wechat, ...publicKey },
-    epay: { ...fresh.epay, ...keys.epay },
+    // The V2 pairs are kept only whole (a private key must match its public key).
+    epay: rsaFields.every((k) => !!keys.epay?.[k])
+      ? { ...fresh.epay, ...keys.epay }
+      : { ...fresh.epay, ...keys.epay, ...pick(fresh.epay, rsaFields) },
     stripe: { ...fresh.stripe, ...keys.stripe },
   }
 }

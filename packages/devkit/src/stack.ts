@@ -84,6 +84,9 @@ export function stackEnv(opts: {
       STRIPE_WEBHOOK_SECRET: keys.stripe.webhookSecret,
       // The official SDK is pointed at the sandbox by host/port/protocol; the hosted page is the sandbox's cashier.
       STRIPE_API_BASE: local(ports.sandbox),
+      // Used when EPAY_API_VERSION=2 (the default is 1, the MD5 API).
+      EPAY_MERCHANT_PRIVATE_KEY: keys.epay.merchantPrivateKey,
+      EPAY_PLATFORM_PUBLIC_KEY: keys.epay.platformPublicKey,
       ...opts.extra?.pay,
     },
     sandbox: {
@@ -107,6 +110,8 @@ export function stackEnv(opts: {
       SANDBOX_STRIPE_WEBHOOK_SECRET: keys.stripe.webhookSecret,
       // Stripe's webhook endpoint is a dashboard setting, not part of each session.
       SANDBOX_STRIPE_WEBHOOK_URL: `${local(ports.pay)}/api/pay/notify/stripe`,
+      SANDBOX_EPAY_MERCHANT_PUBLIC_KEY: keys.epay.merchantPublicKey,
+      SANDBOX_EPAY_PLATFORM_PRIVATE_KEY: keys.epay.platformPrivateKey,
       ...opts.extra?.sandbox,
     },
     web: {

@@ -6,7 +6,7 @@
  * then the order is written and the payment started.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type PaymentEvent } from '@paysys/contracts'
+import { AppError, type InterfaceType, type PaymentEvent } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { CatalogRepo, ProductRow } from './catalog.ts'
 import type { MainConfig } from './config.ts'
@@ -33,6 +33,8 @@ export interface HowToPay {
   channel?: string
   device?: string
   openid?: string
+  /** Seed 002's `method` (web, jump, …), passed on to pay. */
+  interfaceType?: InterfaceType
 }
 
 export interface PaidWithCredits {
@@ -162,6 +164,7 @@ export function createCheckout(deps: {
       clientIp: caller.clientIp,
       openid,
       requestId: caller.requestId,
+      interfaceType: how.interfaceType,
     })
     return { order, paymentInfo }
   }
@@ -176,6 +179,8 @@ export function createCheckout(deps: {
       userId: number,
       b: { productId?: number; packageCode?: string; remark?: string | null } & Omit<OrderInput, 'deliveryAddress'> & {
           deliveryAddress?: string | null
+          /** What the client said about itself (seed 002 keeps its payment_type here). */
+          clientInfo?: unknown
         },
     ): Promise<OrderRow> {
       const product = await activeProduct(b)
@@ -196,7 +201,7 @@ export function createCheckout(deps: {
         customerEmail: user.email,
         customerName: user.name,
         paymentMethod: null,
-        clientInfo: undefined,
+        clientInfo: b.clientInfo,
         delivery: priced.delivery,
         remark: b.remark?.trim() || null,
       })

@@ -4,7 +4,7 @@
  */
 import QRCode from 'qrcode'
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type CreatePaymentResponse, type PayMethodInfo, type PaymentSucceededEvent } from '@paysys/contracts'
+import { AppError, type CreatePaymentResponse, type InterfaceType, type PayMethodInfo, type PaymentSucceededEvent } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { PayClient } from './pay-client.ts'
 import type { OrderRow, OrdersRepo, PaidOutcome } from './orders/repo.ts'
@@ -25,6 +25,9 @@ export interface PaymentInfo {
   qrCode?: string
   qrCodeUrl?: string
   jsapiParams?: Record<string, string>
+  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary. */
+  providerPayType?: string
+  payInfo?: string
 }
 
 export async function presentPaymentInfo(order: OrderRow, method: string, created: CreatePaymentResponse): Promise<PaymentInfo> {
@@ -48,6 +51,8 @@ export async function presentPaymentInfo(order: OrderRow, method: string, create
     info.qrCodeUrl = `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}`
   }
   if (created.jsapiParams) info.jsapiParams = created.jsapiParams
+  if (created.providerPayType !== undefined) info.providerPayType = created.providerPayType
+  if (created.payInfo !== undefined) info.payInfo = created.payInfo
   return info
 }
 
@@ -91,7 +96,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
         icon: m.icon,
         description: m.description,
         enabled: true,
-        channels: m.channels.map((c) => ({ code: c.code, name: c.name })),
+        channels: m.channels.map((c) => ({ code: c.code, name: c.name, ...(c.aliases ? { aliases: c.aliases } : {}) })),
       }))
     },
 
@@ -111,7 +116,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
     async start(
       order: OrderRow,
       choice: PaymentChoice,
-      opts: { device?: string; clientIp?: string; openid?: string; requestId?: string },
+      opts: { device?: string; clientIp?: string; openid?: string; requestId?: string; interfaceType?: InterfaceType },
     ): Promise<PaymentInfo> {
       if (order.status !== 'PENDING_PAYMENT') throw new AppError(409, 'ORDER_NOT_PAYABLE', `订单状态为 ${order.status}，不能支付`)
       if (order.expireAt.getTime() <= Date.now()) throw new AppError(409, 'ORDER_NOT_PAYABLE', '订单已过期，请重新下单')
@@ -127,6 +132,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
           ...(opts.device ? { device: opts.device } : {}),
           ...(opts.clientIp ? { clientIp: opts.clientIp } : {}),
           ...(opts.openid ? { openid: opts.openid } : {}),
+          ...(opts.interfaceType ? { interfaceType: opts.interfaceType } : {}),
           expireAt: order.expireAt.toISOString(),
         },
         opts.requestId,

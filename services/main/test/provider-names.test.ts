@@ -12,6 +12,8 @@
  *   prepay) and logs in at its `/api/auth/wechat-login`; the dialect's other files use these two constants.
  * - dialects/v1-payment/vocabulary.ts: seed 004's `payment_method` words (`alipay | wechat | card | wallet`) are
  *   its contract; they are resolved through pay's method aliases, never mapped to a provider here.
+ * - dialects/points-shop/service.ts: seed 002's contract names its payment types (alipay, wechat, qq, bank);
+ *   which provider serves each is pay's (method and channel aliases).
  * Not provider names: `wechatOpenid` / `wechat_openid` (the buyer's openid for channels that require one,
  * a user profile field of seed 004) and DEVICES (`wechat`, `alipay`: where the buyer is, seed 002), which
  * main imports from @paysys/contracts rather than writes.
@@ -28,6 +30,7 @@ export const PROVIDER_NAME =
   /\b(?:ALIPAY|WECHAT(?:_PAY)?|EPAY|BANK_CARD|STRIPE|alipay|wechat(?:_pay)?|epay|wxpay|qqpay|Alipay|WeChat|Wechat|Epay|Stripe)\b|支付宝|微信|易支付|QQ钱包|网银/
 
 const ALLOWED: Record<string, RegExp[]> = {
+  'dialects/points-shop/service.ts': [/^export const PAYMENT_TYPES = \['alipay', 'wechat', 'qq', 'bank'\] as const$/],
   'routes/orders.ts': [
     /app\.post\('\/api\/orders\/:id\/alipay'/,
     /checkout\.payThrough\(req\.user\.id, req\.params\.id, \{ method: 'ALIPAY', channel: 'page' \}/,

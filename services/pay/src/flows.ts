@@ -200,6 +200,7 @@ export function createPaymentFlows(deps: {
       clientIp: req.clientIp,
       openid: req.openid,
       device: req.device,
+      interfaceType: req.interfaceType,
     })
     if (created.qrCode || providerExpireAt) {
       await repo.setProviderPayment(attempt.id, { qrCode: created.qrCode ?? null, providerExpireAt: providerExpireAt ?? null })

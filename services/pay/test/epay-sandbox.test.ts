@@ -3,12 +3,14 @@
  * (wired by devkit's stackEnv, so EPAY_VERIFY_BY_QUERY is on), a small HTTP server stands in for main.
  * The buyer's clicks are the sandbox's cashier forms; the notifies are the sandbox's own GETs.
  */
+import { createPrivateKey, createPublicKey } from 'node:crypto'
 import t from 'tap'
 import { connect } from '@paysys/db'
 import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
 import { createServiceClient, parseServiceKeys } from '@paysys/service-auth'
 import type { CreatePaymentResponse, Envelope, PaymentEvent, PaymentStatusResponse } from '@paysys/contracts'
 import { createEpayProvider } from '../src/providers/epay/epay.ts'
+import type { EpayConfig } from '../src/providers/epay/config.ts'
 import { ProviderError } from '../src/providers/types.ts'
 import { createRequest, startStandInMain, waitFor } from './helpers.ts'
 
@@ -53,7 +55,8 @@ async function control(method: 'GET' | 'POST', path: string, body?: unknown) {
   return { status: res.status, body: (await res.json()) as Record<string, any> } // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
 }
 async function create(over: Record<string, unknown>) {
-  const req = createRequest({ method: 'EPAY', amount: 990, ...over })
+  // main passes the buyer's IP; without one pay would use the page jump (no mapi.php order to pay here).
+  const req = createRequest({ method: 'EPAY', amount: 990, clientIp: '198.51.100.9', ...over })
   const res = await client.post<Envelope<CreatePaymentResponse>>('/api/pay/create', req)
   if (res.status !== 200) throw new Error(JSON.stringify(res.body))
   return { req, data: res.body.data }
@@ -322,5 +325,115 @@ t.test('the adapter against the sandbox: submit.php page jump, query, refund onc
       ok: false,
       reason: 'QUERY_FAILED',
     },
+  )
+})
+
+const v2Keys = {
+  merchantPrivateKey: createPrivateKey(keys.epay.merchantPrivateKey),
+  platformPublicKey: createPublicKey(keys.epay.platformPublicKey),
+}
+const adapter = (over: Partial<EpayConfig> = {}) =>
+  createEpayProvider(
+    { pid: keys.epay.pid, key: keys.epay.key, baseUrl: sandbox.url, verifyByQuery: true, createApi: 'mapi', ...over },
+    { publicUrl: env.pay.PUBLIC_URL!, timeoutMs: 5000 },
+  )
+const order = (over: Partial<Parameters<ReturnType<typeof adapter>['createPayment']>[0]> = {}) => ({
+  outTradeNo: createRequest().orderNo,
+  amount: 500,
+  subject: '积分',
+  channel: 'alipay',
+  expireAt: null,
+  ...over,
+})
+/** The notify the sandbox would send for `outTradeNo`, as the raw query string pay receives. */
+async function notifyOf(outTradeNo: string, body: Record<string, unknown> = {}) {
+  const r = await control('POST', `/control/epay/trades/${outTradeNo}/notify`, { notifyUrl: 'http://127.0.0.1:9/', ...body })
+  return new URLSearchParams(r.body.params as Record<string, string>).toString()
+}
+
+t.test('V2 (RSA, api/pay/*): method/device through, pay_type/pay_info back, signed answers and notifies verified', async (t) => {
+  const epay = adapter({ apiVersion: 2, v2: v2Keys })
+  const pc = order()
+  const qr = await epay.createPayment({ ...pc, clientIp: '198.51.100.20', device: 'pc', interfaceType: 'web' })
+  t.match(qr, { payType: 'qrcode', providerPayType: 'qrcode', qrCode: /\/qr\/epay\//, payInfo: qr.qrCode })
+  t.match((await control('GET', `/control/epay/trades/${pc.outTradeNo}`)).body, { api: 'v2', device: 'pc' })
+  const jumpOrder = order({ channel: 'wxpay' })
+  const jump = await epay.createPayment({ ...jumpOrder, clientIp: '198.51.100.20', device: 'pc', interfaceType: 'jump' })
+  t.match(jump, { payType: 'jump', providerPayType: 'jump', paymentUrl: /\/cashier\/epay_/ })
+  await t.rejects(
+    epay.createPayment({ ...order(), clientIp: '198.51.100.20', interfaceType: 'jsapi' }),
+    /sub_openid/,
+    "what Epay refuses is Epay's refusal",
+  )
+
+  t.match(await epay.query(pc.outTradeNo), { found: true, state: 'PENDING', amount: 500 })
+  t.same(await epay.query('P20240101000000NOSUCHORDER'), { found: false })
+  await control('POST', `/control/epay/trades/${pc.outTradeNo}/pay`, { notify: false })
+  t.match(await epay.query(pc.outTradeNo), { found: true, state: 'SUCCEEDED', amount: 500 })
+
+  const raw = await notifyOf(pc.outTradeNo)
+  t.match(new URLSearchParams(raw).get('sign_type'), 'RSA', 'a V2 order is notified RSA-signed')
+  t.match(epay.verifyNotification({ rawBody: raw, contentType: undefined, headers: {} }), {
+    ok: true,
+    trade: { outTradeNo: pc.outTradeNo, amount: 500 },
+  })
+  const forged = await notifyOf(pc.outTradeNo, { wrongKey: true })
+  t.match(epay.verifyNotification({ rawBody: forged, contentType: undefined, headers: {} }), { ok: false, reason: 'BAD_SIGNATURE' })
+  const tampered = await notifyOf(pc.outTradeNo, { tamper: { money: '0.01' }, tamperAfterSign: true })
+  t.match(epay.verifyNotification({ rawBody: tampered, contentType: undefined, headers: {} }), { ok: false, reason: 'BAD_SIGNATURE' })
+  // An MD5-signed (V1) notify is not what a V2 operator sends.
+  const md5 = new URLSearchParams(raw)
+  md5.set('sign_type', 'MD5')
+  t.match(epay.verifyNotification({ rawBody: md5.toString(), contentType: undefined, headers: {} }), { ok: false, reason: 'BAD_SIGNATURE' })
+
+  t.match(await epay.refund({ outTradeNo: pc.outTradeNo, refundNo: 'RV2', amount: 200 }), { state: 'SUCCEEDED', amount: 200 })
+  t.match((await control('GET', `/control/epay/trades/${pc.outTradeNo}`)).body, { status: 2, refundedMoney: '2.00' })
+  // Answers signed by another key are not believed.
+  const other = adapter({ apiVersion: 2, v2: { ...v2Keys, platformPublicKey: createPublicKey(keys.epay.merchantPublicKey) } })
+  await t.rejects(other.query(pc.outTradeNo), /签名无效/)
+})
+
+t.test('refund refused with 商户余额不足 stays PENDING (retried); other refusals are final', async (t) => {
+  await control('POST', '/control/epay/modes', { refundBalanceInsufficient: true })
+  t.teardown(() => control('POST', '/control/epay/modes', { refundBalanceInsufficient: false }))
+  for (const epay of [adapter(), adapter({ apiVersion: 2, v2: v2Keys })]) {
+    const o = order()
+    await epay.createPayment({ ...o, clientIp: '198.51.100.21' })
+    await control('POST', `/control/epay/trades/${o.outTradeNo}/pay`, { notify: false })
+    t.match(await epay.refund({ outTradeNo: o.outTradeNo, refundNo: 'RB', amount: 500 }), { state: 'PENDING', failureReason: /余额不足/ })
+    t.match((await control('GET', `/control/epay/trades/${o.outTradeNo}`)).body, { status: 1 }, 'nothing refunded at Epay')
+    await control('POST', '/control/epay/modes', { refundBalanceInsufficient: false })
+    t.match(
+      await epay.refund({ outTradeNo: o.outTradeNo, refundNo: 'RB', amount: 500 }),
+      { state: 'SUCCEEDED' },
+      'asked again once topped up',
+    )
+    await control('POST', '/control/epay/modes', { refundBalanceInsufficient: true })
+  }
+})
+
+t.test("pay_iplimit: the buyer's IP is sent, never a shared stand-in; unknown → the page jump", async (t) => {
+  await control('POST', '/control/epay/modes', { ipLimit: 1 })
+  t.teardown(() => control('POST', '/control/epay/modes', { ipLimit: null }))
+  const epay = adapter()
+  // The sandbox refuses a loopback clientip in this mode, as Epay's limit would once a few buyers shared it.
+  await t.rejects(epay.createPayment({ ...order(), clientIp: '127.0.0.1' }), /请明天再试/)
+  const unknown = order()
+  const created = await epay.createPayment(unknown)
+  t.equal(created.payType, 'form', 'no clientIp: submit.php, where Epay sees the browser')
+  t.equal(
+    (await control('GET', `/control/epay/trades/${unknown.outTradeNo}`)).status,
+    404,
+    'no mapi.php order was created with a stand-in IP',
+  )
+  const first = order()
+  t.match(await epay.createPayment({ ...first, clientIp: '198.51.100.30', device: 'mobile' }), { payType: 'jump' })
+  t.match((await control('GET', `/control/epay/trades/${first.outTradeNo}`)).body, { api: 'mapi' })
+  await control('POST', `/control/epay/trades/${first.outTradeNo}/pay`, { notify: false })
+  await t.rejects(epay.createPayment({ ...order(), clientIp: '198.51.100.30' }), /请明天再试/, 'the same IP again: over the limit')
+  t.match(
+    await epay.createPayment({ ...order(), clientIp: '198.51.100.31', device: 'mobile' }),
+    { payType: 'jump' },
+    'another buyer is fine',
   )
 })

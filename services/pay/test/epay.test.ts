@@ -5,7 +5,7 @@
  * and changing nothing; mapi answers from a small stand-in for an Epay site.
  */
 import t from 'tap'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -229,7 +229,33 @@ t.test('config: Epay is enabled by all of EPAY_PID, EPAY_KEY[_FILE], EPAY_BASE_U
     baseUrl: 'https://pay.example.com',
     verifyByQuery: true,
     createApi: 'mapi',
+    apiVersion: 1,
+    v2: null,
   })
+  // V2 (RSA): the version and both keys; Epay's bare base64 keys are accepted as well as PEM.
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const pem = {
+    priv: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    pub: pair.publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  }
+  const bare = (p: string) => p.replace(/-----[^-]+-----|\s/g, '')
+  t.throws(() => loadConfig({ ...base, ...epayEnv({ EPAY_API_VERSION: '2' }) }), /EPAY_API_VERSION=2 needs EPAY_MERCHANT_PRIVATE_KEY/)
+  t.throws(() => loadConfig({ ...base, ...epayEnv({ EPAY_API_VERSION: '3' }) }), /EPAY_API_VERSION must be one of 1, 2/)
+  t.throws(
+    () =>
+      loadConfig({
+        ...base,
+        ...epayEnv({ EPAY_API_VERSION: '2', EPAY_MERCHANT_PRIVATE_KEY: 'not a key', EPAY_PLATFORM_PUBLIC_KEY: pem.pub }),
+      }),
+    /EPAY_MERCHANT_PRIVATE_KEY is not a valid RSA private key/,
+  )
+  const v2 = loadConfig({
+    ...base,
+    ...epayEnv({ EPAY_API_VERSION: '2', EPAY_MERCHANT_PRIVATE_KEY: bare(pem.priv), EPAY_PLATFORM_PUBLIC_KEY: pem.pub }),
+  }).epay!
+  t.equal(v2.apiVersion, 2)
+  t.equal(v2.v2?.merchantPrivateKey.asymmetricKeyType, 'rsa')
+  t.equal(v2.v2?.platformPublicKey.type, 'public')
   t.throws(() => loadConfig({ ...base, EPAY_PID: PID }), /Epay is partially configured: missing EPAY_KEY, EPAY_BASE_URL/)
   t.throws(() => loadConfig({ ...base, EPAY_KEY: KEY, EPAY_BASE_URL: 'https://p/' }), /missing EPAY_PID/)
   t.throws(() => loadConfig({ ...base, ...epayEnv({ EPAY_PID: 'abc' }) }), /EPAY_PID must be/)
@@ -458,12 +484,18 @@ t.test('mapi: device picks QR or jump; unpresentable answers fall back to submit
   t.equal(call.form.sign, md5Sign(call.form))
 
   next = { text: JSON.stringify({ code: 1, trade_no: '2025', payurl: 'https://pay.example.com/pay/submit/2025/' }) }
-  const mobile = await createEpay(pay, { channel: 'alipay', device: 'mobile' })
+  const mobile = await createEpay(pay, { channel: 'alipay', device: 'mobile', clientIp: '203.0.113.8' })
   t.match(mobile.data, { payType: 'jump', paymentUrl: 'https://pay.example.com/pay/submit/2025/' })
-  t.match(site.calls.at(-1)!.form, { device: 'mobile', clientip: '127.0.0.1' })
+  t.match(site.calls.at(-1)!.form, { device: 'mobile', clientip: '203.0.113.8' })
+  // No buyer IP: never a shared stand-in (Epay's pay_iplimit counts per IP), the page jump instead, and no mapi.php call.
+  const calls = site.calls.length
+  const unknownIp = await createEpay(pay, { channel: 'alipay', device: 'mobile' })
+  t.match(unknownIp.data, { payType: 'form', paymentUrl: new RegExp(`^${site.url}submit\\.php\\?`) })
+  t.equal(site.calls.length, calls, 'mapi.php was not asked')
+  t.notMatch(unknownIp.data.paymentUrl, /clientip/)
 
   next = { text: `\uFEFF${JSON.stringify({ code: 1, trade_no: '2026', html: '<form></form>' })}` }
-  const html = await createEpay(pay, { channel: 'bank' })
+  const html = await createEpay(pay, { channel: 'bank', clientIp: '203.0.113.8' })
   t.match(html.data, { payType: 'form', paymentUrl: new RegExp(`^${site.url}submit\\.php\\?`) })
 
   for (const [what, answer] of [
@@ -472,7 +504,11 @@ t.test('mapi: device picks QR or jump; unpresentable answers fall back to submit
     ['HTTP 500', { status: 500, text: '{}' }],
   ] as const) {
     next = answer
-    const res = await pay.call('POST', '/api/pay/create', createRequest({ method: 'EPAY', channel: 'qqpay', amount: 100 }))
+    const res = await pay.call(
+      'POST',
+      '/api/pay/create',
+      createRequest({ method: 'EPAY', channel: 'qqpay', amount: 100, clientIp: '203.0.113.8' }),
+    )
     t.equal(res.statusCode, 502, what)
     t.equal(res.json().error, 'PROVIDER_ERROR', what)
     t.notMatch(res.body, KEY, 'the key never leaks')

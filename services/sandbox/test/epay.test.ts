@@ -5,7 +5,7 @@
  * refunds, and the control API (duplicates, tampering, wrong keys, float money, close, raw notifies).
  */
 import t from 'tap'
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, createSign, createVerify, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createServer } from 'node:http'
 import { freePort } from '@paysys/devkit'
 import { loadConfig } from '../src/config.ts'
@@ -14,7 +14,21 @@ import { controlJson, countButtons, getManual, postForm, sleep, startSandbox, ty
 const PID = '1001'
 const KEY = randomBytes(16).toString('hex')
 
-const sb: Sandbox = await startSandbox({ SANDBOX_EPAY_PID: PID, SANDBOX_EPAY_KEY: KEY })
+// V2 (RSA): the merchant's pair (we sign, the sandbox verifies) and the platform's (the sandbox signs, we verify).
+const rsa = () =>
+  generateKeyPairSync('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  })
+const MERCHANT = rsa()
+const PLATFORM = rsa()
+const sb: Sandbox = await startSandbox({
+  SANDBOX_EPAY_PID: PID,
+  SANDBOX_EPAY_KEY: KEY,
+  SANDBOX_EPAY_MERCHANT_PUBLIC_KEY: MERCHANT.publicKey,
+  SANDBOX_EPAY_PLATFORM_PRIVATE_KEY: PLATFORM.privateKey,
+})
 
 /** A merchant notify endpoint recording GET query strings; answers per path from a queue (default `success`). */
 interface Hit {
@@ -380,4 +394,98 @@ t.test('concurrent 支付 clicks pay once and notify once', async (t) => {
   await waitHits(`/notify/${p.out_trade_no}`, 1)
   await sleep(300)
   t.equal(received(`/notify/${p.out_trade_no}`).length, 1)
+})
+
+// ---- V2 (api/pay/*, RSA), with an independent signer ----
+
+function signContent(params: Record<string, string>): string {
+  return Object.keys(params)
+    .filter((k) => k !== 'sign' && k !== 'sign_type' && params[k] !== '')
+    .sort()
+    .map((k) => `${k}=${params[k]}`)
+    .join('&')
+}
+const rsaSign = (params: Record<string, string>, key = MERCHANT.privateKey, timestamp = Math.floor(Date.now() / 1000)) => {
+  const p = { ...params, timestamp: String(timestamp) }
+  return { ...p, sign: createSign('RSA-SHA256').update(signContent(p)).sign(key, 'base64'), sign_type: 'RSA' }
+}
+/** Epay's signature on an answer or notify: every value as text. */
+const platformSigned = (body: Record<string, unknown>) => {
+  const flat = Object.fromEntries(Object.entries(body).map(([k, v]) => [k, String(v)]))
+  return createVerify('RSA-SHA256').update(signContent(flat)).verify(PLATFORM.publicKey, String(body.sign), 'base64')
+}
+async function v2(action: string, params: Record<string, string>) {
+  return (await (await postForm(`${sb.base}/api/pay/${action}`, params)).json()) as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- parsed JSON of a test answer
+}
+
+t.test("V2 api/pay/create: RSA both ways, method/device → pay_type/pay_info, Epay's refusals", async (t) => {
+  const pc = payParams({ clientip: '203.0.113.40', device: 'pc', method: 'web' })
+  const qr = await v2('create', rsaSign(pc))
+  t.match(qr, { code: 0, trade_no: /^\d{19}$/, pay_type: 'qrcode', pay_info: /\/qr\/epay\//, sign_type: 'RSA' })
+  t.ok(platformSigned(qr), 'the answer is signed with the platform key')
+  t.match(await trade(pc.out_trade_no!), { api: 'v2', device: 'pc' })
+  const jump = await v2('create', rsaSign(payParams({ clientip: '203.0.113.40', device: 'pc', method: 'jump' })))
+  t.match(jump, { code: 0, pay_type: 'jump', pay_info: /\/cashier\/epay_/ })
+  const mobile = await v2('create', rsaSign(payParams({ clientip: '203.0.113.40', device: 'mobile' })))
+  t.match(mobile, { code: 0, pay_type: 'jump' })
+
+  t.match(
+    await v2('create', rsaSign(payParams({ clientip: '203.0.113.40' }), PLATFORM.privateKey)),
+    { code: -3, msg: '签名校验失败' },
+    'another key',
+  )
+  t.match(await v2('create', rsaSign(payParams({ clientip: '203.0.113.40' }), MERCHANT.privateKey, 1_600_000_000)), {
+    code: -3,
+    msg: '时间戳无效',
+  })
+  t.match(await v2('create', sign(payParams({ clientip: '203.0.113.40' }))), { code: -3 }, 'an MD5 signature is not V2')
+  t.match(await v2('create', rsaSign(payParams({ clientip: '203.0.113.40', method: 'jsapi' }))), { code: -1, msg: /sub_openid/ })
+  t.match(await v2('create', rsaSign(payParams({ clientip: '203.0.113.40', method: 'app' }))), { code: -1, msg: '参数不合法' })
+  t.match(await v2('create', rsaSign(payParams({ clientip: 'not-an-ip' }))), { code: -1, msg: '用户IP地址不合法' })
+  t.match(await v2('create', rsaSign(payParams())), { code: -1, msg: /clientip/ })
+})
+
+t.test('V2: a V2 order is notified RSA-signed; query and refund signed', async (t) => {
+  const p = payParams({ clientip: '203.0.113.41', device: 'mobile', money: '10.00' })
+  await v2('create', rsaSign(p))
+  await controlJson(sb.base, 'POST', `/control/epay/trades/${p.out_trade_no}/pay`, {})
+  const [hit] = await waitHits(`/notify/${p.out_trade_no}`, 1)
+  t.match(hit!.params, { out_trade_no: p.out_trade_no, trade_status: 'TRADE_SUCCESS', money: '10.00', sign_type: 'RSA' })
+  t.ok(platformSigned(hit!.params), 'the notify verifies with the platform key')
+  const q = await v2('query', rsaSign({ pid: PID, out_trade_no: p.out_trade_no! }))
+  t.match(q, { code: 0, out_trade_no: p.out_trade_no, status: 1, money: '10.00' })
+  t.ok(platformSigned(q))
+  t.match(await v2('query', rsaSign({ pid: PID, out_trade_no: 'NOPE' })), { code: -1, msg: '订单号不存在' })
+  const r = await v2('refund', rsaSign({ pid: PID, out_trade_no: p.out_trade_no!, money: '3.00', out_refund_no: 'R1' }))
+  t.match(r, { code: 0, out_refund_no: 'R1', money: '3.00' })
+  t.ok(platformSigned(r))
+  t.match(await trade(p.out_trade_no!), { status: 2, refundedMoney: '3.00' })
+})
+
+t.test('modes: 商户余额不足 refunds; pay_iplimit refuses a loopback IP and an IP over its daily count', async (t) => {
+  const modes = (body: unknown) => controlJson(sb.base, 'POST', '/control/epay/modes', body)
+  t.teardown(() => modes({ refundBalanceInsufficient: false, ipLimit: null }))
+  t.equal((await modes({ ipLimit: -1 })).status, 400)
+  const p = payParams({ clientip: '203.0.113.50', device: 'mobile', money: '10.00' })
+  await mapi(sign(p))
+  await controlJson(sb.base, 'POST', `/control/epay/trades/${p.out_trade_no}/pay`, { notify: false })
+  t.match((await modes({ refundBalanceInsufficient: true })).json, { refundBalanceInsufficient: true })
+  const form = { pid: PID, key: KEY, out_trade_no: p.out_trade_no!, money: '1.00' }
+  t.match(await (await postForm(`${sb.base}/api.php?act=refund`, form)).json(), { code: -1, msg: /商户余额不足/ })
+  t.match(await v2('refund', rsaSign({ pid: PID, out_trade_no: p.out_trade_no!, money: '1.00' })), { code: -1, msg: /商户余额不足/ })
+  t.match(await trade(p.out_trade_no!), { status: 1 }, 'nothing refunded')
+  await modes({ refundBalanceInsufficient: false })
+  t.match(await (await postForm(`${sb.base}/api.php?act=refund`, form)).json(), { code: 1 })
+
+  await modes({ ipLimit: 1 })
+  t.match(await mapi(sign(payParams({ clientip: '127.0.0.1', device: 'mobile' }))), { code: -1, msg: '你今天已无法再发起支付，请明天再试' })
+  t.match(await v2('create', rsaSign(payParams({ clientip: '127.0.0.1' }))), { code: -1, msg: /请明天再试/ })
+  t.match(
+    await mapi(sign(payParams({ clientip: '203.0.113.50', device: 'mobile' }))),
+    { code: -1, msg: /请明天再试/ },
+    'one paid today already',
+  )
+  t.match(await mapi(sign(payParams({ clientip: '203.0.113.51', device: 'mobile' }))), { code: 1 })
+  await modes({ ipLimit: null })
+  t.match(await mapi(sign(payParams({ clientip: '127.0.0.1', device: 'mobile' }))), { code: 1 }, 'off again')
 })

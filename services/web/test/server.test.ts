@@ -63,6 +63,22 @@ t.test('GET is proxied with its query, Authorization and forwarding headers; the
   t.notOk(s.headers.upgrade, 'hop-by-hop headers are not forwarded')
 })
 
+t.test("seed 002's /payment/* is proxied like /api/* (a points-shop frontend on this origin)", async (t) => {
+  seen.length = 0
+  const body = '{"amount":10,"points":200,"payment_type":"alipay"}'
+  const res = await app.inject({
+    method: 'POST',
+    url: '/payment/create-order',
+    headers: { authorization: 'Bearer abc.def', 'content-type': 'application/json' },
+    payload: body,
+  })
+  t.equal(res.statusCode, 201)
+  t.match(seen[0], { method: 'POST', url: '/payment/create-order', body, headers: { authorization: 'Bearer abc.def' } })
+  const order = await app.inject({ method: 'GET', url: '/payment/order/P20240101000000AAAAAAAAAAAA?sync=true' })
+  t.equal(order.statusCode, 201, 'not the SPA page')
+  t.equal(seen[1]!.url, '/payment/order/P20240101000000AAAAAAAAAAAA?sync=true')
+})
+
 t.test('POST bodies reach main byte for byte, whatever their type, with Idempotency-Key', async (t) => {
   seen.length = 0
   const json = '{"packageCode":"CREDITS_500","paymentMethod":"ALIPAY","note":"中文"}'

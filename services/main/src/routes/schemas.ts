@@ -34,6 +34,7 @@ export const MAIN_OPENAPI: OpenApiOptions = {
     { name: 'catalogue', description: 'products, delivery, payment methods (seeds 001, 004)' },
     { name: 'admin', description: 'role admin' },
     { name: 'service', description: 'signed calls from pay' },
+    { name: 'points-shop', description: 'seed 002 at its own paths (/payment/*): {code: 0, message}' },
   ],
 }
 

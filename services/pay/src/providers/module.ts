@@ -24,6 +24,8 @@ export interface ChannelDescriptor {
   /** Display name (Chinese). */
   name: string
   requires: readonly ('openid' | 'clientIp')[]
+  /** Lower-case words a client may name this channel's wallet by (seed 002's payment_type: `qq` for Epay's qqpay). */
+  aliases?: readonly string[]
 }
 
 /** A buyer-facing method served by the provider: see PayMethodInfo in @paysys/contracts. */
@@ -121,7 +123,7 @@ export function methodInfos(modules: readonly AnyProviderModule[], enabled: (nam
         channels: d.channels.map((code) => {
           const c = m.channels.find((ch) => ch.code === code)
           if (!c) throw new Error(`${m.name}: method ${d.method} names unknown channel ${code}`)
-          return { code: c.code, name: c.name, requires: [...c.requires] }
+          return { code: c.code, name: c.name, requires: [...c.requires], ...(c.aliases?.length ? { aliases: [...c.aliases] } : {}) }
         }),
         deviceChannels: { ...d.deviceChannels },
       })

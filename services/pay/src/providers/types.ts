@@ -16,7 +16,7 @@
  *   against our own records (known order, amount) are done by the caller, identically for every
  *   provider (see src/payments.ts).
  */
-import { AppError } from '@paysys/contracts'
+import { AppError, type InterfaceType } from '@paysys/contracts'
 import type { BillDay, BillRow } from '../reconciliation/types.ts'
 
 /** A provider's code as the registry (./index.ts) lists it. */
@@ -40,6 +40,8 @@ export interface CreatePaymentInput {
   openid?: string
   /** Where the buyer is: one of DEVICES in @paysys/contracts (seed 002); some providers pick QR or jump from it. */
   device?: string
+  /** Seed 002's `method` (web, jump, …): passed to a provider whose API speaks it (Epay V2). */
+  interfaceType?: InterfaceType
 }
 
 export interface CreatePaymentResult {
@@ -53,6 +55,9 @@ export interface CreatePaymentResult {
   paymentUrl?: string
   qrCode?: string
   jsapiParams?: Record<string, string>
+  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary (Epay V2). */
+  providerPayType?: string
+  payInfo?: string
 }
 
 /** A trade as the provider reports it (query or notification), in our units. */

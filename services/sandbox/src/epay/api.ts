@@ -16,7 +16,8 @@ import type { DeliveryService } from '../deliveries.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { chinaTime, fenToYuan, httpUrl, yuanToFen } from '../util.ts'
 import { qrCodeOf } from './cashier.ts'
-import { sameKey, verifySign, type Params } from './signing.ts'
+import { isIP } from 'node:net'
+import { rsaVerify, sameKey, verifySign, type Params } from './signing.ts'
 import {
   createOrReuseTrade,
   ensureQrToken,
@@ -33,13 +34,39 @@ export interface EpayContext {
   epay: EpaySandboxConfig
   sql: Sql
   deliveries: DeliveryService
+  /** The operator's settings the control API can switch (`POST /control/epay/modes`), in memory. */
+  modes: EpayModes
+}
+
+export interface EpayModes {
+  /** Refunds are refused with 商户余额不足 (the merchant's Epay balance cannot cover them) until switched off. */
+  refundBalanceInsufficient: boolean
+  /**
+   * Epay's pay_iplimit (限制每IP每天支付笔数): creates whose clientip already has this many paid orders
+   * today are refused, and so is a loopback clientip (a server's stand-in, shared by every buyer). Null: off.
+   */
+  ipLimit: number | null
+}
+
+export const BALANCE_INSUFFICIENT = '商户余额不足，无法完成退款，请商户登录用户中心充值余额'
+const IP_LIMITED = '你今天已无法再发起支付，请明天再试'
+
+/** pay_iplimit, when the operator has it on. */
+export async function checkIpLimit(ctx: EpayContext, clientip: string): Promise<void> {
+  const limit = ctx.modes.ipLimit
+  if (limit === null) return
+  if (/^(127\.|::1$|::ffff:127\.)/.test(clientip)) throw new EpayError(IP_LIMITED)
+  const [row] = await ctx.sql<{ n: number }[]>`
+    select count(*)::int as n from epay_trades
+    where pid = ${ctx.epay.pid} and clientip = ${clientip} and status > 0 and paid_at >= date_trunc('day', now())`
+  if ((row?.n ?? 0) >= limit) throw new EpayError(IP_LIMITED)
 }
 
 const OUT_TRADE_NO_RE = /^[a-zA-Z0-9._\-|]{1,150}$/
-const DEVICES = ['pc', 'mobile', 'qq', 'wechat', 'alipay', 'jump'] as const
+const DEVICES = ['pc', 'mobile', 'qq', 'wechat', 'alipay', 'jump', 'app'] as const
 
 /** Scalar values only (a key given as an array is refused). */
-function toParams(source: unknown): Params | null {
+export function toParams(source: unknown): Params | null {
   if (source === undefined || source === null || source === '') return {}
   if (typeof source !== 'object' || Array.isArray(source)) return null
   const out: Params = {}
@@ -52,7 +79,7 @@ function toParams(source: unknown): Params | null {
 }
 
 /** Epay reads `$_GET` when it has `pid`, else `$_POST`. */
-function requestParams(req: { query: unknown; body: unknown }): Params {
+export function requestParams(req: { query: unknown; body: unknown }): Params {
   const query = toParams(req.query)
   if (query === null) throw new EpayError('参数格式错误')
   if (query.pid !== undefined) return query
@@ -67,17 +94,23 @@ export function parseMoney(value: string | undefined): number | null {
   return yuanToFen(value.trim())
 }
 
-/** The checks submit.php and mapi.php share, with Epay's messages; the order to create. */
-function checkPayRequest(ctx: EpayContext, p: Params, api: 'submit' | 'mapi') {
+/**
+ * The checks submit.php, mapi.php and V2's api/pay/submit|create share, with Epay's messages; the order
+ * to create. A V2 request (`v2`) is RSA-signed by the merchant; `v2create` also needs the buyer's IP.
+ */
+export function checkPayRequest(ctx: EpayContext, p: Params, api: 'submit' | 'mapi' | 'v2' | 'v2create') {
   if (!p.pid) throw new EpayError('商户ID不能为空')
   if (p.pid !== ctx.epay.pid) throw new EpayError('商户不存在！')
-  if (!verifySign(p, ctx.epay.key)) throw new EpayError('签名校验失败，请返回重试！')
+  const v2 = api === 'v2' || api === 'v2create'
+  if (v2) checkV2Sign(ctx, p)
+  else if (!verifySign(p, ctx.epay.key)) throw new EpayError('签名校验失败，请返回重试！')
   if (!p.out_trade_no) throw new EpayError('订单号(out_trade_no)不能为空')
   if (!p.notify_url) throw new EpayError('通知地址(notify_url)不能为空')
   if (!p.name) throw new EpayError('商品名称(name)不能为空')
   if (!p.money) throw new EpayError('金额(money)不能为空')
   if (!p.type) throw new EpayError('支付方式(type)不能为空')
-  if (api === 'mapi' && !p.clientip) throw new EpayError('用户IP地址(clientip)不能为空')
+  if ((api === 'mapi' || api === 'v2create') && !p.clientip) throw new EpayError('用户IP地址(clientip)不能为空')
+  if (api === 'v2create' && !isIP(p.clientip!)) throw new EpayError('用户IP地址不合法')
   const money = parseMoney(p.money)
   if (money === null) throw new EpayError('金额不合法')
   if (!OUT_TRADE_NO_RE.test(p.out_trade_no)) throw new EpayError('订单号(out_trade_no)格式不正确')
@@ -86,7 +119,7 @@ function checkPayRequest(ctx: EpayContext, p: Params, api: 'submit' | 'mapi') {
   if (!notifyUrl) throw new EpayError('通知地址(notify_url)格式不正确')
   const returnUrl = p.return_url ? httpUrl(p.return_url) : null
   if (p.return_url && !returnUrl) throw new EpayError('跳转地址(return_url)格式不正确')
-  const device = api === 'mapi' ? ((DEVICES as readonly string[]).includes(p.device ?? '') ? p.device! : 'pc') : null
+  const device = api === 'mapi' || api === 'v2create' ? ((DEVICES as readonly string[]).includes(p.device ?? '') ? p.device! : 'pc') : null
   return {
     pid: p.pid,
     outTradeNo: p.out_trade_no,
@@ -99,11 +132,19 @@ function checkPayRequest(ctx: EpayContext, p: Params, api: 'submit' | 'mapi') {
     sitename: p.sitename || null,
     clientip: p.clientip || null,
     device,
-    api,
+    api: v2 ? ('v2' as const) : api,
   }
 }
 
-function sendJson(reply: FastifyReply, body: Record<string, unknown>) {
+/** V2's request authentication (ApiHelper::api_verify): a fresh timestamp and the merchant's RSA signature. */
+export function checkV2Sign(ctx: EpayContext, p: Params): void {
+  if (!ctx.epay.v2) throw new EpayError('商户未开通V2接口', -3)
+  if (!p.timestamp || !/^\d{1,12}$/.test(p.timestamp) || Math.abs(Date.now() / 1000 - Number(p.timestamp)) > 300)
+    throw new EpayError('时间戳无效', -3)
+  if (p.sign_type !== 'RSA' || !rsaVerify(p, ctx.epay.v2.merchantPublicKey)) throw new EpayError('签名校验失败', -3)
+}
+
+export function sendJson(reply: FastifyReply, body: Record<string, unknown>) {
   return reply.status(200).header('content-type', 'application/json; charset=UTF-8').send(JSON.stringify(body))
 }
 
@@ -127,24 +168,31 @@ export function orderJson(trade: EpayTrade) {
   }
 }
 
-export function registerEpayApi(app: FastifyInstance, ctx: EpayContext) {
+/** The page jump (V1 submit.php, V2 api/pay/submit), GET or POST: the browser is sent to the cashier, refusals are a page. */
+export function registerSubmit(app: FastifyInstance, ctx: EpayContext, path: string, api: 'submit' | 'v2') {
   const submit = async (req: { query: unknown; body: unknown }, reply: FastifyReply) => {
     try {
-      const trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, requestParams(req), 'submit'))
+      const trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, requestParams(req), api))
       return reply.redirect(`/cashier/${encodeURIComponent(trade.id)}`, 302)
     } catch (err) {
       if (!(err instanceof EpayError)) throw err
       return sendHtml(reply, 400, messagePage('易支付 - 支付请求错误', err.msg, { error: true }))
     }
   }
-  app.get('/submit.php', submit)
-  app.post('/submit.php', submit)
+  app.get(path, submit)
+  app.post(path, submit)
+}
+
+export function registerEpayApi(app: FastifyInstance, ctx: EpayContext) {
+  registerSubmit(app, ctx, '/submit.php', 'submit')
 
   const mapi = async (req: { query: unknown; body: unknown }, reply: FastifyReply) => {
     try {
       const params = requestParams(req)
       if (!params.pid) return sendJson(reply, { code: -4, msg: '未传入任何参数' })
-      let trade = await createOrReuseTrade(ctx.sql, checkPayRequest(ctx, params, 'mapi'))
+      const checked = checkPayRequest(ctx, params, 'mapi')
+      await checkIpLimit(ctx, checked.clientip!)
+      let trade = await createOrReuseTrade(ctx.sql, checked)
       // A computer shows a QR code to scan with the phone; a phone (or bank payment) jumps to the cashier.
       if (trade.device === 'pc' && trade.type !== 'bank') {
         trade = await ensureQrToken(ctx.sql, trade)
@@ -180,6 +228,7 @@ export function registerEpayApi(app: FastifyInstance, ctx: EpayContext) {
         if (!p.trade_no && !p.out_trade_no) return sendJson(reply, { code: -4, msg: '订单号不能为空' })
         const trade = await findTrade(ctx.sql, ctx.epay.pid, { tradeNo: p.trade_no || undefined, outTradeNo: p.out_trade_no || undefined })
         if (!trade) return sendJson(reply, { code: -1, msg: '当前订单不存在！' })
+        if (ctx.modes.refundBalanceInsufficient && trade.status === 1) return sendJson(reply, { code: -1, msg: BALANCE_INSUFFICIENT })
         await refundTrade(ctx.sql, trade, money)
         return sendJson(reply, { code: 1, msg: '退款成功', money: p.money!.trim() })
       }

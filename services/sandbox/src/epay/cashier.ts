@@ -2,11 +2,13 @@
  * Epay's side of the cashier: paying (status 1 + durable GET notify + signed browser return),
  * cancelling (the order stays unpaid), and QR contents (`GET /qr/epay/{token}` and `/scan`).
  */
+import { generateKeyPairSync } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { EpayContext } from './api.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
+import { randomKey, rsaSignParams, signParams, type Signer } from './signing.ts'
 import { findTradeById, findTradeByQrToken, payTrade, type EpayTrade, type MoneyStyle, type PayResult } from './trades.ts'
 
 const TYPE_NAMES: Record<EpayTrade['type'], string> = { alipay: '支付宝', wxpay: '微信支付', qqpay: 'QQ钱包', bank: '网银支付' }
@@ -18,14 +20,27 @@ export async function payAndNotify(
   opts: { notify: boolean; delayMs?: number; moneyStyle?: MoneyStyle } = { notify: true },
 ): Promise<PayResult | null> {
   const result = await payTrade(ctx.sql, tradeId, { moneyStyle: opts.moneyStyle }, async (tx, trade) => {
-    if (opts.notify) await scheduleNotify(tx, ctx.deliveries, ctx.epay.key, trade, opts.delayMs ?? 0)
+    if (opts.notify) await scheduleNotify(tx, ctx.deliveries, notifySigner(ctx, trade), trade, opts.delayMs ?? 0)
   })
   if (result?.outcome === 'paid') ctx.deliveries.kick()
   return result
 }
 
+/**
+ * How Epay signs what it sends about `trade`: a V2 order (api/pay/*) with the platform's RSA key, a V1
+ * one with the merchant's MD5 key (`wrongKey`: a key that is not the merchant's, for forged notifies).
+ */
+export function notifySigner(ctx: EpayContext, trade: EpayTrade, wrongKey = false): Signer {
+  if (trade.api === 'v2' && ctx.epay.v2) {
+    const key = wrongKey ? generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey : ctx.epay.v2.platformPrivateKey
+    return (p) => rsaSignParams(p, key)
+  }
+  const key = wrongKey ? randomKey() : ctx.epay.key
+  return (p) => signParams(p, key)
+}
+
 export function returnUrlOf(ctx: EpayContext, trade: EpayTrade): string | null {
-  return signedReturnUrl(trade, ctx.epay.key)
+  return signedReturnUrl(trade, notifySigner(ctx, trade))
 }
 
 export function qrCodeOf(ctx: EpayContext, trade: EpayTrade): string | null {

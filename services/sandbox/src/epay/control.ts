@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify'
 import type { TradeControl } from '../control.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { EpayContext } from './api.ts'
-import { payAndNotify, qrCodeOf, returnUrlOf } from './cashier.ts'
+import { notifySigner, payAndNotify, qrCodeOf, returnUrlOf } from './cashier.ts'
 import { NOTIFY_TAMPER_FIELDS, notifyDelivery, notifyParams, signedNotifyParams, type NotifyTamper } from './notify.ts'
 import { randomKey, signParams } from './signing.ts'
 import { closeTrade, findTrade, type EpayTrade, type MoneyStyle } from './trades.ts'
@@ -67,7 +67,7 @@ export function epayTradeControl(ctx: EpayContext): TradeControl<EpayTrade> {
       const tamper = stringRecord(b.tamper, 'tamper', NOTIFY_TAMPER_FIELDS) as NotifyTamper
       const moneyStyle = optMoneyStyle(b)
       return (t) => {
-        const signed = signedNotifyParams(notifyParams(t, moneyStyle), wrongKey ? randomKey() : ctx.epay.key, { tamper, tamperAfterSign })
+        const signed = signedNotifyParams(notifyParams(t, moneyStyle), notifySigner(ctx, t, wrongKey), { tamper, tamperAfterSign })
         const delivery = notifyDelivery(t.out_trade_no, notifyUrl ?? t.notify_url, signed, 'manual')
         return { delivery, answer: () => ({ params: signed, url: delivery.url }) }
       }
@@ -88,6 +88,21 @@ export function epayTradeControl(ctx: EpayContext): TradeControl<EpayTrade> {
 
 /** `POST /control/epay/notify-raw {notifyUrl, params, wrongKey?}`: signs `params` as a notify and sends it once. */
 export function registerEpayControl(app: FastifyInstance, ctx: EpayContext) {
+  /**
+   * `POST /control/epay/modes {refundBalanceInsufficient?, ipLimit?}`: the operator's settings that make
+   * Epay refuse (refunds with 商户余额不足; creates per pay_iplimit, `ipLimit: null` off). Answers the modes.
+   */
+  app.post('/control/epay/modes', async (req) => {
+    const b = objectBody(req.body)
+    if (b.refundBalanceInsufficient !== undefined) ctx.modes.refundBalanceInsufficient = optBool(b, 'refundBalanceInsufficient', false)
+    if (b.ipLimit !== undefined) {
+      if (b.ipLimit !== null && (typeof b.ipLimit !== 'number' || !Number.isInteger(b.ipLimit) || b.ipLimit < 0 || b.ipLimit > 1_000_000))
+        throw bad('ipLimit 必须是非负整数或 null')
+      ctx.modes.ipLimit = b.ipLimit
+    }
+    return { ...ctx.modes }
+  })
+
   app.post('/control/epay/notify-raw', async (req) => {
     const b = objectBody(req.body)
     const url = httpUrl(b.notifyUrl)

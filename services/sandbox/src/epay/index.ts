@@ -5,6 +5,7 @@
 import { tradeRoutes } from '../control.ts'
 import type { SandboxProvider } from '../provider.ts'
 import { registerEpayApi, type EpayContext } from './api.ts'
+import { registerEpayV2Api } from './api-v2.ts'
 import { epayCashier, registerEpayQrRoutes } from './cashier.ts'
 import { readEpaySandbox, type EpaySandboxConfig } from './config.ts'
 import { epayTradeControl, registerEpayControl } from './control.ts'
@@ -21,6 +22,9 @@ export const epay: SandboxProvider<'epay', EpaySandboxConfig> = {
     operations: ['create', 'query', 'refund'],
     classify(req) {
       if (req.routeUrl === '/mapi.php') return { operation: 'create', apiMethod: 'mapi' }
+      if (req.routeUrl === '/api/pay/create') return { operation: 'create', apiMethod: 'v2.create' }
+      if (req.routeUrl === '/api/pay/query') return { operation: 'query', apiMethod: 'v2.query' }
+      if (req.routeUrl === '/api/pay/refund') return { operation: 'refund', apiMethod: 'v2.refund' }
       if (req.routeUrl !== '/api.php') return null
       const q = req.query && typeof req.query === 'object' ? (req.query as Record<string, unknown>) : {}
       if (q.act === 'order') return { operation: 'query', apiMethod: 'order' }
@@ -43,8 +47,9 @@ export const epay: SandboxProvider<'epay', EpaySandboxConfig> = {
   },
 
   mount(app, { config, settings, sql, deliveries }) {
-    const ctx: EpayContext = { config, epay: settings, sql, deliveries }
+    const ctx: EpayContext = { config, epay: settings, sql, deliveries, modes: { refundBalanceInsufficient: false, ipLimit: null } }
     registerEpayApi(app, ctx)
+    if (settings.v2) registerEpayV2Api(app, ctx)
     registerEpayQrRoutes(app, ctx)
     registerEpayControl(app, ctx)
     return { cashier: epayCashier(ctx), control: tradeRoutes(epayTradeControl(ctx)) }

@@ -8,7 +8,7 @@ import type { SandboxConfig } from '../config.ts'
 import { scaleSchedule } from '../provider.ts'
 import type { AckRule, DeliveryRequest, DeliveryService, Q } from '../deliveries.ts'
 import { fenToYuan } from '../util.ts'
-import { signParams, type Params } from './signing.ts'
+import type { Params, Signer } from './signing.ts'
 import type { EpayTrade, MoneyStyle } from './trades.ts'
 
 /** Epay's cron retries after 1m, 3m, 20m, 1h and 2h (6 attempts in all). */
@@ -44,13 +44,13 @@ export function notifyParams(trade: EpayTrade, style: MoneyStyle = trade.money_s
 }
 
 /**
- * Signs with `key`. `tamper` values replace the real ones before signing (a valid signature over wrong
+ * Signs with `sign` (MD5 with the merchant key, or RSA for a V2 order). `tamper` values replace the real ones before signing (a valid signature over wrong
  * data), or after signing with `tamperAfterSign` (the signature no longer matches).
  */
-export function signedNotifyParams(params: Params, key: string, opts: { tamper?: NotifyTamper; tamperAfterSign?: boolean } = {}): Params {
+export function signedNotifyParams(params: Params, sign: Signer, opts: { tamper?: NotifyTamper; tamperAfterSign?: boolean } = {}): Params {
   const tamper = Object.fromEntries(Object.entries(opts.tamper ?? {}).filter(([, v]) => v !== undefined)) as Params
-  if (opts.tamperAfterSign) return { ...signParams(params, key), ...tamper }
-  return signParams({ ...params, ...tamper }, key)
+  if (opts.tamperAfterSign) return { ...sign(params), ...tamper }
+  return sign({ ...params, ...tamper })
 }
 
 /** `url` + `?` (or `&` when it already has a query) + the URL-encoded parameters, before any `#`. */
@@ -66,13 +66,13 @@ export function notifyDelivery(reference: string | null, url: string, signed: Pa
 }
 
 /** Inside the payment's transaction: the durable notify, retried on Epay's schedule. */
-export async function scheduleNotify(tx: Q, deliveries: DeliveryService, key: string, trade: EpayTrade, delayMs = 0): Promise<void> {
-  const signed = signedNotifyParams(notifyParams(trade), key)
+export async function scheduleNotify(tx: Q, deliveries: DeliveryService, sign: Signer, trade: EpayTrade, delayMs = 0): Promise<void> {
+  const signed = signedNotifyParams(notifyParams(trade), sign)
   await deliveries.enqueue(tx, { ...notifyDelivery(trade.out_trade_no, trade.notify_url, signed, 'auto'), delayMs })
 }
 
 /** The browser's way back after paying: return_url with the same signed parameters. Null without a return_url. */
-export function signedReturnUrl(trade: EpayTrade, key: string): string | null {
+export function signedReturnUrl(trade: EpayTrade, sign: Signer): string | null {
   if (!trade.return_url) return null
-  return withQuery(trade.return_url, signedNotifyParams(notifyParams(trade), key))
+  return withQuery(trade.return_url, signedNotifyParams(notifyParams(trade), sign))
 }

@@ -9,9 +9,12 @@
  * it, and the server refuses such a request: see PROTOCOLS.md). The same rule covers merchant
  * requests (submit.php, mapi.php) and the sandbox's notifies and returns.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHash, createSign, createVerify, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto'
 
 export type Params = Record<string, string>
+
+/** Adds `sign` and `sign_type` to notify/return/answer parameters (MD5 for V1 orders, RSA for V2). */
+export type Signer = (params: Params) => Params
 
 /** PHP's `trim($v) === ''`: nothing but spaces, tabs, line breaks, NUL and vertical tabs (not JavaScript's wider whitespace). */
 export const isEmpty = (v: string): boolean => /^[ \t\n\r\0\x0B]*$/.test(v)
@@ -55,4 +58,24 @@ export function sameKey(given: unknown, key: string): boolean {
   const a = createHash('sha256').update(given, 'utf8').digest()
   const b = createHash('sha256').update(key, 'utf8').digest()
   return timingSafeEqual(a, b)
+}
+
+// ---- V2 (api/pay/*): SHA256withRSA over the same sign string ----
+
+/** Drops empty values, adds `timestamp` (unless given), then `sign` (base64 SHA256withRSA with Epay's platform key) and `sign_type=RSA`. */
+export function rsaSignParams(params: Params, key: KeyObject): Params {
+  const clean: Params = {}
+  for (const [k, v] of Object.entries(params)) if (k !== 'sign' && k !== 'sign_type' && !isEmpty(v)) clean[k] = v
+  clean.timestamp ??= String(Math.floor(Date.now() / 1000))
+  return { ...clean, sign: createSign('RSA-SHA256').update(signContent(clean), 'utf8').sign(key, 'base64'), sign_type: 'RSA' }
+}
+
+/** A V2 merchant request's signature, checked with the merchant's public key. */
+export function rsaVerify(params: Params, key: KeyObject): boolean {
+  if (typeof params.sign !== 'string' || !params.sign) return false
+  try {
+    return createVerify('RSA-SHA256').update(signContent(params), 'utf8').verify(key, params.sign, 'base64')
+  } catch {
+    return false
+  }
 }

@@ -32,7 +32,7 @@ export interface EpayTrade {
   sitename: string | null
   clientip: string | null
   device: string | null
-  api: 'submit' | 'mapi'
+  api: 'submit' | 'mapi' | 'v2'
   qr_token: string | null
   money_style: MoneyStyle
   buyer: string | null
@@ -68,7 +68,7 @@ export interface NewTrade {
   sitename: string | null
   clientip: string | null
   device: string | null
-  api: 'submit' | 'mapi'
+  api: 'submit' | 'mapi' | 'v2'
 }
 
 /**

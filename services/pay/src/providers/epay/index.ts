@@ -9,10 +9,11 @@ export const epayModule = defineProvider({
   displayName: '易支付',
   configKey: 'epay',
   channels: [
-    { code: 'alipay', name: '支付宝', requires: [] },
-    { code: 'wxpay', name: '微信支付', requires: [] },
-    { code: 'qqpay', name: 'QQ钱包', requires: [] },
-    { code: 'bank', name: '网银支付', requires: [] },
+    // aliases: the wallet words of seed 002's payment_type.
+    { code: 'alipay', name: '支付宝', requires: [], aliases: ['alipay'] },
+    { code: 'wxpay', name: '微信支付', requires: [], aliases: ['wechat', 'wxpay'] },
+    { code: 'qqpay', name: 'QQ钱包', requires: [], aliases: ['qq', 'qqpay'] },
+    { code: 'bank', name: '网银支付', requires: [], aliases: ['bank'] },
   ],
   methods: [
     {

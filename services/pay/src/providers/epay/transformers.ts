@@ -17,7 +17,7 @@ export function isEpayChannel(channel: string): channel is EpayChannel {
   return (EPAY_CHANNELS as readonly string[]).includes(channel)
 }
 
-/** mapi.php's `device`: where the buyer is (seed 002's device list). */
+/** mapi.php's `device`: where the buyer is (seed 002's device list); `jump` (not a place) asks for the jump URL. */
 export const EPAY_DEVICES = ['pc', 'mobile', 'qq', 'wechat', 'alipay'] as const
 export type EpayDevice = (typeof EPAY_DEVICES)[number]
 
@@ -158,7 +158,7 @@ export interface CreateFields {
 }
 
 /** The unsigned parameters of submit.php (and, with `clientip` and `device`, of mapi.php). */
-export function createParams(f: CreateFields, mapi?: { clientIp: string; device: EpayDevice }): Params {
+export function createParams(f: CreateFields, mapi?: { clientIp: string; device: EpayDevice | 'jump' }): Params {
   const params: Params = {
     pid: f.pid,
     type: f.type,
@@ -197,7 +197,7 @@ export function parseMapiAnswer(body: unknown): MapiAnswer {
  */
 export function presentMapi(
   a: Extract<MapiAnswer, { ok: true }>,
-  device: EpayDevice,
+  device: EpayDevice | 'jump',
 ): { payType: 'qrcode'; qrCode: string } | { payType: 'jump'; paymentUrl: string } | null {
   if (device === 'pc' && a.qrcode) return { payType: 'qrcode', qrCode: a.qrcode }
   const jump = a.payurl ?? a.urlscheme

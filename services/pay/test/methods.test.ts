@@ -85,7 +85,7 @@ t.test('Alipay, WeChat Pay and Epay configured: four methods in display order, e
     icon: '/icons/bank.svg',
     description: '通过易支付的网银通道',
     aliases: ['bank_card', 'bank', 'card'],
-    channels: [{ code: 'bank', name: '网银支付', requires: [] }],
+    channels: [{ code: 'bank', name: '网银支付', requires: [], aliases: ['bank'] }],
     deviceChannels: { pc: 'bank', mobile: 'bank', alipay: 'bank', wechat: 'bank', qq: 'bank' },
   })
 })

@@ -24,7 +24,7 @@ export interface ChannelDescriptor {
   /** Display name (Chinese). */
   name: string
   requires: readonly ('openid' | 'clientIp')[]
-  /** Lower-case words a client may name this channel's wallet by (seed 002's payment_type: `qq` for Epay's qqpay). */
+  /** Lower-case words a client may name this channel's wallet by (seed 002's payment_type, e.g. `qq`). */
   aliases?: readonly string[]
 }
 

@@ -40,7 +40,7 @@ export interface CreatePaymentInput {
   openid?: string
   /** Where the buyer is: one of DEVICES in @paysys/contracts (seed 002); some providers pick QR or jump from it. */
   device?: string
-  /** Seed 002's `method` (web, jump, …): passed to a provider whose API speaks it (Epay V2). */
+  /** Seed 002's `method` (web, jump, …): passed to a provider whose API speaks it. */
   interfaceType?: InterfaceType
 }
 
@@ -55,7 +55,7 @@ export interface CreatePaymentResult {
   paymentUrl?: string
   qrCode?: string
   jsapiParams?: Record<string, string>
-  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary (Epay V2). */
+  /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary. */
   providerPayType?: string
   payInfo?: string
 }

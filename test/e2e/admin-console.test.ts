@@ -217,6 +217,13 @@ t.test('find the order paid in the sandbox by the buyer email and refund half of
   await page.fill('#f-email', buyer.email)
   await page.click('#search')
   await page.waitForURL(/email=/)
+  // The URL changes before the filtered list arrives; until then the unfiltered table (which also holds the paid
+  // order) is still on the page. Wait for a table of this buyer's rows only — a filter that let others through
+  // never gets there and fails here.
+  await page.waitForFunction((email) => {
+    const rows = [...document.querySelectorAll('#orders-table tbody tr')]
+    return rows.length > 0 && rows.every((r) => r.textContent?.includes(email))
+  }, buyer.email)
   await page.locator(`#orders-table tr[data-order-id="${paid.id}"]`).waitFor()
   t.equal(await page.locator('#orders-table tbody tr').count(), 1, 'only the buyer orders')
   t.match(await text(page, `#orders-table tr[data-order-id="${paid.id}"]`), /标准套餐[\s\S]*¥25\.00[\s\S]*已支付/)

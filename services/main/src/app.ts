@@ -38,7 +38,7 @@ import { createMiniProgram } from './dialects/mini-program/service.ts'
 import { miniProgramRoutes } from './routes/mini-program.ts'
 import { MINI_PROGRAM_BASE, MINI_PROGRAM_LOGIN_ROUTE } from './dialects/mini-program/seed-names.ts'
 import { V1_ERROR_SHAPE, V1_PREFIX, v1PaymentRoutes } from './dialects/v1-payment/routes.ts'
-import { pointsShopRoutes } from './dialects/points-shop/routes.ts'
+import { POINTS_SHOP_ERROR_SHAPE, pointsShopRoutes } from './dialects/points-shop/routes.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -75,9 +75,9 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
     metricsToken: config.metricsToken,
     openapi: MAIN_OPENAPI,
     http: config.http,
-    // The seed dialects answer in their own shapes (001: FastAPI's {detail}; 004: {error}), the router's refusals
+    // The seed dialects answer in their own shapes (001: FastAPI's {detail}; 004: {error}; 002: {code: -1|-2, …}), the router's refusals
     // of their URLs included.
-    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }, V1_ERROR_SHAPE],
+    errorShapes: [{ prefix: MINI_PROGRAM_BASE, body: (_status, detail) => ({ detail }) }, V1_ERROR_SHAPE, POINTS_SHOP_ERROR_SHAPE],
   })
   registerMainMetrics(app.metrics, { sql, log: app.log })
 

@@ -92,6 +92,12 @@ const tags = ['points-shop']
 /** The document's code for an HTTP status. */
 const docCode = (status: number) => (status === 401 || status === 403 ? -2 : status >= 500 ? -3 : -1)
 
+/** server-kit's `errorShapes` entry: a `/payment/*` URL the router refuses (malformed, over-long) answers in 002's shape too. */
+export const POINTS_SHOP_ERROR_SHAPE = {
+  prefix: '/payment',
+  body: (status: number, message: string) => ({ code: docCode(status), message, error: 'INVALID_PARAMS' }),
+}
+
 function errorOf(err: FastifyError | AppError): { status: number; error: ErrorCode | string; message: string } {
   if (err instanceof AppError) return { status: err.status, error: err.error, message: err.message }
   if (err.validation) return { status: 400, error: 'INVALID_PARAMS', message: `缺少参数或参数无效: ${err.message}` }

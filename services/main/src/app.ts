@@ -38,7 +38,7 @@ import { createMiniProgram } from './dialects/mini-program/service.ts'
 import { miniProgramRoutes } from './routes/mini-program.ts'
 import { MINI_PROGRAM_BASE, MINI_PROGRAM_LOGIN_ROUTE } from './dialects/mini-program/seed-names.ts'
 import { V1_ERROR_SHAPE, V1_PREFIX, v1PaymentRoutes } from './dialects/v1-payment/routes.ts'
-import { POINTS_SHOP_ERROR_SHAPE, pointsShopRoutes } from './dialects/points-shop/routes.ts'
+import { POINTS_SHOP_ERROR_SHAPE, POINTS_SHOP_PREFIX, pointsShopRoutes } from './dialects/points-shop/routes.ts'
 
 /**
  * JSON bodies are validated as sent: the shared validator coerces types (right for query strings and
@@ -176,7 +176,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   await app.register(miniProgramRoutes, { prefix: MINI_PROGRAM_BASE })
   await app.register(v1PaymentRoutes, { prefix: V1_PREFIX })
   // Seed 002's own paths (/payment/*), a dialect over the checkout.
-  await app.register(pointsShopRoutes)
+  await app.register(pointsShopRoutes, { prefix: POINTS_SHOP_PREFIX })
   await app.register(orderEventsRoutes, { sql, databaseUrl: config.databaseUrl, live: config.live, orders, users, metrics: app.metrics })
   return app
 }

@@ -93,8 +93,10 @@ const tags = ['points-shop']
 const docCode = (status: number) => (status === 401 || status === 403 ? -2 : status >= 500 ? -3 : -1)
 
 /** server-kit's `errorShapes` entry: a `/payment/*` URL the router refuses (malformed, over-long) answers in 002's shape too. */
+export const POINTS_SHOP_PREFIX = '/payment'
+
 export const POINTS_SHOP_ERROR_SHAPE = {
-  prefix: '/payment',
+  prefix: POINTS_SHOP_PREFIX,
   body: (status: number, message: string) => ({ code: docCode(status), message, error: 'INVALID_PARAMS' }),
 }
 
@@ -116,9 +118,12 @@ export async function pointsShopRoutes(app: MainApp) {
     if (e.status >= 500) req.log[e.error === 'INTERNAL_ERROR' ? 'error' : 'warn']({ err }, 'points-shop request failed')
     return reply.status(e.status).send({ code: docCode(e.status), message: e.message, error: e.error })
   })
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ code: docCode(404), message: `未找到: ${req.method} ${req.url.split('?')[0]}`, error: 'NOT_FOUND' }),
+  )
 
   app.post(
-    '/payment/create-order',
+    '/create-order',
     {
       preHandler: app.requireUser,
       schema: {
@@ -142,7 +147,7 @@ export async function pointsShopRoutes(app: MainApp) {
   )
 
   app.post(
-    '/payment/get-pay-url',
+    '/get-pay-url',
     {
       preHandler: app.requireUser,
       schema: {
@@ -172,7 +177,7 @@ export async function pointsShopRoutes(app: MainApp) {
   )
 
   app.get(
-    '/payment/order/:order_no',
+    '/order/:order_no',
     {
       preHandler: app.requireUser,
       schema: {

@@ -219,6 +219,14 @@ for (const { mode, delayMs } of MODES) {
     const refusal = mode === '429' || mode === '403' || mode === 'unsigned-404'
     if (refusal) {
       // Every provider's create, query, close (Epay has none) and refund (or the refund's own query) was refused.
+      // The closes come from main's expiry sweep (every 300 ms here), which may not have reached the overdue orders
+      // yet when the calls above return: wait for them (bounded), so the check does not race the sweep.
+      const closesHit = (list: Awaited<ReturnType<typeof faultList>>) =>
+        PROVIDERS.every((p) => {
+          const rows = list.filter((f) => f.provider === p.sandbox && f.operation === 'close')
+          return rows.length === 0 || rows.some((f) => f.hits > 0)
+        })
+      await until('the close faults were hit', async () => closesHit(await faultList()), 20_000).catch(() => undefined)
       const hit = await faultList()
       for (const p of PROVIDERS)
         for (const op of ['create', 'query', 'close', 'refund']) {

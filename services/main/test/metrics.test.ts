@@ -43,7 +43,14 @@ t.test('GET /metrics: Prometheus text with process metrics, the HTTP histogram a
   const text = res.body
   const cpu = sample(text, 'process_cpu_user_seconds_total')
   t.type(cpu, 'number', 'default process metrics')
-  t.ok(cpu! > 0, `CPU time spent starting the app and answering (${cpu} s)`)
+  // prom-client counts CPU from the registry's creation, so a first scrape may read 0 s on a busy machine:
+  // spend a known 20 ms of user CPU here and require the next scrape to have counted it.
+  const start = process.cpuUsage().user
+  const deadline = Date.now() + 5000
+  while (process.cpuUsage().user - start < 20_000 && Date.now() < deadline) Math.sqrt(Math.random())
+  const spent = (process.cpuUsage().user - start) / 1e6
+  const cpu2 = sample(await scrape(), 'process_cpu_user_seconds_total')!
+  t.ok(cpu2 - cpu! >= spent - 1e-6, `the CPU counter counted the ${spent} s spent between two scrapes (${cpu} s → ${cpu2} s)`)
   t.ok(sample(text, 'nodejs_heap_size_used_bytes')! > 0)
   t.match(text, '# TYPE paysys_http_request_duration_seconds histogram')
   t.match(text, '# TYPE paysys_orders gauge')

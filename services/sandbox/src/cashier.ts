@@ -28,6 +28,36 @@ export type CashierOutcome =
  * What the buyer sees after clicking 支付, the same for every provider: a closed trade is refused (409);
  * a paid one goes back to the merchant's return URL when there is one, else a 支付成功 page.
  */
+/** The rows every cashier shows about the order: its number (under the provider's label) and the amount. */
+export function orderRows(outTradeNo: string, amount: string, label = '订单号'): [string, string][] {
+  return [
+    [label, outTradeNo],
+    ['金额', amount],
+  ]
+}
+
+/** What a provider's cashier shows about a trade it just paid (or found paid or closed). */
+export interface PaidTradeView {
+  outTradeNo: string
+  /** As shown, with the currency: "¥25.00". */
+  amount: string
+  /** The provider's word for the merchant's order number (default 订单号). */
+  orderLabel?: string
+  returnUrl: string | null
+  tradeNoRow: [string, string]
+  closedTitle?: string
+}
+
+/** The 支付 click's outcome from a provider's pay-and-notify result (null: no such payment). */
+export function paidOutcome<T>(
+  r: { outcome: 'paid' | 'already-paid' | 'closed'; trade: T } | null,
+  view: (trade: T) => PaidTradeView,
+): CashierOutcome {
+  if (!r) return PAYMENT_NOT_FOUND
+  const v = view(r.trade)
+  return payOutcome({ ...v, outcome: r.outcome, rows: orderRows(v.outTradeNo, v.amount, v.orderLabel) })
+}
+
 export function payOutcome(p: {
   outcome: 'paid' | 'already-paid' | 'closed'
   rows: [string, string][]

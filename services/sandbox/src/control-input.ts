@@ -1,5 +1,6 @@
 /** Validation of control-API bodies, shared by every provider's control routes: bad input is a 400, never a 500. */
 import { AppError } from '@paysys/contracts'
+import { httpUrl } from './util.ts'
 
 export type Json = Record<string, unknown>
 
@@ -36,4 +37,16 @@ export function stringRecord(v: unknown, key: string, allowed?: readonly string[
     out[k] = String(val)
   }
   return out
+}
+
+/**
+ * The body of every provider's `POST /control/<provider>/notify-raw`: `{notifyUrl, params, wrongKey?}` —
+ * where to send, the parameters to sign as a notify, and whether to sign with a key pay does not trust.
+ */
+export function rawNotifyInput(body: unknown): { url: string; params: Record<string, string>; wrongKey: boolean } {
+  const b = objectBody(body)
+  const url = httpUrl(b.notifyUrl)
+  if (!url) throw bad('notifyUrl 必须是 http(s) URL')
+  if (b.params === undefined) throw bad('缺少 params')
+  return { url, params: stringRecord(b.params, 'params'), wrongKey: optBool(b, 'wrongKey', false) }
 }

@@ -7,7 +7,7 @@
  * buyer has scanned or opened it: before that it does not exist for Alipay's API (see trades.ts).
  */
 import type { FastifyInstance } from 'fastify'
-import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, paidOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { AlipayContext } from './gateway.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
@@ -51,13 +51,12 @@ export function alipayCashier(ctx: AlipayContext): CashierProvider {
     },
 
     async pay(id): Promise<CashierOutcome> {
-      const r = await payAndNotify(ctx, id)
-      if (!r) return PAYMENT_NOT_FOUND
-      const rows: [string, string][] = [
-        ['订单号', r.trade.out_trade_no],
-        ['金额', `¥${fenToYuan(r.trade.total_amount)}`],
-      ]
-      return payOutcome({ outcome: r.outcome, rows, returnUrl: returnUrlOf(ctx, r.trade), tradeNoRow: ['支付宝交易号', r.trade.trade_no] })
+      return paidOutcome(await payAndNotify(ctx, id), (t) => ({
+        outTradeNo: t.out_trade_no,
+        amount: `¥${fenToYuan(t.total_amount)}`,
+        returnUrl: returnUrlOf(ctx, t),
+        tradeNoRow: ['支付宝交易号', t.trade_no],
+      }))
     },
 
     async resolveQr(code) {

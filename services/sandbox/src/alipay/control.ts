@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import type { TradeControl } from '../control.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
-import { bad, objectBody, optBool, stringRecord } from '../control-input.ts'
+import { bad, objectBody, optBool, rawNotifyInput, stringRecord } from '../control-input.ts'
 import { AppError } from '@paysys/contracts'
 import type { AlipayContext } from './gateway.ts'
 import { payAndNotify, returnUrlOf } from './cashier.ts'
@@ -74,12 +74,8 @@ export function alipayTradeControl(ctx: AlipayContext): TradeControl<Trade> {
 /** `POST /control/alipay/notify-raw {notifyUrl, params, wrongKey?}`: signs `params` as a notify and POSTs it once. */
 export function registerAlipayControl(app: FastifyInstance, ctx: AlipayContext) {
   app.post('/control/alipay/notify-raw', async (req) => {
-    const b = objectBody(req.body)
-    const url = httpUrl(b.notifyUrl)
-    if (!url) throw bad('notifyUrl 必须是 http(s) URL')
-    if (b.params === undefined) throw bad('缺少 params')
-    const params = stringRecord(b.params, 'params')
-    const key = optBool(b, 'wrongKey', false) ? randomPrivateKey() : ctx.keys.platformPrivate
+    const { url, params, wrongKey } = rawNotifyInput(req.body)
+    const key = wrongKey ? randomPrivateKey() : ctx.keys.platformPrivate
     const signed = signNotifyParams(params, key)
     const r = await ctx.deliveries.sendNow({
       provider: 'alipay',

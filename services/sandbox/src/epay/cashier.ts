@@ -4,7 +4,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { PAYMENT_NOT_FOUND, payOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, paidOutcome, qrPathToken, registerQrRoute, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { EpayContext } from './api.ts'
 import { scheduleNotify, signedReturnUrl } from './notify.ts'
@@ -66,13 +66,12 @@ export function epayCashier(ctx: EpayContext): CashierProvider {
     },
 
     async pay(id): Promise<CashierOutcome> {
-      const r = await payAndNotify(ctx, id)
-      if (!r) return PAYMENT_NOT_FOUND
-      const rows: [string, string][] = [
-        ['订单号', r.trade.out_trade_no],
-        ['金额', `¥${fenToYuan(r.trade.money)}`],
-      ]
-      return payOutcome({ outcome: r.outcome, rows, returnUrl: returnUrlOf(ctx, r.trade), tradeNoRow: ['易支付订单号', r.trade.trade_no] })
+      return paidOutcome(await payAndNotify(ctx, id), (t) => ({
+        outTradeNo: t.out_trade_no,
+        amount: `¥${fenToYuan(t.money)}`,
+        returnUrl: returnUrlOf(ctx, t),
+        tradeNoRow: ['易支付订单号', t.trade_no],
+      }))
     },
 
     async resolveQr(code) {

@@ -11,7 +11,7 @@ import { notifySigner, payAndNotify, qrCodeOf, returnUrlOf } from './cashier.ts'
 import { NOTIFY_TAMPER_FIELDS, notifyDelivery, notifyParams, signedNotifyParams, type NotifyTamper } from './notify.ts'
 import { randomKey, signParams } from './signing.ts'
 import { closeTrade, findTrade, type EpayTrade, type MoneyStyle } from './trades.ts'
-import { type Json, bad, objectBody, optBool, stringRecord } from '../control-input.ts'
+import { type Json, bad, objectBody, optBool, rawNotifyInput, stringRecord } from '../control-input.ts'
 
 function optMoneyStyle(b: Json): MoneyStyle | undefined {
   const v = b.moneyStyle
@@ -104,12 +104,8 @@ export function registerEpayControl(app: FastifyInstance, ctx: EpayContext) {
   })
 
   app.post('/control/epay/notify-raw', async (req) => {
-    const b = objectBody(req.body)
-    const url = httpUrl(b.notifyUrl)
-    if (!url) throw bad('notifyUrl 必须是 http(s) URL')
-    if (b.params === undefined) throw bad('缺少 params')
-    const params = stringRecord(b.params, 'params')
-    const signed = signParams(params, optBool(b, 'wrongKey', false) ? randomKey() : ctx.epay.key)
+    const { url, params, wrongKey } = rawNotifyInput(req.body)
+    const signed = signParams(params, wrongKey ? randomKey() : ctx.epay.key)
     const delivery = notifyDelivery(signed.out_trade_no ?? null, url, signed, 'raw')
     const r = await ctx.deliveries.sendNow(delivery)
     return { status: r.status, body: r.body, error: r.error, params: signed, url: delivery.url }

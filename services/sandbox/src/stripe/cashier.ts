@@ -3,7 +3,7 @@
  * balance transaction, `checkout.session.completed` queued in the same transaction) and goes back to
  * `success_url` (its `{CHECKOUT_SESSION_ID}` filled in); 取消 goes back to `cancel_url`, the session staying open.
  */
-import { PAYMENT_NOT_FOUND, cancelOutcome, payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, cancelOutcome, orderRows, payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { fenToYuan } from '../util.ts'
 import type { StripeContext } from './api.ts'
 import { queueEvent } from './events.ts'
@@ -61,13 +61,12 @@ export function stripeCashier(ctx: StripeContext): CashierProvider {
       if (!s) return PAYMENT_NOT_FOUND
       const r = await payAndNotify(ctx, s.id)
       if (!r) return PAYMENT_NOT_FOUND
-      const rows: [string, string][] = [
-        ['订单号', r.session.client_reference_id ?? r.session.id],
-        ['金额', `${r.session.currency.toUpperCase()} ${fenToYuan(r.session.amount_total)}`],
-      ]
       return payOutcome({
         outcome: r.outcome,
-        rows,
+        rows: orderRows(
+          r.session.client_reference_id ?? r.session.id,
+          `${r.session.currency.toUpperCase()} ${fenToYuan(r.session.amount_total)}`,
+        ),
         returnUrl: successUrlOf(r.session),
         tradeNoRow: ['PaymentIntent', r.session.payment_intent ?? ''],
         closedTitle: '付款已过期',

@@ -10,7 +10,7 @@
  * 取消 leaves the transaction NOTPAY, as leaving WeChat's payment sheet does.
  */
 import type { FastifyInstance } from 'fastify'
-import { PAYMENT_NOT_FOUND, payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, paidOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { WechatContext } from './index.ts'
@@ -65,19 +65,14 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
     },
 
     async pay(id): Promise<CashierOutcome> {
-      const r = await payAndNotify(ctx, id)
-      if (!r) return PAYMENT_NOT_FOUND
-      const rows: [string, string][] = [
-        ['商户订单号', r.trade.out_trade_no],
-        ['金额', `¥${fenToYuan(r.trade.total)}`],
-      ]
-      return payOutcome({
-        outcome: r.outcome,
-        rows,
-        returnUrl: r.trade.redirect_url || null,
-        tradeNoRow: ['微信支付单号', r.trade.transaction_id],
+      return paidOutcome(await payAndNotify(ctx, id), (t) => ({
+        outTradeNo: t.out_trade_no,
+        orderLabel: '商户订单号',
+        amount: `¥${fenToYuan(t.total)}`,
+        returnUrl: t.redirect_url || null,
+        tradeNoRow: ['微信支付单号', t.transaction_id],
         closedTitle: '订单已关闭',
-      })
+      }))
     },
 
     async resolveQr(code) {

@@ -367,7 +367,11 @@ for (const { mode, delayMs } of MODES) {
       hits.set(faultKey(f), await hitNow())
       drivenAlone.push(faultKey(f))
     }
-    for (const p of providers) t.ok(firstRound.some((f) => f.provider === p.sandbox), `the sandbox lists ${p.sandbox}'s operations as faulted`)
+    for (const p of providers)
+      t.ok(
+        firstRound.some((f) => f.provider === p.sandbox),
+        `the sandbox lists ${p.sandbox}'s operations as faulted`,
+      )
     for (const [k, n] of hits) t.ok(n > 0, `${k}: the ${label} fault was hit (${n})`)
     t.comment(
       `provider-faults mode=${label} fault-hits ${[...hits].map(([k, n]) => `${k}=${n}`).join(' ')}` +
@@ -488,7 +492,12 @@ for (const { mode, delayMs } of MODES) {
     line('create', creates.length, c, `${afterCreates.filter((r) => r.status === 200).length}/${providers.length}`)
     line('query', statuses.length, s, `${paidNow}/${toPay.length}`, ` credited-during-fault=${creditedDuring[0]!.n}`)
     line('refund', refunds.length, rf, `${payRefunds.filter((r) => r.status === 'SUCCEEDED').length}/${toRefund.length}`)
-    line('close', expiredViews.ok + expiredViews.unavailable + expiredViews.other.length, expiredViews, `${closed.filter(Boolean).length}/${toExpire.length}`)
+    line(
+      'close',
+      expiredViews.ok + expiredViews.unavailable + expiredViews.other.length,
+      expiredViews,
+      `${closed.filter(Boolean).length}/${toExpire.length}`,
+    )
     t.comment(figuresLine(`provider-faults mode=${label}`, a.figures))
   })
 }

@@ -484,6 +484,12 @@ for (const { mode, delayMs } of MODES) {
     )
 
     // The independent audit of everything so far (every mode's orders): provider records vs pay vs main, and the logs.
+    // Pay's events reach main after the orders they describe may already be PAID there (a status query got there first).
+    await until(
+      'every event in pay’s outbox DELIVERED',
+      async () => (await stack.paySql`select 1 from outbox where status <> 'DELIVERED'`).length === 0,
+      60_000,
+    )
     const a = await audit()
     t.same(a.problems, [], 'the audit finds nothing')
     const paidNow = (await Promise.all(toPay.map((o) => orderStatus(user.token, o)))).filter((st) => st === 'PAID').length

@@ -3,7 +3,8 @@
  * BANK_CARD served by Stripe; a card purchase on the hosted page (支付 → success_url → pay's return → 302 to
  * /order/{id}, PAID, credited once); a cancelled one (取消 → cancel_url → the order page, then the session
  * expired by the order's cancel); a partial refund (and its charge.refunded webhook changing nothing); forged
- * webhooks (wrong secret, stale timestamp, unsigned, replayed event) refused or idempotent with nothing changed;
+ * webhooks (wrong secret, stale timestamp, unsigned, replayed event — also after pay restarts, by its event id)
+ * refused or idempotent with nothing changed;
  * and a day's reconciliation against the balance transactions repairing a silent payment once.
  */
 import t from 'tap'
@@ -88,8 +89,10 @@ t.test('a card purchase on the hosted page: 支付 → back on /order/{id} throu
   t.match(await order(token, d.id), { status: 'PAID', creditsGranted: true })
   t.equal(await ledgerRows(d.id), 1, 'credited once')
   t.equal((await http(`${main}/api/credits/balance`, { token })).json.data.balance, 200)
-  const [attempt] = await paySql`select provider, channel, trade_no, paid_via from payment_attempts where order_no = ${d.orderNo}`
+  const [attempt] =
+    await paySql`select provider, channel, trade_no, paid_via, provider_ref from payment_attempts where order_no = ${d.orderNo}`
   t.match(attempt, { provider: 'STRIPE', channel: 'card', paid_via: 'NOTIFY' })
+  t.equal(attempt!.provider_ref, new URL(returnUrl).searchParams.get('session_id'), 'the Checkout Session id is on the attempt')
   t.match(attempt!.trade_no, /^pi_/, 'the PaymentIntent is the trade number')
   t.same(
     (await notifyLog(d.orderNo)).map((r) => r.verdict),
@@ -188,7 +191,7 @@ t.test('forged webhooks: wrong secret, stale, unsigned are refused; a replayed e
     (await notifyLog(d.orderNo)).slice(4).map((r) => [r.verdict, r.reason]),
     [
       ['ACCEPTED', null],
-      ['DUPLICATE', null],
+      ['DUPLICATE', 'EVENT_REPLAYED'],
       ['REJECTED', 'BAD_SIGNATURE'],
       ['REJECTED', 'TIMESTAMP_EXPIRED'],
     ],
@@ -196,6 +199,21 @@ t.test('forged webhooks: wrong secret, stale, unsigned are refused; a replayed e
   await new Promise((r) => setTimeout(r, 300))
   t.equal(await moneyState(), paidState, '…and changes nothing: credited once')
   t.equal(await ledgerRows(d.id), 1)
+
+  // Pay restarts; the sandbox then sends the same event (its id) again, freshly signed as a Stripe retry
+  // or a dashboard resend would be: remembered in the database, acknowledged, nothing changed.
+  await stack.services.pay.stop()
+  await stack.restart('pay')
+  const resent = await forged({ eventId: genuine.event.id })
+  t.equal(resent.event.id, genuine.event.id, 'the same event id')
+  t.equal(resent.deliveries[0].status, 200, 'acknowledged after the restart')
+  t.same((await notifyLog(d.orderNo)).at(-1), { verdict: 'DUPLICATE', reason: 'EVENT_REPLAYED' })
+  t.equal(
+    (await paySql`select count(*)::int as n from provider_events where provider = 'STRIPE' and event_id = ${genuine.event.id}`)[0]!.n,
+    1,
+  )
+  await new Promise((r) => setTimeout(r, 300))
+  t.equal(await moneyState(), paidState, 'changes nothing after a restart: credited once')
 })
 
 t.test("a day's reconciliation: the balance transactions against our books, a silent payment repaired once", async (t) => {

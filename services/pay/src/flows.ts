@@ -136,10 +136,10 @@ export function createPaymentFlows(deps: {
   }
 
   /** Asks the provider about one trade and applies what it proves (the status call's and the stale sweep's query). */
-  async function queryProvider(provider: ProviderName, outTradeNo: string): Promise<void> {
+  async function queryProvider(provider: ProviderName, outTradeNo: string, providerRef: string | null = null): Promise<void> {
     const adapter = providers[provider]
     if (!adapter) return
-    const trade = await adapter.query(outTradeNo)
+    const trade = await adapter.query(outTradeNo, providerRef)
     if (trade.found) await applyProviderTrade(provider, outTradeNo, trade, 'QUERY')
   }
 
@@ -158,11 +158,11 @@ export function createPaymentFlows(deps: {
    */
   async function closeAtProvider(attempts: Attempt[]): Promise<boolean> {
     const trades = new Map(attempts.map((a) => [`${a.provider} ${a.outTradeNo}`, a]))
-    for (const { provider, outTradeNo } of trades.values()) {
+    for (const { provider, outTradeNo, providerRef } of trades.values()) {
       const adapter = providers[provider]
       let unconfirmed = false
       if (adapter) {
-        const result = await adapter.close(outTradeNo)
+        const result = await adapter.close(outTradeNo, providerRef)
         if (result.outcome === 'ALREADY_PAID') {
           await applyProviderTrade(provider, outTradeNo, result.trade, 'CLOSE')
           return false
@@ -201,12 +201,18 @@ export function createPaymentFlows(deps: {
       openid: req.openid,
       device: req.device,
       interfaceType: req.interfaceType,
+      providerRef: attempt.providerRef,
     })
-    if (created.qrCode || providerExpireAt) {
-      await repo.setProviderPayment(attempt.id, { qrCode: created.qrCode ?? null, providerExpireAt: providerExpireAt ?? null })
+    if (created.qrCode || providerExpireAt || (created.providerRef && created.providerRef !== attempt.providerRef)) {
+      await repo.setProviderPayment(attempt.id, {
+        qrCode: created.qrCode ?? null,
+        providerExpireAt: providerExpireAt ?? null,
+        providerRef: created.providerRef ?? null,
+      })
     }
     log.info({ orderNo: attempt.orderNo, paymentId: attempt.id, channel: attempt.channel, reused }, 'payment started')
-    return { ...base, ...created }
+    const { providerRef: _ref, ...answer } = created
+    return { ...base, ...answer }
   }
 
   return {
@@ -277,7 +283,7 @@ export function createPaymentFlows(deps: {
       let current = currentAttempt(await findAttemptsOr404(orderNo))!
       if (current.status === 'PENDING' && providers[current.provider]) {
         try {
-          await queryProvider(current.provider, current.outTradeNo)
+          await queryProvider(current.provider, current.outTradeNo, current.providerRef)
         } catch (err) {
           // The provider being unreachable must not fail the status call: answer the local state.
           log.warn({ orderNo, err: { message: (err as Error).message } }, 'provider query failed; answering local state')
@@ -314,7 +320,7 @@ export function createPaymentFlows(deps: {
           const verdict = adapter.verifyNotification(received)
           outTradeNo = verdict.ok ? verdict.trade.outTradeNo : verdict.outTradeNo
           handled = verdict.ok
-            ? await applyNotification(adapter.name, verdict.trade, adapter.acknowledge)
+            ? await applyNotification(adapter.name, verdict.trade, adapter.acknowledge, verdict.event)
             : { ack: adapter.acknowledge.failure, verdict: 'REJECTED', reason: verdict.reason }
         }
       } catch (err) {
@@ -357,13 +363,23 @@ export function createPaymentFlows(deps: {
     return confirmed.ok ? null : confirmed.reason
   }
 
+  /**
+   * Applies a verified notification. One that names its event (`named`) is processed once by the event's
+   * id: a replay is acknowledged as a DUPLICATE (EVENT_REPLAYED) and changes nothing; the id is claimed
+   * in the transaction of the change the event causes, or on its own when it causes none. A rejected
+   * event is not claimed, so the provider's retry is processed.
+   */
   async function applyNotification(
     provider: ProviderName,
     trade: ProviderTrade,
     ack: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement },
+    named?: { id: string; type: string },
   ): Promise<NotifyHandled> {
     const reject = (reason: string): NotifyHandled => ({ ack: ack.failure, verdict: 'REJECTED', reason })
+    const replayed: NotifyHandled = { ack: ack.success, verdict: 'DUPLICATE', reason: 'EVENT_REPLAYED' }
     if (!ORDER_NO_RE.test(trade.outTradeNo)) return reject('UNKNOWN_ORDER')
+    const event = named && { provider, id: named.id, type: named.type, outTradeNo: trade.outTradeNo }
+    if (event && (await repo.eventProcessed(event))) return replayed
     if (trade.state === 'SUCCEEDED') {
       const unconfirmed = await confirmWithProvider(provider, trade)
       if (unconfirmed) return reject(unconfirmed)
@@ -374,6 +390,7 @@ export function createPaymentFlows(deps: {
         amount: trade.amount!,
         paidAt: trade.paidAt,
         via: 'NOTIFY',
+        event,
       })
       switch (r.outcome) {
         case 'RECORDED':
@@ -393,8 +410,12 @@ export function createPaymentFlows(deps: {
     const mine = (await repo.findByOutTradeNo(trade.outTradeNo)).filter((a) => a.provider === provider)
     if (!mine.length) return reject('UNKNOWN_ORDER')
     if (trade.amount !== null && mine.some((a) => a.amount !== trade.amount)) return reject('AMOUNT_MISMATCH')
-    if (trade.state === 'PENDING') return { ack: ack.success, verdict: 'IGNORED', reason: trade.providerStatus || 'PENDING' }
-    const closed = await repo.markProviderTradeClosed(trade.outTradeNo, provider)
+    if (trade.state === 'PENDING') {
+      if (event && !(await repo.rememberEvent(event))) return replayed
+      return { ack: ack.success, verdict: 'IGNORED', reason: trade.providerStatus || 'PENDING' }
+    }
+    const closed = await repo.markProviderTradeClosed(trade.outTradeNo, provider, event)
+    if (!closed) return replayed
     return { ack: ack.success, verdict: closed.length ? 'ACCEPTED' : 'IGNORED', reason: trade.providerStatus || 'CLOSED' }
   }
 }

@@ -8,6 +8,7 @@ import type { Sql } from '@paysys/db'
 import type { TransactionSql } from 'postgres'
 import type { PaymentEvent, PaymentStatus } from '@paysys/contracts'
 import type { ProviderName } from './providers/types.ts'
+import { claimProviderEvent, providerEventProcessed, type ProviderEventRef } from './provider-events.ts'
 
 export interface Attempt {
   id: string
@@ -28,6 +29,8 @@ export interface Attempt {
   qrCode: string | null
   /** When the provider payment dies (the time_expire sent), when the adapter said. */
   providerExpireAt: Date | null
+  /** The provider's own id of the payment it made for this attempt (CreatePaymentResult.providerRef). */
+  providerRef: string | null
   /** CLOSED here, but the provider did not know the trade yet: payable until providerExpireAt. */
   closeUnconfirmed: boolean
   paidVia: string | null
@@ -65,6 +68,8 @@ export interface VerifiedPayment {
   amount: number
   paidAt: Date | null
   via: 'NOTIFY' | 'QUERY' | 'CLOSE' | 'RECONCILIATION'
+  /** The provider event that proved it (a notify naming its event): claimed in the recording transaction. */
+  event?: ProviderEventRef
 }
 
 export type RecordOutcome =
@@ -113,7 +118,7 @@ function columns(sql: Tx) {
   return sql`
     id, order_id as "orderId", order_no as "orderNo", out_trade_no as "outTradeNo", provider, channel, amount, subject, status,
     trade_no as "tradeNo", paid_at as "paidAt", closed_at as "closedAt", expire_at as "expireAt",
-    qr_code as "qrCode", provider_expire_at as "providerExpireAt", close_unconfirmed as "closeUnconfirmed",
+    qr_code as "qrCode", provider_expire_at as "providerExpireAt", provider_ref as "providerRef", close_unconfirmed as "closeUnconfirmed",
     paid_via as "paidVia", created_at as "createdAt", updated_at as "updatedAt"`
 }
 
@@ -133,6 +138,18 @@ export function createPaymentsRepo(sql: Sql) {
     return (await tx<
       Attempt[]
     >`select ${columns(tx)} from payment_attempts where out_trade_no = ${outTradeNo} order by created_at, id`) as Attempt[]
+  }
+
+  function markProviderTradeClosed(outTradeNo: string, provider: ProviderName): Promise<Attempt[]>
+  function markProviderTradeClosed(outTradeNo: string, provider: ProviderName, event?: ProviderEventRef): Promise<Attempt[] | null>
+  async function markProviderTradeClosed(outTradeNo: string, provider: ProviderName, event?: ProviderEventRef) {
+    return sql.begin(async (tx) => {
+      if (event && !(await claimProviderEvent(tx, event))) return null
+      return (await tx<Attempt[]>`
+        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
+         where out_trade_no = ${outTradeNo} and provider = ${provider} and status = 'PENDING'
+        returning ${columns(tx)}`) as Attempt[]
+    })
   }
 
   return {
@@ -165,10 +182,17 @@ export function createPaymentsRepo(sql: Sql) {
       })
     },
 
-    /** What the provider made for a pending attempt: its QR content (reused while it lives) and when it dies. */
-    async setProviderPayment(attemptId: string, made: { qrCode: string | null; providerExpireAt: Date | null }): Promise<void> {
+    /**
+     * What the provider made for a pending attempt: its QR content (reused while it lives), when it dies,
+     * and the provider's own id of it.
+     */
+    async setProviderPayment(
+      attemptId: string,
+      made: { qrCode: string | null; providerExpireAt: Date | null; providerRef: string | null },
+    ): Promise<void> {
       await sql`update payment_attempts set qr_code = coalesce(${made.qrCode}, qr_code),
-                  provider_expire_at = coalesce(${made.providerExpireAt}, provider_expire_at), updated_at = now()
+                  provider_expire_at = coalesce(${made.providerExpireAt}, provider_expire_at),
+                  provider_ref = coalesce(${made.providerRef}, provider_ref), updated_at = now()
                  where id = ${attemptId} and status = 'PENDING'`
     },
 
@@ -184,13 +208,17 @@ export function createPaymentsRepo(sql: Sql) {
       return row
     },
 
-    /** Every PENDING attempt behind this provider trade → CLOSED (the provider closed the trade). */
-    async markProviderTradeClosed(outTradeNo: string, provider: ProviderName): Promise<Attempt[]> {
-      return (await sql<Attempt[]>`
-        update payment_attempts set status = 'CLOSED', closed_at = now(), updated_at = now()
-         where out_trade_no = ${outTradeNo} and provider = ${provider} and status = 'PENDING'
-        returning ${columns(sql as unknown as Tx)}`) as Attempt[]
-    },
+    /**
+     * Every PENDING attempt behind this provider trade → CLOSED (the provider closed the trade). With the
+     * provider `event` that said so, its id is claimed in the same transaction: null when it was processed
+     * already (nothing is changed then).
+     */
+    markProviderTradeClosed,
+
+    /** Records a provider event that changes nothing as processed; false when it already was. */
+    rememberEvent: (e: ProviderEventRef) => claimProviderEvent(sql, e),
+    /** True when the provider event was processed before (a replay). */
+    eventProcessed: (e: ProviderEventRef) => providerEventProcessed(sql, e),
 
     /**
      * Records a proven payment: the attempt becomes PAID and a PAYMENT_SUCCEEDED event is queued
@@ -216,13 +244,16 @@ export function createPaymentsRepo(sql: Sql) {
         const duplicate = mine.find((a) => (a.status === 'PAID' || a.status === 'REFUNDED') && a.tradeNo === p.tradeNo)
         if (duplicate) {
           // A signed notify for the recorded trade but another amount is an anomaly, not a repeat.
-          return duplicate.amount === p.amount
-            ? { outcome: 'DUPLICATE', attempt: duplicate }
-            : { outcome: 'AMOUNT_MISMATCH', attempt: duplicate }
+          if (duplicate.amount !== p.amount) return { outcome: 'AMOUNT_MISMATCH', attempt: duplicate }
+          // Its event changes nothing, and is processed: a replay of it is answered without a look here.
+          if (p.event) await claimProviderEvent(tx, p.event)
+          return { outcome: 'DUPLICATE', attempt: duplicate }
         }
         const target = mine.find((a) => a.status === 'PENDING') ?? mine.find((a) => a.status === 'CLOSED')
         if (!target) return { outcome: 'TRADE_NO_CONFLICT', attempt: mine[0]! }
         if (target.amount !== p.amount) return { outcome: 'AMOUNT_MISMATCH', attempt: target }
+        // The proving event is processed with the payment it records, once (its replays serialise on the rows locked above).
+        if (p.event && !(await claimProviderEvent(tx, p.event))) return { outcome: 'DUPLICATE', attempt: target }
         const paidAt = p.paidAt ?? new Date()
         const [updated] = await tx<Attempt[]>`
           update payment_attempts

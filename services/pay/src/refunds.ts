@@ -29,6 +29,8 @@ export interface RefundRow {
   paymentAttemptId: string
   /** The provider trade number of the refunded attempt. */
   outTradeNo: string
+  /** The refunded attempt's providerRef (its provider's own id of the payment), when there is one. */
+  providerRef: string | null
   provider: ProviderName
   amount: number
   reason: string | null
@@ -40,7 +42,8 @@ export interface RefundRow {
 }
 
 const COLUMNS = `id, refund_no as "refundNo", order_no as "orderNo", payment_attempt_id as "paymentAttemptId",
-  (select pa.out_trade_no from payment_attempts pa where pa.id = payment_attempt_id) as "outTradeNo", provider, amount,
+  (select pa.out_trade_no from payment_attempts pa where pa.id = payment_attempt_id) as "outTradeNo",
+  (select pa.provider_ref from payment_attempts pa where pa.id = payment_attempt_id) as "providerRef", provider, amount,
   reason, kind, status, failure_reason as "failureReason", refunded_at as "refundedAt", created_at as "createdAt"`
 
 interface PaidAttempt {
@@ -206,6 +209,7 @@ export function createRefundFlows(deps: {
     try {
       const result = await adapter.refund({
         outTradeNo: r.outTradeNo,
+        providerRef: r.providerRef,
         refundNo: r.refundNo,
         amount: r.amount,
         reason: r.reason ?? undefined,

@@ -26,6 +26,7 @@ interface StaleAttempt {
   orderNo: string
   outTradeNo: string
   provider: ProviderName
+  providerRef: string | null
 }
 
 export function createStaleAttemptSweep(deps: {
@@ -63,7 +64,7 @@ export function createStaleAttemptSweep(deps: {
       )
       update payment_attempts a set last_queried_at = now()
         from stale where a.id = stale.id
-      returning a.id, a.order_no as "orderNo", a.out_trade_no as "outTradeNo", a.provider`) as StaleAttempt[]
+      returning a.id, a.order_no as "orderNo", a.out_trade_no as "outTradeNo", a.provider, a.provider_ref as "providerRef"`) as StaleAttempt[]
   }
 
   /** One pass: claims stale attempts and asks the provider about each. Returns how many were claimed. */
@@ -73,7 +74,7 @@ export function createStaleAttemptSweep(deps: {
       await Promise.all(
         batch.slice(i, i + concurrency).map(async (a) => {
           try {
-            await flows.requery(a.provider, a.outTradeNo)
+            await flows.requery(a.provider, a.outTradeNo, a.providerRef)
           } catch (err) {
             // Asked again next period; the reconciliation and main's pull are there too.
             log.warn(

@@ -57,6 +57,11 @@ export const paymentAttempts = pgTable(
      */
     providerExpireAt: timestamp('provider_expire_at', { withTimezone: true }),
     /**
+     * The provider's own id of the payment it made for this attempt, when it gives one (a hosted checkout
+     * session's id): query, close, refund and the reconciliation ask the provider by it, without a search.
+     */
+    providerRef: text('provider_ref'),
+    /**
      * The close answered "no such trade" (some providers create the trade only when the buyer scans or
      * logs in): the attempt is CLOSED here but may still be paid until `provider_expire_at`, so the
      * stale sweep keeps asking about it until then.
@@ -279,4 +284,22 @@ export const reconciliationDifferences = pgTable(
       .where(sql`${t.status} = 'OPEN'`),
     check('reconciliation_differences_status_ck', sql`${t.status} in ('OPEN', 'RESOLVED', 'REPAIRED', 'GONE')`),
   ],
+)
+
+/**
+ * Provider events processed, by the provider's own event id (providers that name their notifications,
+ * e.g. `evt_…`): written in the transaction of the state change the event causes (or on its own when it
+ * causes none), so a replayed event, also after a restart, is acknowledged as a DUPLICATE and changes
+ * nothing. A rejected event is not recorded: the provider's retry is processed. Owned by src/provider-events.ts.
+ */
+export const providerEvents = pgTable(
+  'provider_events',
+  {
+    provider: text('provider').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type'),
+    outTradeNo: text('out_trade_no'),
+    processedAt: timestamp('processed_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.provider, t.eventId] }), index('provider_events_processed_at_idx').on(t.processedAt)],
 )

@@ -42,6 +42,8 @@ export interface CreatePaymentInput {
   device?: string
   /** Seed 002's `method` (web, jump, …): passed to a provider whose API speaks it. */
   interfaceType?: InterfaceType
+  /** The attempt's `providerRef` from an earlier create (the attempt asked again), when the provider gave one. */
+  providerRef?: string | null
 }
 
 export interface CreatePaymentResult {
@@ -58,6 +60,12 @@ export interface CreatePaymentResult {
   /** The provider's own pay_type / pay_info when it answers in seed 002's vocabulary. */
   providerPayType?: string
   payInfo?: string
+  /**
+   * The provider's own id of the payment it made (e.g. a hosted checkout session's id), when it has one
+   * and cannot find the payment by our trade number cheaply: stored on the attempt and passed back to
+   * createPayment, query, close and refund as `providerRef`.
+   */
+  providerRef?: string
 }
 
 /** A trade as the provider reports it (query or notification), in our units. */
@@ -91,6 +99,8 @@ export interface RefundInput {
   /** Integer fen. */
   amount: number
   reason?: string
+  /** The paid attempt's `providerRef` (see CreatePaymentResult), when the provider gave one. */
+  providerRef?: string | null
 }
 
 export interface RefundResult {
@@ -109,7 +119,16 @@ export interface RefundResult {
 
 /** What a notification proved, before our own cross-checks. */
 export type NotificationVerdict =
-  { ok: true; trade: ProviderTrade } | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
+  | {
+      ok: true
+      trade: ProviderTrade
+      /**
+       * The provider's own id (at most 255 characters) and type of this event, when its notifications
+       * have one: the event is then processed once by its id (../provider-events.ts), a replay is a DUPLICATE.
+       */
+      event?: { id: string; type: string }
+    }
+  | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
 
 export type NotificationRejection =
   | 'MALFORMED'
@@ -150,10 +169,10 @@ export interface PaymentProvider {
    * needs the buyer's `openid` without one) by throwing an AppError, before any attempt is recorded.
    */
   validateCreate?(input: Pick<CreatePaymentInput, 'channel' | 'openid' | 'clientIp'>): void
-  /** Asks the provider for the trade's current state. */
-  query(outTradeNo: string): Promise<QueryResult>
-  /** Closes an unpaid trade so it can no longer be paid. */
-  close(outTradeNo: string): Promise<CloseResult>
+  /** Asks the provider for the trade's current state; `providerRef`: the attempt's, when the provider gave one at create. */
+  query(outTradeNo: string, providerRef?: string | null): Promise<QueryResult>
+  /** Closes an unpaid trade so it can no longer be paid. `providerRef`: as for query. */
+  close(outTradeNo: string, providerRef?: string | null): Promise<CloseResult>
   /**
    * Refunds part or all of a paid trade; idempotent per `refundNo` at the provider. A business
    * refusal is `state: 'FAILED'`; a network failure or a retryable answer throws ProviderError

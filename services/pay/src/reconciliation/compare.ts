@@ -32,6 +32,8 @@ export interface LocalAttempt {
   status: string
   tradeNo: string | null
   paidAt: Date | null
+  /** The provider's own id of the payment (see CreatePaymentResult.providerRef), for asking it. */
+  providerRef?: string | null
 }
 
 export interface LocalRefund {

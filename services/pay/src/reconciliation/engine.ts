@@ -125,14 +125,14 @@ export function createReconciler(deps: {
   /** A provider without a bill: its "bill" is an order query of every attempt of the day. */
   async function queryDay(adapter: PaymentProvider, day: BillDay): Promise<BillRow[]> {
     const { start, end } = dayWindow(day)
-    const attempts = await sql<{ outTradeNo: string }[]>`
-      select distinct out_trade_no as "outTradeNo" from payment_attempts
+    const attempts = await sql<{ outTradeNo: string; providerRef: string | null }[]>`
+      select distinct out_trade_no as "outTradeNo", provider_ref as "providerRef" from payment_attempts
        where provider = ${adapter.name}
          and ((created_at >= ${start} and created_at < ${end}) or (paid_at >= ${start} and paid_at < ${end}))`
-    const rows = await mapLimit(attempts, concurrency, async ({ outTradeNo }): Promise<BillRow | null> => {
+    const rows = await mapLimit(attempts, concurrency, async ({ outTradeNo, providerRef }): Promise<BillRow | null> => {
       let trade
       try {
-        trade = await adapter.query(outTradeNo)
+        trade = await adapter.query(outTradeNo, providerRef)
       } catch (err) {
         throw new BillError(`查询 ${outTradeNo} 失败: ${(err as Error).message}`, adapter.name, 'UNAVAILABLE')
       }
@@ -156,7 +156,7 @@ export function createReconciler(deps: {
     const tradeNos = [...new Set(rows.filter((r) => r.kind === 'PAYMENT').map((r) => r.outTradeNo))]
     const refundNos = [...new Set(rows.filter((r) => r.kind === 'REFUND' && r.refundNo).map((r) => r.refundNo!))]
     const attemptCols = sql`id, order_no as "orderNo", out_trade_no as "outTradeNo", provider, amount, status,
-      trade_no as "tradeNo", paid_at as "paidAt"`
+      trade_no as "tradeNo", paid_at as "paidAt", provider_ref as "providerRef"`
     const listed = tradeNos.length
       ? await sql<LocalAttempt[]>`select ${attemptCols} from payment_attempts
            where provider = ${provider} and out_trade_no = any(${tradeNos}) order by created_at, id`
@@ -195,7 +195,7 @@ export function createReconciler(deps: {
         row: null,
       }
       try {
-        const trade = await adapter.query(a.outTradeNo)
+        const trade = await adapter.query(a.outTradeNo, a.providerRef)
         if (trade.found && trade.state === 'SUCCEEDED' && trade.amount === a.amount) return null
         if (trade.found) {
           return {

@@ -5,9 +5,10 @@
  *
  * Our merchant trade number is the session's `client_reference_id` and the `out_trade_no` metadata of
  * the session, its PaymentIntent (so its charge) and our refunds. Stripe cannot look a session up by
- * it: the sessions this process created are remembered; others (another instance, a restart) are
- * found among the last day's sessions (a session lives at most 24 hours), and paid ones older than
- * that by a PaymentIntent metadata search. Every create carries an idempotency key.
+ * it, so the session's id (`cs_…`) is the attempt's `providerRef`: stored by pay at create and passed
+ * back to query, close and refund, which retrieve the session by it. An attempt without one (its create's
+ * answer lost) has its session found among the last day's sessions (a session lives at most 24 hours),
+ * and a paid one older than that by a PaymentIntent metadata search. Every create carries an idempotency key.
  */
 import Stripe from 'stripe'
 import type { StripeConfig } from './config.ts'
@@ -35,8 +36,6 @@ import {
 } from '../types.ts'
 import { stripeAcknowledge } from './notify.ts'
 import { fetchStripeBill } from './bill.ts'
-
-const REMEMBERED_SESSIONS = 10_000
 
 /** Stripe's errors → ProviderError: a refusal of the request itself is not retryable, the rest is. */
 export function stripeFailure(what: string, err: unknown): ProviderError {
@@ -72,11 +71,6 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
   const stripe = createStripeClient(config, opts.timeoutMs)
   const returnUrl = (outTradeNo: string, extra: string) =>
     `${opts.publicUrl}/api/pay/return/stripe?out_trade_no=${encodeURIComponent(outTradeNo)}${extra}`
-  const sessions = new Map<string, string>()
-  const remember = (outTradeNo: string, id: string) => {
-    if (sessions.size >= REMEMBERED_SESSIONS) sessions.delete(sessions.keys().next().value!)
-    sessions.set(outTradeNo, id)
-  }
 
   async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -86,17 +80,16 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
     }
   }
 
-  /** The session of our trade number, or null when Stripe has none. */
-  async function findSession(outTradeNo: string): Promise<Stripe.Checkout.Session | null> {
-    const known = sessions.get(outTradeNo)
-    if (known) return call('checkout.sessions.retrieve', () => stripe.checkout.sessions.retrieve(known))
+  /**
+   * The session of our trade number: retrieved by its id (the attempt's providerRef); without one, searched
+   * among the last day's sessions. Null when Stripe has none.
+   */
+  async function findSession(outTradeNo: string, ref: string | null | undefined): Promise<Stripe.Checkout.Session | null> {
+    if (ref) return call('checkout.sessions.retrieve', () => stripe.checkout.sessions.retrieve(ref))
     const since = Math.floor(Date.now() / 1000) - MAX_SESSION_SECONDS - 3600
     return call('checkout.sessions.list', async () => {
       for await (const s of stripe.checkout.sessions.list({ created: { gte: since }, limit: 100 })) {
-        if (s.client_reference_id === outTradeNo) {
-          remember(outTradeNo, s.id)
-          return s
-        }
+        if (s.client_reference_id === outTradeNo) return s
       }
       return null
     })
@@ -117,8 +110,8 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
     return trade
   }
 
-  async function query(outTradeNo: string): Promise<QueryResult> {
-    const s = await findSession(outTradeNo)
+  async function query(outTradeNo: string, ref?: string | null): Promise<QueryResult> {
+    const s = await findSession(outTradeNo, ref)
     if (s) return { found: true, ...sessionTrade(s, outTradeNo) }
     const pi = await searchPaymentIntent(outTradeNo)
     if (!pi) return { found: false }
@@ -140,10 +133,11 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
 
     async createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult> {
       if (input.channel !== 'card') throw new ProviderError(`unsupported Stripe channel ${input.channel}`, 'STRIPE', undefined, false)
-      const known = sessions.get(input.outTradeNo)
+      const known = input.providerRef
       if (known) {
+        // The attempt asked again: its session while it is open (a session made again would be another trade).
         const s = await call('checkout.sessions.retrieve', () => stripe.checkout.sessions.retrieve(known))
-        if (s.status === 'open' && s.url) return { payType: 'jump', paymentUrl: s.url }
+        if (s.status === 'open' && s.url) return { payType: 'jump', paymentUrl: s.url, providerRef: s.id }
       }
       const metadata = { out_trade_no: input.outTradeNo }
       const params: Stripe.Checkout.SessionCreateParams = {
@@ -168,22 +162,21 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
       } catch (err) {
         // The same key with other parameters (a later `expires_at`): the session exists already.
         if (!(err instanceof Stripe.errors.StripeIdempotencyError)) throw stripeFailure('checkout.sessions.create', err)
-        const existing = await findSession(input.outTradeNo)
+        const existing = await findSession(input.outTradeNo, null)
         if (!existing) throw stripeFailure('checkout.sessions.create', err)
         session = existing
       }
       if (session.status !== 'open' || !session.url)
         throw new ProviderError(`Stripe 会话不可支付 (${session.status})`, 'STRIPE', { id: session.id }, false)
-      remember(input.outTradeNo, session.id)
-      return { payType: 'jump', paymentUrl: session.url }
+      return { payType: 'jump', paymentUrl: session.url, providerRef: session.id }
     },
 
     query,
 
-    async close(outTradeNo: string): Promise<CloseResult> {
-      const s = await findSession(outTradeNo)
+    async close(outTradeNo: string, ref?: string | null): Promise<CloseResult> {
+      const s = await findSession(outTradeNo, ref)
       if (!s) {
-        const found = await query(outTradeNo)
+        const found = await query(outTradeNo, ref)
         if (found.found && found.state === 'SUCCEEDED') return { outcome: 'ALREADY_PAID', trade: found }
         return found.found ? { outcome: 'CLOSED' } : { outcome: 'NOT_FOUND' }
       }
@@ -204,7 +197,7 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
     },
 
     async refund(input: RefundInput): Promise<RefundResult> {
-      const s = await findSession(input.outTradeNo)
+      const s = await findSession(input.outTradeNo, input.providerRef)
       const pi = s?.payment_intent ?? (await searchPaymentIntent(input.outTradeNo))
       const paymentIntent = typeof pi === 'string' ? pi : pi?.id
       if (!paymentIntent)
@@ -262,7 +255,8 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
       if (!check.ok) return { ok: false, reason: check.reason, outTradeNo: claimedOutTradeNo(received.rawBody) }
       const event = tradeFromEvent(received.rawBody, config.currency)
       if (!event.ok) return { ok: false, reason: event.reason, outTradeNo: event.outTradeNo }
-      return { ok: true, trade: event.trade }
+      // Processed once by its event id: a replayed event (the same `evt_…`) is a DUPLICATE that changes nothing.
+      return { ok: true, trade: event.trade, event: { id: event.eventId, type: event.type } }
     },
 
     fetchBill: (day) => fetchStripeBill(stripe, config.currency, day),

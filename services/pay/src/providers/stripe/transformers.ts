@@ -181,7 +181,13 @@ export function tradeFromEvent(body: string, currency: string): EventTrade {
   } catch {
     return { ok: false, reason: 'MALFORMED', outTradeNo: null }
   }
-  if (!event || typeof event !== 'object' || event.object !== 'event' || typeof event.id !== 'string' || !event.id.startsWith('evt_'))
+  if (
+    !event ||
+    typeof event !== 'object' ||
+    event.object !== 'event' ||
+    typeof event.id !== 'string' ||
+    !/^evt_[A-Za-z0-9_]{1,250}$/.test(event.id)
+  )
     return { ok: false, reason: 'MALFORMED', outTradeNo: null }
   const obj = event.data?.object
   if (!obj || typeof obj !== 'object') return { ok: false, reason: 'MALFORMED', outTradeNo: null }

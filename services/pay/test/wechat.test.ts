@@ -15,6 +15,7 @@ import {
   createProblem,
   fromWechatTime,
   refundFromAnswer,
+  refundFromNotice,
   refundRefusedForGood,
   toWechatTime,
   tradeFromTransaction,
@@ -84,6 +85,11 @@ t.test('transformers: one exhaustive trade_state mapping, fen integers only, tim
   t.equal(wechatRefundState('ABNORMAL'), 'ABNORMAL', 'parked at WeChat: not given up')
   t.equal(wechatRefundState('CLOSED'), 'FAILED')
   t.equal(wechatRefundState('WHATEVER'), 'PENDING')
+  const notice = { out_trade_no: 'P1', out_refund_no: 'R1', refund_status: 'ABNORMAL', amount: { total: 500, refund: 100 } }
+  t.match(refundFromNotice('REFUND.ABNORMAL', notice), { outTradeNo: 'P1', refundNo: 'R1', amount: 100, state: 'ABNORMAL' })
+  t.equal(refundFromNotice('REFUND.SUCCESS', notice), null, 'the event type must name the refund_status')
+  t.equal(refundFromNotice('REFUND.ABNORMAL', { ...notice, amount: { refund: '100' } }), null, 'fen as numbers only')
+  t.equal(refundFromNotice('REFUND.ABNORMAL', { ...notice, out_trade_no: undefined }), null)
   t.match(
     refundFromAnswer({ out_refund_no: 'R1', status: 'SUCCESS', success_time: '2024-05-01T12:00:04+08:00', amount: { refund: 100 } }),
     {
@@ -500,8 +506,13 @@ t.test('pay with WeChat Pay (stand-in gateway)', async (t) => {
     const sent = JSON.parse(gw.calls.filter((c) => c.url === '/v3/refund/domestic/refunds').at(-1)!.body)
     t.same(
       sent,
-      { out_trade_no: no, out_refund_no: 'R1XXXXXX', amount: { refund: 100, total: 500, currency: 'CNY' } },
-      'total from the query',
+      {
+        out_trade_no: no,
+        out_refund_no: 'R1XXXXXX',
+        notify_url: 'http://localhost:8081/api/pay/notify/wechat',
+        amount: { refund: 100, total: 500, currency: 'CNY' },
+      },
+      'total from the query; refund notifies to the notify route',
     )
   })
 

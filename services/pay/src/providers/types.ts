@@ -107,9 +107,19 @@ export interface RefundResult {
   failureReason?: string
 }
 
-/** What a notification proved, before our own cross-checks. */
+/** A refund's outcome as the provider's refund notification reports it (e.g. WeChat's REFUND.*). */
+export interface RefundNotice extends RefundResult {
+  outTradeNo: string
+}
+
+/**
+ * What a notification proved, before our own cross-checks: a trade (payment notifies) or a refund's
+ * outcome (refund notifies, applied like the answer of a refund re-query).
+ */
 export type NotificationVerdict =
-  { ok: true; trade: ProviderTrade } | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
+  | { ok: true; trade: ProviderTrade }
+  | { ok: true; refund: RefundNotice }
+  | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
 
 export type NotificationRejection =
   | 'MALFORMED'

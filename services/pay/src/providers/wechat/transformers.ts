@@ -2,7 +2,7 @@
  * Pure data mapping between WeChat Pay v3's wire format and ours. No I/O: unit-tested without a
  * network. WeChat amounts are integer fen, like ours: they are checked, never converted.
  */
-import type { ProviderTrade, RefundResult, TradeState } from '../types.ts'
+import type { ProviderTrade, RefundNotice, RefundResult, TradeState } from '../types.ts'
 
 export const WECHAT_CHANNELS = ['native', 'jsapi', 'h5'] as const
 export type WechatChannel = (typeof WECHAT_CHANNELS)[number]
@@ -219,6 +219,19 @@ export function refundFromAnswer(data: unknown): RefundResult | null {
     refundedAt: state === 'SUCCEEDED' ? fromWechatTime(data.success_time) : null,
     ...(state === 'FAILED' || state === 'ABNORMAL' ? { failureReason: `refund status ${String(data.status)}` } : {}),
   }
+}
+
+/**
+ * The refund a decrypted refund notify (退款结果通知: event_type REFUND.SUCCESS / REFUND.ABNORMAL /
+ * REFUND.CLOSED, original_type refund) reports, or null when malformed or when its `refund_status`
+ * is not the one its event type names. Mapped by the same wechatRefundState as a query answer.
+ */
+export function refundFromNotice(eventType: string, data: unknown): RefundNotice | null {
+  if (!isObject(data) || !isObject(data.amount)) return null
+  const outTradeNo = typeof data.out_trade_no === 'string' && data.out_trade_no ? data.out_trade_no : null
+  if (!outTradeNo || eventType !== `REFUND.${String(data.refund_status)}`) return null
+  const refund = refundFromAnswer({ ...data, status: data.refund_status })
+  return refund && { ...refund, outTradeNo }
 }
 
 /** The `{code, message}` of a WeChat error answer (body text), for errors and logs. */

@@ -24,6 +24,7 @@ import {
   jsapiBody,
   parseNotifyEnvelope,
   refundFromAnswer,
+  refundFromNotice,
   refundRefusedForGood,
   toWechatTotal,
   tradeFromTransaction,
@@ -354,6 +355,8 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         sdk.refunds({
           out_trade_no: input.outTradeNo,
           out_refund_no: input.refundNo,
+          // Refund notifies (REFUND.*) come to the payment notify route; without it WeChat sends them to the merchant platform's URL.
+          notify_url: notifyUrl,
           ...(input.reason ? { reason: [...input.reason].slice(0, 80).join('') } : {}),
           amount: { refund: toWechatTotal(input.amount), total, currency: 'CNY' },
         }),
@@ -379,9 +382,13 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       }
       const envelope = parseNotifyEnvelope(received.rawBody)
       if (!envelope) return { ok: false, reason: 'MALFORMED', outTradeNo: null }
-      if (!envelope.eventType.startsWith('TRANSACTION.') || envelope.resource.original_type !== 'transaction') {
-        return { ok: false, reason: 'UNSUPPORTED_EVENT', outTradeNo: null }
-      }
+      // Payment notifies (TRANSACTION.*) carry a transaction, refund notifies (REFUND.*) a refund.
+      const kind = envelope.eventType.startsWith('TRANSACTION.')
+        ? 'transaction'
+        : envelope.eventType.startsWith('REFUND.')
+          ? 'refund'
+          : null
+      if (!kind || envelope.resource.original_type !== kind) return { ok: false, reason: 'UNSUPPORTED_EVENT', outTradeNo: null }
       let plain: string
       try {
         plain = decryptResource(envelope.resource, config.apiV3Key)
@@ -398,6 +405,11 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         typeof (tx as { out_trade_no?: unknown })?.out_trade_no === 'string' ? (tx as { out_trade_no: string }).out_trade_no : null
       const owner = transactionOwner(tx)
       if (owner.mchid !== config.mchId) return { ok: false, reason: 'MCHID_MISMATCH', outTradeNo }
+      // A refund belongs to the merchant: its notify names no appid.
+      if (kind === 'refund') {
+        const refund = refundFromNotice(envelope.eventType, tx)
+        return refund ? { ok: true, refund } : { ok: false, reason: 'MALFORMED', outTradeNo }
+      }
       if (owner.appid !== config.appId) return { ok: false, reason: 'APPID_MISMATCH', outTradeNo }
       const trade = tradeFromTransaction(tx)
       if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo }

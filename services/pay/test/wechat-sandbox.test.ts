@@ -126,6 +126,50 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.equal(callbacks.filter((c) => c.event.orderNo === req.orderNo).length, 1, 'main is called once')
   })
 
+  await t.test(
+    'a Native QR code lives two hours: time_expire capped, a dead one is refused by WeChat and never served again',
+    async (t) => {
+      const sandboxSql = connect(sandboxDb.url, { max: 1 })
+      t.teardown(() => sandboxSql.end({ timeout: 5 }))
+      // An order that lives five hours (ORDER_EXPIRE_MINUTES = 300).
+      const expireAt = new Date(Date.now() + 5 * 3600_000)
+      const before = Date.now()
+      const { req, data } = await create({ amount: 350, expireAt: expireAt.toISOString() })
+      const after = Date.now()
+      const [a] = await sql`select provider_expire_at from payment_attempts where order_no = ${req.orderNo}`
+      const dies = (a!.provider_expire_at as Date).getTime()
+      t.ok(dies > before + 2 * 3600_000 - 1000 && dies <= after + 2 * 3600_000, 'provider expiry: two hours, not the order’s five')
+      const trade = await control('GET', `/control/wechat/trades/${req.orderNo}`)
+      t.equal(new Date(trade.body.timeExpire).getTime(), dies, 'the time_expire WeChat got is that moment')
+      // Asked again within the two hours: the same QR code, from pay's record.
+      t.equal((await create({ ...req })).data.qrCode, data.qrCode)
+      // Two hours pass, at WeChat and at pay.
+      await sandboxSql`update wechat_trades set created_at = created_at - interval '2 hours' where out_trade_no = ${req.orderNo}`
+      await sql`update payment_attempts set provider_expire_at = now() - interval '1 second' where order_no = ${req.orderNo}`
+      const dead = await click(`${await cashierOf(data.qrCode!)}/pay`)
+      t.equal(dead.status, 409, 'WeChat refuses to pay a dead code_url')
+      t.match(await dead.text(), /二维码已过期/)
+      const again = await create({ ...req })
+      t.not(again.data.qrCode, data.qrCode, 'a new QR code')
+      t.equal(again.data.outTradeNo, `${req.orderNo}_2`, 'on a new trade')
+      const rows = await sql`select out_trade_no, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
+      t.same(
+        rows.map((r) => `${r.out_trade_no}:${r.status}`),
+        [`${req.orderNo}:CLOSED`, `${req.orderNo}_2:PENDING`],
+      )
+      t.equal((await click(`${await cashierOf(again.data.qrCode!)}/pay`)).status, 200, 'the new one pays')
+      await paidByNotify(req.orderNo)
+    },
+  )
+
+  await t.test('jsapi and h5 live as the order does: their provider expiry is the order’s, sent as time_expire', async (t) => {
+    const expireAt = new Date(Math.floor((Date.now() + 5 * 3600_000) / 1000) * 1000)
+    const { req } = await create({ channel: 'jsapi', openid: OPENID, amount: 360, expireAt: expireAt.toISOString() })
+    const [a] = await sql`select provider_expire_at from payment_attempts where order_no = ${req.orderNo}`
+    t.equal((a!.provider_expire_at as Date).getTime(), expireAt.getTime())
+    t.equal(new Date((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body.timeExpire).getTime(), expireAt.getTime())
+  })
+
   await t.test('jsapi: signed JSAPI parameters for the openid; paying (WeixinJSBridge stand-in) → PAID', async (t) => {
     const { req, data } = await create({ channel: 'jsapi', amount: 990, openid: OPENID })
     t.match(data.jsapiParams, { appId: keys.wechat.appId, package: /^prepay_id=wx/, signType: 'RSA' })

@@ -16,6 +16,7 @@ import {
   fromWechatTime,
   refundFromAnswer,
   refundFromNotice,
+  wechatExpiry,
   refundRefusedForGood,
   toWechatTime,
   tradeFromTransaction,
@@ -85,6 +86,13 @@ t.test('transformers: one exhaustive trade_state mapping, fen integers only, tim
   t.equal(wechatRefundState('ABNORMAL'), 'ABNORMAL', 'parked at WeChat: not given up')
   t.equal(wechatRefundState('CLOSED'), 'FAILED')
   t.equal(wechatRefundState('WHATEVER'), 'PENDING')
+  const now = Date.parse('2026-01-01T00:00:00.500Z')
+  const in5h = new Date(now + 5 * 3600_000)
+  t.same(wechatExpiry('native', in5h, now), new Date(Date.parse('2026-01-01T02:00:00Z')), 'a code_url lives 2 h (whole seconds)')
+  t.same(wechatExpiry('native', null, now), new Date(Date.parse('2026-01-01T02:00:00Z')))
+  t.same(wechatExpiry('native', new Date(now + 600_000), now), new Date(Date.parse('2026-01-01T00:10:00Z')), 'the order first')
+  t.same(wechatExpiry('h5', in5h, now), new Date(Date.parse('2026-01-01T05:00:00Z')), 'h5 and jsapi: the order’s')
+  t.equal(wechatExpiry('jsapi', null, now), null)
   const notice = { out_trade_no: 'P1', out_refund_no: 'R1', refund_status: 'ABNORMAL', amount: { total: 500, refund: 100 } }
   t.match(refundFromNotice('REFUND.ABNORMAL', notice), { outTradeNo: 'P1', refundNo: 'R1', amount: 100, state: 'ABNORMAL' })
   t.equal(refundFromNotice('REFUND.SUCCESS', notice), null, 'the event type must name the refund_status')

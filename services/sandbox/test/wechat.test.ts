@@ -284,6 +284,27 @@ t.test('WeChat Pay sandbox', async (t) => {
     await receiver.waitFor('/notify/h', 1)
   })
 
+  await t.test('a Native code_url lives 2 hours: scanned later, its cashier refuses to pay (二维码已过期)', async (t) => {
+    const no = orderNo()
+    const res = await native(no, 700, 'old')
+    t.equal(res.status, 200)
+    const cashierOf = async () => {
+      const scan = await getManual(`${sbx.base}/scan?code=${encodeURIComponent(res.data.code_url)}`)
+      t.equal(scan.status, 302)
+      return `${sbx.base}${scan.headers.get('location')!}`
+    }
+    t.match(await (await fetch(await cashierOf())).text(), /id="state">待支付</, 'alive: payable')
+    // Two hours pass (the trade has no time_expire: only the code dies).
+    await sbx.sql`update wechat_trades set created_at = created_at - interval '2 hours' where out_trade_no = ${no}`
+    t.match(await (await fetch(await cashierOf())).text(), /id="state">交易已关闭</, 'dead: not payable')
+    const paid = await postForm(`${await cashierOf()}/pay`)
+    t.equal(paid.status, 409)
+    t.match(await paid.text(), /二维码已过期/)
+    t.match((await pay.query({ out_trade_no: no })).data, { trade_state: 'NOTPAY' }, 'nothing paid')
+    await sleep(100)
+    t.equal(receiver.received('/notify/old').length, 0)
+  })
+
   await t.test('close: 204 (signed empty body); a closed trade cannot be paid or ordered again; a paid one cannot be closed', async (t) => {
     const no = orderNo()
     const created = await native(no, 300, 'c')
@@ -424,7 +445,12 @@ t.test('WeChat Pay sandbox', async (t) => {
       const plain = JSON.parse(decryptChecked(JSON.parse(abnormal[1]!.text).resource, keys.apiV3Key))
       t.match(plain, { out_refund_no: `RA${no}`, refund_status: 'ABNORMAL' })
       t.notOk('success_time' in plain, 'no success_time before SUCCESS')
-      const list = await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RA${no}`)
+      // The sandbox records an attempt once the answer is in: wait for the second.
+      let list = await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RA${no}`)
+      for (let i = 0; i < 100 && list.json.length < 2; i++) {
+        await sleep(50)
+        list = await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RA${no}`)
+      }
       t.same(
         list.json.map((d: { attempt: number; status: number }) => [d.attempt, d.status]),
         [

@@ -72,6 +72,21 @@ export function fromWechatTime(value: unknown): Date | null {
   return Number.isNaN(d.getTime()) ? null : d
 }
 
+/** A Native `code_url` lives 2 hours (WeChat: "code_url有效期为2小时，过期后扫码不能再发起支付"). */
+export const CODE_URL_LIFETIME_MS = 2 * 3600_000
+
+/**
+ * When the provider payment dies, sent as `time_expire` (whole seconds, as it is written): the order's
+ * expiry, and for Native at most the code_url's 2 hours, so the trade dies with its QR code and a
+ * cached QR code is never served dead. JSAPI and H5 are asked again on every create (the same prepay
+ * answered while it lives, a fresh h5_url each time: it lives 5 minutes), so they live as the order does.
+ */
+export function wechatExpiry(channel: WechatChannel, orderExpireAt: Date | null, now = Date.now()): Date | null {
+  const cap = channel === 'native' ? now + CODE_URL_LIFETIME_MS : Infinity
+  const at = Math.min(orderExpireAt?.getTime() ?? Infinity, cap)
+  return Number.isFinite(at) ? new Date(Math.floor(at / 1000) * 1000) : null
+}
+
 /** WeChat limits `description` to 127 characters. */
 export function wechatDescription(subject: string): string {
   return [...subject].slice(0, 127).join('')

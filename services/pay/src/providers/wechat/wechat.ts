@@ -30,6 +30,7 @@ import {
   tradeFromTransaction,
   transactionBody,
   transactionOwner,
+  wechatExpiry,
 } from './transformers.ts'
 import {
   ProviderError,
@@ -273,14 +274,17 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       validateCreate(input)
       const channel = input.channel
       const what = `transactions/${channel}`
+      const providerExpireAt = wechatExpiry(channel, input.expireAt)
+      const made = { ...input, expireAt: providerExpireAt }
+      const expiry = providerExpireAt ? { providerExpireAt } : {}
       if (channel === 'native') {
-        const res = await call(what, () => sdk.transactions_native(transactionBody(input, notifyUrl)))
+        const res = await call(what, () => sdk.transactions_native(transactionBody(made, notifyUrl)))
         if (res.status !== 200) throw createError(what, res)
         if (typeof res.data?.code_url !== 'string' || !res.data.code_url) throw fail('微信支付下单未返回 code_url', res.data)
-        return { payType: 'qrcode', qrCode: res.data.code_url }
+        return { payType: 'qrcode', qrCode: res.data.code_url, ...expiry }
       }
       if (channel === 'h5') {
-        const res = await call(what, () => sdk.transactions_h5(h5Body({ ...input, clientIp: input.clientIp! }, notifyUrl)))
+        const res = await call(what, () => sdk.transactions_h5(h5Body({ ...made, clientIp: input.clientIp! }, notifyUrl)))
         if (res.status !== 200) throw createError(what, res)
         const h5Url = res.data?.h5_url
         if (typeof h5Url !== 'string' || !/^https?:\/\//.test(h5Url)) throw fail('微信支付下单未返回 h5_url', res.data)
@@ -288,17 +292,18 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         return {
           payType: 'jump',
           paymentUrl: `${h5Url}${h5Url.includes('?') ? '&' : '?'}redirect_url=${encodeURIComponent(returnUrl(input.outTradeNo))}`,
+          ...expiry,
         }
       }
       // jsapi: the SDK turns the prepay_id into the signed parameters for WeixinJSBridge / wx.chooseWXPay.
-      const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...input, openid: input.openid! }, notifyUrl)))
+      const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...made, openid: input.openid! }, notifyUrl)))
       if (res.status !== 200) throw createError(what, res)
       const p = res.data as Record<string, unknown> | undefined
       const keys = ['appId', 'timeStamp', 'nonceStr', 'package', 'signType', 'paySign'] as const
       if (!p || keys.some((k) => typeof p[k] !== 'string' || !p[k]) || !String(p.package).startsWith('prepay_id=')) {
         throw fail('微信支付下单未返回 prepay_id', undefined)
       }
-      return { payType: 'jsapi', jsapiParams: Object.fromEntries(keys.map((k) => [k, String(p[k])])) }
+      return { payType: 'jsapi', jsapiParams: Object.fromEntries(keys.map((k) => [k, String(p[k])])), ...expiry }
     },
 
     query,

@@ -30,7 +30,7 @@ function h5PackageAlive(pkg: unknown, paymentId: string, now = Date.now()): bool
   return Number.isSafeInteger(issuedAt) && issuedAt <= now && now - issuedAt <= H5_URL_TTL_MS
 }
 
-/** A Native code_url lives 2 hours: "code_url有效期为2小时，过期后扫码不能再发起支付" (Native下单). */
+/** A Native code_url lives 2 hours: "code_url有效期为2小时，过期后扫码不能再发起支付" (wiki/doc/apiv3/apis/chapter7_3_10.shtml). */
 export const CODE_URL_TTL_MS = 2 * 3600_000
 
 /** Whether `t` is a Native transaction whose code_url has died (its trade may live on until time_expire). */

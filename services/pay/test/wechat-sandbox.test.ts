@@ -152,11 +152,12 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
       const again = await create({ ...req })
       t.not(again.data.qrCode, data.qrCode, 'a new QR code')
       t.equal(again.data.outTradeNo, `${req.orderNo}_2`, 'on a new trade')
-      const rows = await sql`select out_trade_no, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
-      t.same(
-        rows.map((r) => `${r.out_trade_no}:${r.status}`),
-        [`${req.orderNo}:CLOSED`, `${req.orderNo}_2:PENDING`],
-      )
+      const attempts = await sql`select out_trade_no, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
+      t.equal(attempts.length, 2)
+      t.match(attempts, [
+        { out_trade_no: req.orderNo, status: 'CLOSED' },
+        { out_trade_no: `${req.orderNo}_2`, status: 'PENDING' },
+      ])
       t.equal((await click(`${await cashierOf(again.data.qrCode!)}/pay`)).status, 200, 'the new one pays')
       await paidByNotify(req.orderNo)
     },
@@ -357,6 +358,19 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     client.post<Envelope<{ status: string; failureReason: string | null }>>('/api/pay/refund', { orderNo, refundNo, amount })
   const payRefund = async (refundNo: string) =>
     (await sql`select status, failure_reason from refunds where refund_no = ${refundNo}`)[0] as { status: string } | undefined
+  /** An order paid at the sandbox without a notify, recorded by pay's status call. */
+  const paidOrder = async (amount: number) => {
+    const { req } = await create({ amount })
+    await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+    const now = await status(req.orderNo)
+    if (now.status !== 'PAID') throw new Error(`${req.orderNo} not recorded as paid: ${now.status}`)
+    return req.orderNo
+  }
+  /** What the sandbox makes of new refunds (SUCCESS, PROCESSING, ABNORMAL, CLOSED). */
+  const refundMode = (m: string) => control('POST', '/control/wechat/refund-mode', { status: m })
+  const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
+  const refundEvents = async (refundNo: string) =>
+    (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
 
   await t.test('an unsigned 404 on the refund query (as WeChat answers before signing) does not hold the refund back', async (t) => {
     const { req } = await create({ amount: 800 })
@@ -419,17 +433,8 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
   )
 
   await t.test('ABNORMAL, PROCESSING and CLOSED refunds: ABNORMAL is its own state, kept reserved, finished later', async (t) => {
-    const paidOrder = async (amount: number) => {
-      const { req } = await create({ amount })
-      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
-      t.match(await status(req.orderNo), { status: 'PAID' })
-      return req.orderNo
-    }
-    const mode = async (m: string) => t.equal((await control('POST', '/control/wechat/refund-mode', { status: m })).status, 200)
-    t.teardown(() => control('POST', '/control/wechat/refund-mode', { status: 'SUCCESS' }))
-    const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
-    const refundEvents = async (refundNo: string) =>
-      (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
+    const mode = async (m: string) => t.equal((await refundMode(m)).status, 200)
+    t.teardown(() => refundMode('SUCCESS'))
 
     // ABNORMAL: not FAILED (main would give the credits back), the amount stays reserved.
     const a = await paidOrder(600)
@@ -460,17 +465,8 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
   await t.test(
     'refund notifies: a PROCESSING refund finished only by REFUND.SUCCESS ends SUCCEEDED once; ABNORMAL keeps the amount; replays change nothing',
     async (t) => {
-      const paidOrder = async (amount: number) => {
-        const { req } = await create({ amount })
-        await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
-        t.match(await status(req.orderNo), { status: 'PAID' })
-        return req.orderNo
-      }
-      t.equal((await control('POST', '/control/wechat/refund-mode', { status: 'PROCESSING' })).status, 200)
-      t.teardown(() => control('POST', '/control/wechat/refund-mode', { status: 'SUCCESS' }))
-      const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
-      const refundEvents = async (refundNo: string) =>
-        (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
+      t.equal((await refundMode('PROCESSING')).status, 200)
+      t.teardown(() => refundMode('SUCCESS'))
       const becomes = (refundNo: string, to: string) => waitFor(async () => (await payRefund(refundNo))?.status === to)
       const logged = async (orderNo: string) =>
         (await sql`select verdict, reason from notify_log where out_trade_no = ${orderNo} order by id`).map(

@@ -249,7 +249,7 @@ export function createRefundFlows(deps: {
     sendDuplicate,
 
     /**
-     * A verified refund notify (e.g. WeChat's REFUND.SUCCESS / ABNORMAL / CLOSED): believed only for a
+     * A verified refund notify (the provider's word that a refund succeeded, is abnormal or closed): believed only for a
      * refund of ours, on that provider's trade, for its amount; then applied as a re-query's answer
      * would be. A notify that changes nothing (a duplicate, or late after another path settled it) is
      * DUPLICATE or IGNORED: acknowledged, so the provider stops sending it.

@@ -107,7 +107,7 @@ export interface RefundResult {
   failureReason?: string
 }
 
-/** A refund's outcome as the provider's refund notification reports it (e.g. WeChat's REFUND.*). */
+/** A refund's outcome as the provider's refund notification reports it. */
 export interface RefundNotice extends RefundResult {
   outTradeNo: string
 }

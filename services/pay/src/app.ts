@@ -59,6 +59,7 @@ export function buildApp(config: Readonly<PayConfig>, sql: Sql, deps: AppDeps = 
     log: app.log,
     onEventQueued: deps.onEventQueued,
     onNotification: metrics.notification,
+    applyRefundNotice: (provider, notice) => refunds.applyNotice(provider, notice),
     // After the commit, without holding up the notify's answer; a failure is retried by the sweep.
     onDuplicatePayment: (refundNo) =>
       void refunds

@@ -23,6 +23,7 @@ import {
   type ProviderRegistry,
   type ProviderTrade,
   type ReceivedNotification,
+  type RefundNotice,
 } from './providers/types.ts'
 
 export const ORDER_NO_RE = /^[A-Za-z0-9_-]{6,64}$/
@@ -66,6 +67,8 @@ export function createPaymentFlows(deps: {
   onEventQueued?: (eventId: string) => void
   /** Called with every notification's verdict (metrics). */
   onNotification?: (provider: string, handled: NotifyHandled) => void
+  /** Applies a verified refund notify (the refund flows' applyNotice). */
+  applyRefundNotice?: (provider: ProviderName, notice: RefundNotice) => Promise<{ verdict: NotifyVerdict; reason: string | null }>
   /** Called with the refund number after a duplicate payment's refund was reserved (app.ts sends it). */
   onDuplicatePayment?: (refundNo: string) => void
 }) {
@@ -318,10 +321,16 @@ export function createPaymentFlows(deps: {
           handled = { ack: GENERIC_FAILURE, verdict: 'REJECTED', reason: 'PROVIDER_DISABLED' }
         } else {
           const verdict = adapter.verifyNotification(received)
-          outTradeNo = verdict.ok ? verdict.trade.outTradeNo : verdict.outTradeNo
-          handled = verdict.ok
-            ? await applyNotification(adapter.name, verdict.trade, adapter.acknowledge, verdict.event)
-            : { ack: adapter.acknowledge.failure, verdict: 'REJECTED', reason: verdict.reason }
+          if (!verdict.ok) {
+            outTradeNo = verdict.outTradeNo
+            handled = { ack: adapter.acknowledge.failure, verdict: 'REJECTED', reason: verdict.reason }
+          } else if ('refund' in verdict) {
+            outTradeNo = verdict.refund.outTradeNo
+            handled = await applyRefundNotice(adapter.name, verdict.refund, adapter.acknowledge)
+          } else {
+            outTradeNo = verdict.trade.outTradeNo
+            handled = await applyNotification(adapter.name, verdict.trade, adapter.acknowledge, verdict.event)
+          }
         }
       } catch (err) {
         log.error({ err, provider: providerName }, 'notification handling failed')
@@ -361,6 +370,21 @@ export function createPaymentFlows(deps: {
     if (!mine.some((a) => a.amount === trade.amount)) return 'AMOUNT_MISMATCH'
     const confirmed = await adapter.confirmPayment(trade)
     return confirmed.ok ? null : confirmed.reason
+  }
+
+  /**
+   * A refund notify: applied by the refund flows through the same guarded transitions as a re-query's
+   * answer; anything but a rejection (unknown refund, other amount) is acknowledged, a duplicate too.
+   */
+  async function applyRefundNotice(
+    provider: ProviderName,
+    notice: RefundNotice,
+    ack: { success: NotifyAcknowledgement; failure: NotifyAcknowledgement },
+  ): Promise<NotifyHandled> {
+    if (!ORDER_NO_RE.test(notice.outTradeNo) || !ORDER_NO_RE.test(notice.refundNo) || !deps.applyRefundNotice)
+      return { ack: ack.failure, verdict: 'REJECTED', reason: 'UNKNOWN_REFUND' }
+    const r = await deps.applyRefundNotice(provider, notice)
+    return { ack: r.verdict === 'REJECTED' ? ack.failure : ack.success, ...r }
   }
 
   /**

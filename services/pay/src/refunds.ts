@@ -20,7 +20,8 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '@paysys/db'
 import { AppError, type RefundRequest, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
 import { providerModule } from './providers/index.ts'
-import { ProviderError, type ProviderName, type ProviderRegistry } from './providers/types.ts'
+import { ProviderError, type ProviderName, type ProviderRegistry, type RefundNotice, type RefundResult } from './providers/types.ts'
+import type { NotifyVerdict } from './payments.ts'
 
 export interface RefundRow {
   id: string
@@ -52,6 +53,12 @@ interface PaidAttempt {
   provider: ProviderName
   amount: number
   status: string
+}
+
+/** A transition's outcome: the refund now, and whether this call changed it. */
+interface Marked {
+  row: RefundRow
+  changed: boolean
 }
 
 /** Not final: the provider is asked again (same refund number). */
@@ -139,7 +146,7 @@ export function createRefundFlows(deps: {
   }
 
   /** PENDING → SUCCEEDED with the event for main, once; the attempt is REFUNDED when nothing is left. */
-  async function markSucceeded(r: RefundRow, refundedAt: Date): Promise<RefundRow> {
+  async function markSucceeded(r: RefundRow, refundedAt: Date): Promise<Marked> {
     const done = await sql.begin(async (tx) => {
       const t = tx as unknown as Sql
       const [attempt] = await t<PaidAttempt[]>`
@@ -172,14 +179,14 @@ export function createRefundFlows(deps: {
         values (${event.eventId}, ${event.type}, ${updated.id}, ${t.json(event as never)})`
       return { updated, eventId: event.eventId }
     })
-    if (!done) return (await findByRefundNo(r.refundNo))!
+    if (!done) return { row: (await findByRefundNo(r.refundNo))!, changed: false }
     const { updated } = done
     log.info({ orderNo: updated.orderNo, refundNo: updated.refundNo, amount: updated.amount, kind: updated.kind }, 'refund succeeded')
     if (done.eventId) deps.onEventQueued?.(done.eventId)
-    return updated
+    return { row: updated, changed: true }
   }
 
-  async function markFailed(r: RefundRow, reason: string): Promise<RefundRow> {
+  async function markFailed(r: RefundRow, reason: string): Promise<Marked> {
     const [updated] = await sql.unsafe<RefundRow[]>(
       `update refunds set status = 'FAILED', failure_reason = $2, updated_at = now()
         where id = $1 and status in ('PENDING', 'ABNORMAL') returning ${COLUMNS}`,
@@ -188,18 +195,29 @@ export function createRefundFlows(deps: {
     if (updated && r.kind === 'DUPLICATE_PAYMENT') {
       log.error({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'duplicate payment refund refused by the provider: needs a person')
     } else if (updated) log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund refused by the provider')
-    return updated ?? (await findByRefundNo(r.refundNo))!
+    return updated ? { row: updated, changed: true } : { row: (await findByRefundNo(r.refundNo))!, changed: false }
   }
 
   /** PENDING → ABNORMAL: a person must finish it at the provider; the amount stays reserved. */
-  async function markAbnormal(r: RefundRow, reason: string): Promise<RefundRow> {
+  async function markAbnormal(r: RefundRow, reason: string): Promise<Marked> {
     const [updated] = await sql.unsafe<RefundRow[]>(
       `update refunds set status = 'ABNORMAL', failure_reason = $2, updated_at = now()
         where id = $1 and status = 'PENDING' returning ${COLUMNS}`,
       [r.id, reason.slice(0, 500)],
     )
     if (updated) log.error({ orderNo: r.orderNo, refundNo: r.refundNo, reason }, 'refund ABNORMAL at the provider: needs a person')
-    return updated ?? (await findByRefundNo(r.refundNo))!
+    return updated ? { row: updated, changed: true } : { row: (await findByRefundNo(r.refundNo))!, changed: false }
+  }
+
+  /**
+   * The provider's word on a refund (its answer to the refund call or re-query, or its refund notify),
+   * applied through the guarded transitions above: each takes effect once, whichever path comes first.
+   */
+  async function applyResult(r: RefundRow, result: RefundResult): Promise<Marked> {
+    if (result.state === 'SUCCEEDED') return markSucceeded(r, result.refundedAt ?? new Date())
+    if (result.state === 'FAILED') return markFailed(r, result.failureReason ?? 'FAILED')
+    if (result.state === 'ABNORMAL') return markAbnormal(r, result.failureReason ?? 'ABNORMAL')
+    return { row: r, changed: false }
   }
 
   /** Sends a PENDING refund to its provider and records the answer. */
@@ -214,13 +232,10 @@ export function createRefundFlows(deps: {
         amount: r.amount,
         reason: r.reason ?? undefined,
       })
-      if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
-      if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
-      if (result.state === 'ABNORMAL') return await markAbnormal(r, result.failureReason ?? 'ABNORMAL')
-      return r
+      return (await applyResult(r, result)).row
     } catch (err) {
       // The provider refused it for good (an adapter may throw instead of answering FAILED).
-      if (err instanceof ProviderError && !err.retryable) return await markFailed(r, err.message)
+      if (err instanceof ProviderError && !err.retryable) return (await markFailed(r, err.message)).row
       // Unknown outcome (network, timeout, retryable answer): stays PENDING, asking again retries.
       log.warn({ orderNo: r.orderNo, refundNo: r.refundNo, err: { message: (err as Error).message } }, 'refund not confirmed yet')
       return r
@@ -236,6 +251,26 @@ export function createRefundFlows(deps: {
 
   return {
     sendDuplicate,
+
+    /**
+     * A verified refund notify (the provider's word that a refund succeeded, is abnormal or closed): believed only for a
+     * refund of ours, on that provider's trade, for its amount; then applied as a re-query's answer
+     * would be. A notify that changes nothing (a duplicate, or late after another path settled it) is
+     * DUPLICATE or IGNORED: acknowledged, so the provider stops sending it.
+     */
+    async applyNotice(provider: ProviderName, notice: RefundNotice): Promise<{ verdict: NotifyVerdict; reason: string | null }> {
+      const r = await findByRefundNo(notice.refundNo)
+      if (!r || r.provider !== provider || r.outTradeNo !== notice.outTradeNo) return { verdict: 'REJECTED', reason: 'UNKNOWN_REFUND' }
+      if (r.amount !== notice.amount) return { verdict: 'REJECTED', reason: 'AMOUNT_MISMATCH' }
+      const target = notice.state
+      if (target === 'PENDING') return { verdict: 'IGNORED', reason: 'REFUND_PENDING' }
+      const { row, changed } = await applyResult(r, notice)
+      if (changed) return { verdict: 'ACCEPTED', reason: `REFUND_${row.status}` }
+      if (row.status === target) return { verdict: 'DUPLICATE', reason: `REFUND_${row.status}` }
+      if (row.status === 'SUCCEEDED' || row.status === 'FAILED')
+        log.warn({ refundNo: r.refundNo, notified: target, status: row.status }, 'refund notify contradicts a final refund: ignored')
+      return { verdict: 'IGNORED', reason: `REFUND_${row.status}_NOT_${target}` }
+    },
 
     /**
      * The periodic retry of duplicate-payment refunds still PENDING (a provider outage, a crash before

@@ -278,6 +278,11 @@ t.test('the adapter against the sandbox: submit.php page jump, query, refund onc
   const outTradeNo = createRequest().orderNo
   const created = await epay.createPayment({ outTradeNo, amount: 1234, subject: '积分 & 礼包', channel: 'alipay', expireAt: null })
   t.equal(created.payType, 'form')
+  t.equal(created.providerExpireAt, undefined, 'no order expiry: none')
+  // Epay takes no expiry and documents no lifetime: what it answers lives as long as the order.
+  const expireAt = new Date(Date.now() + 5 * 3600_000)
+  const timed = await epay.createPayment({ outTradeNo: createRequest().orderNo, amount: 100, subject: 'x', channel: 'alipay', expireAt })
+  t.same(timed.providerExpireAt, expireAt)
   const jump = await fetch(created.paymentUrl!, { redirect: 'manual' })
   t.equal(jump.status, 302, 'the sandbox accepted our submit.php signature')
   t.match(jump.headers.get('location'), /^\/cashier\/epay_/)

@@ -126,6 +126,51 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.equal(callbacks.filter((c) => c.event.orderNo === req.orderNo).length, 1, 'main is called once')
   })
 
+  await t.test(
+    'a Native QR code lives two hours: time_expire capped, a dead one is refused by WeChat and never served again',
+    async (t) => {
+      const sandboxSql = connect(sandboxDb.url, { max: 1 })
+      t.teardown(() => sandboxSql.end({ timeout: 5 }))
+      // An order that lives five hours (ORDER_EXPIRE_MINUTES = 300).
+      const expireAt = new Date(Date.now() + 5 * 3600_000)
+      const before = Date.now()
+      const { req, data } = await create({ amount: 350, expireAt: expireAt.toISOString() })
+      const after = Date.now()
+      const [a] = await sql`select provider_expire_at from payment_attempts where order_no = ${req.orderNo}`
+      const dies = (a!.provider_expire_at as Date).getTime()
+      t.ok(dies > before + 2 * 3600_000 - 1000 && dies <= after + 2 * 3600_000, 'provider expiry: two hours, not the order’s five')
+      const trade = await control('GET', `/control/wechat/trades/${req.orderNo}`)
+      t.equal(new Date(trade.body.timeExpire).getTime(), dies, 'the time_expire WeChat got is that moment')
+      // Asked again within the two hours: the same QR code, from pay's record.
+      t.equal((await create({ ...req })).data.qrCode, data.qrCode)
+      // Two hours pass, at WeChat and at pay.
+      await sandboxSql`update wechat_trades set created_at = created_at - interval '2 hours' where out_trade_no = ${req.orderNo}`
+      await sql`update payment_attempts set provider_expire_at = now() - interval '1 second' where order_no = ${req.orderNo}`
+      const dead = await click(`${await cashierOf(data.qrCode!)}/pay`)
+      t.equal(dead.status, 409, 'WeChat refuses to pay a dead code_url')
+      t.match(await dead.text(), /二维码已过期/)
+      const again = await create({ ...req })
+      t.not(again.data.qrCode, data.qrCode, 'a new QR code')
+      t.equal(again.data.outTradeNo, `${req.orderNo}_2`, 'on a new trade')
+      const attempts = await sql`select out_trade_no, status from payment_attempts where order_no = ${req.orderNo} order by created_at`
+      t.equal(attempts.length, 2)
+      t.match(attempts, [
+        { out_trade_no: req.orderNo, status: 'CLOSED' },
+        { out_trade_no: `${req.orderNo}_2`, status: 'PENDING' },
+      ])
+      t.equal((await click(`${await cashierOf(again.data.qrCode!)}/pay`)).status, 200, 'the new one pays')
+      await paidByNotify(req.orderNo)
+    },
+  )
+
+  await t.test('jsapi and h5 live as the order does: their provider expiry is the order’s, sent as time_expire', async (t) => {
+    const expireAt = new Date(Math.floor((Date.now() + 5 * 3600_000) / 1000) * 1000)
+    const { req } = await create({ channel: 'jsapi', openid: OPENID, amount: 360, expireAt: expireAt.toISOString() })
+    const [a] = await sql`select provider_expire_at from payment_attempts where order_no = ${req.orderNo}`
+    t.equal((a!.provider_expire_at as Date).getTime(), expireAt.getTime())
+    t.equal(new Date((await control('GET', `/control/wechat/trades/${req.orderNo}`)).body.timeExpire).getTime(), expireAt.getTime())
+  })
+
   await t.test('jsapi: signed JSAPI parameters for the openid; paying (WeixinJSBridge stand-in) → PAID', async (t) => {
     const { req, data } = await create({ channel: 'jsapi', amount: 990, openid: OPENID })
     t.match(data.jsapiParams, { appId: keys.wechat.appId, package: /^prepay_id=wx/, signType: 'RSA' })
@@ -313,6 +358,19 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     client.post<Envelope<{ status: string; failureReason: string | null }>>('/api/pay/refund', { orderNo, refundNo, amount })
   const payRefund = async (refundNo: string) =>
     (await sql`select status, failure_reason from refunds where refund_no = ${refundNo}`)[0] as { status: string } | undefined
+  /** An order paid at the sandbox without a notify, recorded by pay's status call. */
+  const paidOrder = async (amount: number) => {
+    const { req } = await create({ amount })
+    await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
+    const now = await status(req.orderNo)
+    if (now.status !== 'PAID') throw new Error(`${req.orderNo} not recorded as paid: ${now.status}`)
+    return req.orderNo
+  }
+  /** What the sandbox makes of new refunds (SUCCESS, PROCESSING, ABNORMAL, CLOSED). */
+  const refundMode = (m: string) => control('POST', '/control/wechat/refund-mode', { status: m })
+  const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
+  const refundEvents = async (refundNo: string) =>
+    (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
 
   await t.test('an unsigned 404 on the refund query (as WeChat answers before signing) does not hold the refund back', async (t) => {
     const { req } = await create({ amount: 800 })
@@ -375,17 +433,8 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
   )
 
   await t.test('ABNORMAL, PROCESSING and CLOSED refunds: ABNORMAL is its own state, kept reserved, finished later', async (t) => {
-    const paidOrder = async (amount: number) => {
-      const { req } = await create({ amount })
-      await control('POST', `/control/wechat/trades/${req.orderNo}/pay`, { notify: false })
-      t.match(await status(req.orderNo), { status: 'PAID' })
-      return req.orderNo
-    }
-    const mode = async (m: string) => t.equal((await control('POST', '/control/wechat/refund-mode', { status: m })).status, 200)
-    t.teardown(() => control('POST', '/control/wechat/refund-mode', { status: 'SUCCESS' }))
-    const settle = (refundNo: string, to: string) => control('POST', `/control/wechat/refunds/${refundNo}`, { status: to })
-    const refundEvents = async (refundNo: string) =>
-      (await sql`select count(*)::int as n from outbox where payload->>'refundNo' = ${refundNo}`)[0]!.n as number
+    const mode = async (m: string) => t.equal((await refundMode(m)).status, 200)
+    t.teardown(() => refundMode('SUCCESS'))
 
     // ABNORMAL: not FAILED (main would give the credits back), the amount stays reserved.
     const a = await paidOrder(600)
@@ -412,6 +461,118 @@ t.test('pay against the WeChat Pay sandbox', async (t) => {
     t.match((await control('GET', `/control/wechat/trades/${p}`)).body, { refunded: 0 }, 'a closed refund refunds nothing')
     t.equal((await settle(rp, 'SUCCESS')).status, 409, 'a closed refund is final at the sandbox too')
   })
+
+  await t.test(
+    'refund notifies: a PROCESSING refund finished only by REFUND.SUCCESS ends SUCCEEDED once; ABNORMAL keeps the amount; replays change nothing',
+    async (t) => {
+      t.equal((await refundMode('PROCESSING')).status, 200)
+      t.teardown(() => refundMode('SUCCESS'))
+      const becomes = (refundNo: string, to: string) => waitFor(async () => (await payRefund(refundNo))?.status === to)
+      const logged = async (orderNo: string) =>
+        (await sql`select verdict, reason from notify_log where out_trade_no = ${orderNo} order by id`).map(
+          (r) => `${r.verdict} ${r.reason}`,
+        )
+      const notifyUrl = `${env.pay.PUBLIC_URL}/api/pay/notify/wechat`
+      /** A refund notify signed by the platform key, as WeChat sends it again (or as one that was never sent). */
+      const raw = async (orderNo: string, refundNo: string, refundStatus: string, over: Record<string, unknown> = {}) => {
+        const resource = {
+          mchid: keys.wechat.mchId,
+          out_trade_no: orderNo,
+          transaction_id: (await attempt(orderNo))!.trade_no,
+          out_refund_no: refundNo,
+          refund_id: '50300000000000000000000000000',
+          refund_status: refundStatus,
+          user_received_account: '支付用户零钱',
+          amount: { total: 700, refund: 700, payer_total: 700, payer_refund: 700 },
+          ...over,
+        }
+        const r = await control('POST', '/control/wechat/notify-raw', {
+          notifyUrl,
+          resource,
+          originalType: 'refund',
+          eventType: `REFUND.${refundStatus}`,
+        })
+        return r.body.status as number
+      }
+
+      // Left PROCESSING by WeChat: pending at pay, nothing asks again (no main here); WeChat's REFUND.SUCCESS finishes it.
+      const s = await paidOrder(700)
+      const rs = `RN${s}`.slice(0, 64)
+      t.equal((await refundVia(s, rs, 700)).body.data.status, 'PENDING')
+      t.equal((await settle(rs, 'SUCCESS')).status, 200)
+      await becomes(rs, 'SUCCEEDED')
+      t.equal(await refundEvents(rs), 1, 'one REFUND_SUCCEEDED event')
+      t.match((await sql`select status from payment_attempts where order_no = ${s}`)[0], { status: 'REFUNDED' })
+      const delivered = await waitFor(async () => {
+        const l = await control('GET', `/control/wechat/notifications?outTradeNo=${rs}`)
+        return (l.body as unknown as unknown[]).length > 0 && l
+      })
+      t.match(delivered.body, [{ kind: 'auto', attempt: 1, status: 204, deliveryState: 'DELIVERED' }], 'acknowledged at once')
+      t.same(await logged(s), ['ACCEPTED REFUND_SUCCEEDED'])
+      // WeChat sends it again (its answer lost): acknowledged, nothing changes; a late contradicting one neither.
+      t.equal(await raw(s, rs, 'SUCCESS'), 204)
+      t.equal(await raw(s, rs, 'CLOSED'), 204)
+      t.equal(await refundEvents(rs), 1, 'still one event')
+      t.match(await payRefund(rs), { status: 'SUCCEEDED' })
+      t.same(await logged(s), ['ACCEPTED REFUND_SUCCEEDED', 'DUPLICATE REFUND_SUCCEEDED', 'IGNORED REFUND_SUCCEEDED_NOT_FAILED'])
+
+      // ABNORMAL by notify: its own state, the amount stays reserved, no event; then CLOSED → FAILED once.
+      const a = await paidOrder(700)
+      const ra = `RM${a}`.slice(0, 64)
+      t.equal((await refundVia(a, ra, 700)).body.data.status, 'PENDING')
+      t.equal((await settle(ra, 'ABNORMAL')).status, 200)
+      await becomes(ra, 'ABNORMAL')
+      t.equal(await raw(a, ra, 'ABNORMAL'), 204, 'a replayed ABNORMAL is acknowledged')
+      t.equal((await refundVia(a, `RO${a}`.slice(0, 64), 1)).status, 409, 'the abnormal refund still holds the amount')
+      t.equal(await refundEvents(ra), 0, 'no event for main: nothing given back, nothing refunded yet')
+      t.equal((await settle(ra, 'CLOSED')).status, 200)
+      await becomes(ra, 'FAILED')
+      t.equal(await raw(a, ra, 'CLOSED'), 204)
+      t.equal(await raw(a, ra, 'SUCCESS'), 204, 'a SUCCESS after CLOSED does not resurrect it')
+      t.match(await payRefund(ra), { status: 'FAILED', failure_reason: /CLOSED/ })
+      t.equal(await refundEvents(ra), 0)
+      t.same(await logged(a), [
+        'ACCEPTED REFUND_ABNORMAL',
+        'DUPLICATE REFUND_ABNORMAL',
+        'ACCEPTED REFUND_FAILED',
+        'DUPLICATE REFUND_FAILED',
+        'IGNORED REFUND_FAILED_NOT_SUCCEEDED',
+      ])
+
+      // Refused (WeChat retries): unknown refund, another amount, another merchant, a forged signature.
+      const before = await logged(s)
+      t.equal(await raw(s, 'RNOSUCH000001', 'SUCCESS'), 400)
+      t.equal(await raw(s, rs, 'SUCCESS', { amount: { total: 700, refund: 600, payer_total: 700, payer_refund: 600 } }), 400)
+      t.equal(await raw(s, rs, 'SUCCESS', { mchid: '1900000109' }), 400)
+      t.equal(await raw(s, rs, 'SUCCESS', { refund_status: 'CLOSED' }), 400, 'event type and refund_status disagree')
+      const forged = await control('POST', '/control/wechat/notify-raw', {
+        notifyUrl,
+        resource: {
+          mchid: keys.wechat.mchId,
+          out_trade_no: s,
+          out_refund_no: rs,
+          refund_status: 'SUCCESS',
+          amount: { total: 700, refund: 700 },
+        },
+        originalType: 'refund',
+        eventType: 'REFUND.SUCCESS',
+        wrongKey: true,
+      })
+      t.equal(forged.body.status, 400)
+      t.same((await logged(s)).slice(before.length), [
+        'REJECTED UNKNOWN_REFUND',
+        'REJECTED AMOUNT_MISMATCH',
+        'REJECTED MCHID_MISMATCH',
+        'REJECTED MALFORMED',
+      ])
+      t.equal(
+        (await sql`select count(*)::int as n from notify_log where reason = 'BAD_SIGNATURE' and raw_body like ${'%REFUND.SUCCESS%'}`)[0]!.n,
+        1,
+        'the forged one is logged as a bad signature',
+      )
+      t.equal(await refundEvents(rs), 1)
+    },
+  )
 
   await t.test('pay stops cleanly on SIGTERM', async (t) => {
     await pay.stop()

@@ -15,6 +15,8 @@ import {
   createProblem,
   fromWechatTime,
   refundFromAnswer,
+  refundFromNotice,
+  wechatExpiry,
   refundRefusedForGood,
   toWechatTime,
   tradeFromTransaction,
@@ -84,6 +86,18 @@ t.test('transformers: one exhaustive trade_state mapping, fen integers only, tim
   t.equal(wechatRefundState('ABNORMAL'), 'ABNORMAL', 'parked at WeChat: not given up')
   t.equal(wechatRefundState('CLOSED'), 'FAILED')
   t.equal(wechatRefundState('WHATEVER'), 'PENDING')
+  const now = Date.parse('2026-01-01T00:00:00.500Z')
+  const in5h = new Date(now + 5 * 3600_000)
+  t.same(wechatExpiry('native', in5h, now), new Date(Date.parse('2026-01-01T02:00:00Z')), 'a code_url lives 2 h (whole seconds)')
+  t.same(wechatExpiry('native', null, now), new Date(Date.parse('2026-01-01T02:00:00Z')))
+  t.same(wechatExpiry('native', new Date(now + 600_000), now), new Date(Date.parse('2026-01-01T00:10:00Z')), 'the order first')
+  t.same(wechatExpiry('h5', in5h, now), new Date(Date.parse('2026-01-01T05:00:00Z')), 'h5 and jsapi: the order’s')
+  t.equal(wechatExpiry('jsapi', null, now), null)
+  const notice = { out_trade_no: 'P1', out_refund_no: 'R1', refund_status: 'ABNORMAL', amount: { total: 500, refund: 100 } }
+  t.match(refundFromNotice('REFUND.ABNORMAL', notice), { outTradeNo: 'P1', refundNo: 'R1', amount: 100, state: 'ABNORMAL' })
+  t.equal(refundFromNotice('REFUND.SUCCESS', notice), null, 'the event type must name the refund_status')
+  t.equal(refundFromNotice('REFUND.ABNORMAL', { ...notice, amount: { refund: '100' } }), null, 'fen as numbers only')
+  t.equal(refundFromNotice('REFUND.ABNORMAL', { ...notice, out_trade_no: undefined }), null)
   t.match(
     refundFromAnswer({ out_refund_no: 'R1', status: 'SUCCESS', success_time: '2024-05-01T12:00:04+08:00', amount: { refund: 100 } }),
     {
@@ -500,8 +514,13 @@ t.test('pay with WeChat Pay (stand-in gateway)', async (t) => {
     const sent = JSON.parse(gw.calls.filter((c) => c.url === '/v3/refund/domestic/refunds').at(-1)!.body)
     t.same(
       sent,
-      { out_trade_no: no, out_refund_no: 'R1XXXXXX', amount: { refund: 100, total: 500, currency: 'CNY' } },
-      'total from the query',
+      {
+        out_trade_no: no,
+        out_refund_no: 'R1XXXXXX',
+        notify_url: 'http://localhost:8081/api/pay/notify/wechat',
+        amount: { refund: 100, total: 500, currency: 'CNY' },
+      },
+      'total from the query; refund notifies to the notify route',
     )
   })
 

@@ -284,6 +284,27 @@ t.test('WeChat Pay sandbox', async (t) => {
     await receiver.waitFor('/notify/h', 1)
   })
 
+  await t.test('a Native code_url lives 2 hours: scanned later, its cashier refuses to pay (二维码已过期)', async (t) => {
+    const no = orderNo()
+    const res = await native(no, 700, 'old')
+    t.equal(res.status, 200)
+    const cashierOf = async () => {
+      const scan = await getManual(`${sbx.base}/scan?code=${encodeURIComponent(res.data.code_url)}`)
+      t.equal(scan.status, 302)
+      return `${sbx.base}${scan.headers.get('location')!}`
+    }
+    t.match(await (await fetch(await cashierOf())).text(), /id="state">待支付</, 'alive: payable')
+    // Two hours pass (the trade has no time_expire: only the code dies).
+    await sbx.sql`update wechat_trades set created_at = created_at - interval '2 hours' where out_trade_no = ${no}`
+    t.match(await (await fetch(await cashierOf())).text(), /id="state">交易已关闭</, 'dead: not payable')
+    const paid = await postForm(`${await cashierOf()}/pay`)
+    t.equal(paid.status, 409)
+    t.match(await paid.text(), /二维码已过期/)
+    t.match((await pay.query({ out_trade_no: no })).data, { trade_state: 'NOTPAY' }, 'nothing paid')
+    await sleep(100)
+    t.equal(receiver.received('/notify/old').length, 0)
+  })
+
   await t.test('close: 204 (signed empty body); a closed trade cannot be paid or ordered again; a paid one cannot be closed', async (t) => {
     const no = orderNo()
     const created = await native(no, 300, 'c')
@@ -364,6 +385,103 @@ t.test('WeChat Pay sandbox', async (t) => {
     t.equal((await pay.find_refunds('NOSUCHREFUND')).status, 404)
     t.match((await pay.query({ out_trade_no: no })).data, { trade_state: 'REFUND' })
   })
+
+  await t.test(
+    'refund notifies: REFUND.SUCCESS / ABNORMAL / CLOSED to the refund request’s notify_url, verified and decrypted by the SDK, retried',
+    async (t) => {
+      const no = orderNo()
+      await native(no, 1000, 'rn')
+      await controlJson(sbx.base, 'POST', `/control/wechat/trades/${no}/pay`, { notify: false })
+      const mode = (status: string) => controlJson(sbx.base, 'POST', '/control/wechat/refund-mode', { status })
+      t.teardown(() => mode('SUCCESS'))
+      const refund = (outRefundNo: string, amount: number, path?: string) =>
+        pay.refunds({
+          out_trade_no: no,
+          out_refund_no: outRefundNo,
+          ...(path ? { notify_url: notifyPath(path) } : {}),
+          amount: { refund: amount, total: 1000, currency: 'CNY' },
+        })
+      /** The one notify at `path`, checked by the SDK: signature over the raw body, then AEAD with the APIv3 key. */
+      const notified = async (path: string, eventType: string) => {
+        const [n] = await receiver.waitFor(`/notify/${path}`, 1)
+        t.equal(await client.verify(n!), true, `${eventType}: signature verified by the SDK`)
+        const body = JSON.parse(n!.text)
+        t.match(body, {
+          event_type: eventType,
+          resource_type: 'encrypt-resource',
+          resource: { algorithm: 'AEAD_AES_256_GCM', original_type: 'refund', associated_data: 'refund' },
+        })
+        const plain = pay.decipher_gcm<Record<string, unknown>>(
+          body.resource.ciphertext,
+          body.resource.associated_data,
+          body.resource.nonce,
+        )
+        t.same(plain, JSON.parse(decryptChecked(body.resource, keys.apiV3Key)), 'the SDK decrypts what the tag-checked decrypt does')
+        return plain
+      }
+
+      // SUCCESS at once: notified at once, with its success_time; 204 stops the retries.
+      t.equal((await refund(`RS${no}`, 300, 'rs')).status, 200)
+      t.match(await notified('rs', 'REFUND.SUCCESS'), {
+        mchid: keys.mchId,
+        out_trade_no: no,
+        out_refund_no: `RS${no}`,
+        refund_id: /^50\d+$/,
+        transaction_id: /^\d{28}$/,
+        refund_status: 'SUCCESS',
+        success_time: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00$/,
+        amount: { total: 1000, refund: 300, payer_total: 1000, payer_refund: 300 },
+      })
+
+      // PROCESSING: nothing yet; ABNORMAL then SUCCESS by hand: one notify each, retried until acknowledged.
+      await mode('PROCESSING')
+      receiver.statuses.set('/notify/ra', [500, 204])
+      t.equal((await refund(`RA${no}`, 200, 'ra')).status, 200)
+      await sleep(300)
+      t.equal(receiver.received('/notify/ra').length, 0, 'a PROCESSING refund is not notified')
+      t.equal((await controlJson(sbx.base, 'POST', `/control/wechat/refunds/RA${no}`, { status: 'ABNORMAL' })).status, 200)
+      const abnormal = await receiver.waitFor('/notify/ra', 2)
+      t.equal(abnormal[0]!.text, abnormal[1]!.text, 'a refused notify is sent again, the same notification')
+      const plain = JSON.parse(decryptChecked(JSON.parse(abnormal[1]!.text).resource, keys.apiV3Key))
+      t.match(plain, { out_refund_no: `RA${no}`, refund_status: 'ABNORMAL' })
+      t.notOk('success_time' in plain, 'no success_time before SUCCESS')
+      // The sandbox records an attempt once the answer is in: wait for the second.
+      let list = await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RA${no}`)
+      for (let i = 0; i < 100 && list.json.length < 2; i++) {
+        await sleep(50)
+        list = await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RA${no}`)
+      }
+      t.same(
+        list.json.map((d: { attempt: number; status: number }) => [d.attempt, d.status]),
+        [
+          [1, 500],
+          [2, 204],
+        ],
+        'listed under the out_refund_no, on WeChat’s schedule',
+      )
+
+      // CLOSED: the money stays with the merchant (refundable again), REFUND.CLOSED says so.
+      t.equal((await refund(`RC${no}`, 500, 'rc')).status, 200)
+      t.equal((await controlJson(sbx.base, 'POST', `/control/wechat/refunds/RC${no}`, { status: 'CLOSED' })).status, 200)
+      t.match(await notified('rc', 'REFUND.CLOSED'), { out_refund_no: `RC${no}`, refund_status: 'CLOSED', amount: { refund: 500 } })
+      t.equal((await controlJson(sbx.base, 'POST', `/control/wechat/refunds/RC${no}`, { status: 'SUCCESS' })).status, 409)
+      await sleep(300)
+      t.equal(receiver.received('/notify/rc').length, 1, 'a final refund is not settled (or notified) again')
+
+      // Without notify_url there is nowhere to send it (WeChat would use the merchant platform's setting).
+      await mode('SUCCESS')
+      t.equal((await refund(`RN${no}`, 100)).status, 200)
+      await sleep(300)
+      t.same((await controlJson(sbx.base, 'GET', `/control/wechat/notifications?outTradeNo=RN${no}`)).json, [])
+      const ftp = await pay.refunds({
+        out_trade_no: no,
+        out_refund_no: `RX${no}`,
+        notify_url: 'ftp://x',
+        amount: { refund: 1, total: 1000, currency: 'CNY' },
+      })
+      t.equal(ftp.status, 400, 'a notify_url that is not http(s) is refused')
+    },
+  )
 
   await t.test('notify retries on WeChat schedule until 200/204, each attempt signed anew', async (t) => {
     const no = orderNo()

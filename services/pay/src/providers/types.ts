@@ -117,7 +117,15 @@ export interface RefundResult {
   failureReason?: string
 }
 
-/** What a notification proved, before our own cross-checks. */
+/** A refund's outcome as the provider's refund notification reports it. */
+export interface RefundNotice extends RefundResult {
+  outTradeNo: string
+}
+
+/**
+ * What a notification proved, before our own cross-checks: a trade (payment notifies) or a refund's
+ * outcome (refund notifies, applied like the answer of a refund re-query).
+ */
 export type NotificationVerdict =
   | {
       ok: true
@@ -128,6 +136,7 @@ export type NotificationVerdict =
        */
       event?: { id: string; type: string }
     }
+  | { ok: true; refund: RefundNotice }
   | { ok: false; reason: NotificationRejection; outTradeNo: string | null }
 
 export type NotificationRejection =

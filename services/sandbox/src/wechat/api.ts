@@ -10,7 +10,7 @@ import { httpUrl } from '../util.ts'
 import type { ApiCall, RefusalStatus } from '../provider.ts'
 import type { WechatContext } from './index.ts'
 import { h5Package } from './cashier.ts'
-import { transactionObject, wechatTime } from './notify.ts'
+import { refundNotifier, transactionObject, wechatTime } from './notify.ts'
 import { aeadEncrypt, requestId, signatureHeaders, verifyMerchantRequest, type WechatKeys } from './signing.ts'
 import {
   WxError,
@@ -268,13 +268,21 @@ export function registerWechatApi(app: FastifyInstance, ctx: WechatContext) {
       const total = fen(b.amount.total, 'amount.total')
       if (b.amount.currency !== 'CNY') throw paramError('amount.currency 必填，只支持 CNY')
       const reason = str(b, 'reason', { max: 80 })
+      const refundNotifyUrl = str(b, 'notify_url', { max: 256 })
+      if (refundNotifyUrl !== null && !httpUrl(refundNotifyUrl)) throw paramError('notify_url 必须是 http(s) 地址')
       const trade = transactionId
         ? await findByTransactionId(sql, keys.mchId, transactionId)
         : await findByOutTradeNo(sql, keys.mchId, outTradeNo!)
       if (!trade || (transactionId && outTradeNo && trade.out_trade_no !== outTradeNo)) {
         throw new WxError(404, 'RESOURCE_NOT_EXISTS', '订单不存在')
       }
-      const r = await refundTrade(sql, trade.id, { outRefundNo, refund, total, reason, status: ctx.refundMode.status })
+      const r = await refundTrade(
+        sql,
+        trade.id,
+        { outRefundNo, refund, total, reason, notifyUrl: refundNotifyUrl && httpUrl(refundNotifyUrl), status: ctx.refundMode.status },
+        refundNotifier(ctx.deliveries, keys),
+      )
+      ctx.deliveries.kick()
       return send(reply, 200, refundView(r.refund, r.trade))
     })
 

@@ -1,7 +1,7 @@
 /**
  * WeChat Pay's side of the cashier: paying (SUCCESS + durable notify), cancelling, and the ways
  * to reach a transaction's cashier page:
- * - NATIVE: the `code_url` (`weixin://wxpay/bizpayurl?pr=…`) through `/scan?code=`;
+ * - NATIVE: the `code_url` (`weixin://wxpay/bizpayurl?pr=…`) through `/scan?code=`, for 2 hours;
  * - MWEB (H5): the `h5_url` (`/wechat/checkmweb?prepay_id=…`, optional `redirect_url`, where the
  *   browser goes after paying, as WeChat's H5 cashier does);
  * - JSAPI: in WeChat the page calls WeixinJSBridge with `package=prepay_id=…`; here
@@ -10,12 +10,12 @@
  * 取消 leaves the transaction NOTPAY, as leaving WeChat's payment sheet does.
  */
 import type { FastifyInstance } from 'fastify'
-import { PAYMENT_NOT_FOUND, paidOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
+import { PAYMENT_NOT_FOUND, paidOutcome, payOutcome, type CashierOutcome, type CashierProvider } from '../cashier.ts'
 import { messagePage, sendHtml } from '../html.ts'
 import { fenToYuan, httpUrl } from '../util.ts'
 import type { WechatContext } from './index.ts'
 import { scheduleNotify } from './notify.ts'
-import { findByCode, findById, payTrade, setRedirectUrl, type PayResult } from './trades.ts'
+import { findByCode, findById, payTrade, setRedirectUrl, type PayResult, type WxTrade } from './trades.ts'
 
 /** WeChat's h5_url lives 5 minutes from the answer that carried it. */
 export const H5_URL_TTL_MS = 5 * 60_000
@@ -29,6 +29,12 @@ function h5PackageAlive(pkg: unknown, paymentId: string, now = Date.now()): bool
   const issuedAt = parseInt(pkg.slice(10), 36)
   return Number.isSafeInteger(issuedAt) && issuedAt <= now && now - issuedAt <= H5_URL_TTL_MS
 }
+
+/** A Native code_url lives 2 hours: "code_url有效期为2小时，过期后扫码不能再发起支付" (wiki/doc/apiv3/apis/chapter7_3_10.shtml). */
+export const CODE_URL_TTL_MS = 2 * 3600_000
+
+/** Whether `t` is a Native transaction whose code_url has died (its trade may live on until time_expire). */
+export const codeUrlDead = (t: WxTrade, now = Date.now()) => t.trade_type === 'NATIVE' && now - t.created_at.getTime() >= CODE_URL_TTL_MS
 
 /** Marks the transaction paid and (when `notify`) schedules the notify in the same transaction, then wakes the worker. */
 export async function payAndNotify(
@@ -60,11 +66,21 @@ export function wechatCashier(ctx: WechatContext): CashierProvider {
         subject: t.description,
         amount: fenToYuan(t.total),
         outTradeNo: t.out_trade_no,
-        state: t.trade_state === 'NOTPAY' ? 'PENDING' : t.paid_at ? 'PAID' : 'CLOSED',
+        state: t.trade_state === 'NOTPAY' && !codeUrlDead(t) ? 'PENDING' : t.paid_at ? 'PAID' : 'CLOSED',
       }
     },
 
     async pay(id): Promise<CashierOutcome> {
+      const before = await findById(ctx.sql, id)
+      if (before && before.trade_state === 'NOTPAY' && codeUrlDead(before)) {
+        return payOutcome({
+          outcome: 'closed',
+          rows: [['商户订单号', before.out_trade_no]],
+          returnUrl: null,
+          tradeNoRow: ['', ''],
+          closedTitle: '二维码已过期',
+        })
+      }
       return paidOutcome(await payAndNotify(ctx, id), (t) => ({
         outTradeNo: t.out_trade_no,
         orderLabel: '商户订单号',

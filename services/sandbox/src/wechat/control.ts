@@ -8,7 +8,15 @@ import type { TradeControl } from '../control.ts'
 import { httpUrl } from '../util.ts'
 import { payAndNotify } from './cashier.ts'
 import type { WechatContext } from './index.ts'
-import { NOTIFY_TAMPER_FIELDS, applyTamper, buildNotify, notifyDelivery, transactionObject, type NotifyTamper } from './notify.ts'
+import {
+  NOTIFY_TAMPER_FIELDS,
+  applyTamper,
+  buildNotify,
+  notifyDelivery,
+  refundNotifier,
+  transactionObject,
+  type NotifyTamper,
+} from './notify.ts'
 import { randomPrivateKey, randomSerial } from './signing.ts'
 import { REFUND_STATUSES, findByOutTradeNo, findById, findRefund, settleRefund, type RefundStatus, type WxTrade } from './trades.ts'
 import { type Json, bad, objectBody, optBool } from '../control-input.ts'
@@ -102,7 +110,8 @@ const signing = (b: Json) => ({
 /**
  * `POST /control/wechat/refund-mode {status}`: what new refunds become (SUCCESS, PROCESSING, ABNORMAL,
  * CLOSED). `POST /control/wechat/refunds/:outRefundNo {status}`: a PROCESSING or ABNORMAL refund
- * becomes SUCCESS, ABNORMAL or CLOSED (409 when it is final already). Both answer the current state.
+ * becomes SUCCESS, ABNORMAL or CLOSED (409 when it is final already), and its REFUND.<status> notify
+ * is sent to the refund's notify_url as WeChat sends it. Both answer the current state.
  */
 function registerRefundControl(app: FastifyInstance, ctx: WechatContext) {
   const statusOf = (v: unknown, allowed: readonly string[]) => {
@@ -115,7 +124,8 @@ function registerRefundControl(app: FastifyInstance, ctx: WechatContext) {
   })
   app.post<{ Params: { no: string } }>('/control/wechat/refunds/:no', async (req, reply) => {
     const status = statusOf(objectBody(req.body).status, ['SUCCESS', 'ABNORMAL', 'CLOSED']) as 'SUCCESS' | 'ABNORMAL' | 'CLOSED'
-    const settled = await settleRefund(ctx.sql, ctx.keys.mchId, req.params.no, status)
+    const settled = await settleRefund(ctx.sql, ctx.keys.mchId, req.params.no, status, refundNotifier(ctx.deliveries, ctx.keys))
+    if (settled) ctx.deliveries.kick()
     const now = await findRefund(ctx.sql, ctx.keys.mchId, req.params.no)
     if (!now) return reply.status(404).send({ error: 'NOT_FOUND', message: '退款单不存在' })
     const view = { outRefundNo: now.out_refund_no, status: now.status, refund: now.refund, tradeRefunded: now.trade.refunded }
@@ -124,7 +134,10 @@ function registerRefundControl(app: FastifyInstance, ctx: WechatContext) {
   })
 }
 
-/** `POST /control/wechat/notify-raw`: encrypts `resource` (a transaction object, sent as given), signs and POSTs it once to `notifyUrl`. */
+/**
+ * `POST /control/wechat/notify-raw`: encrypts `resource` (a transaction object, or a refund object with
+ * `originalType: "refund"`, sent as given), signs and POSTs it once to `notifyUrl`.
+ */
 export function registerWechatControl(app: FastifyInstance, ctx: WechatContext) {
   registerRefundControl(app, ctx)
   app.post('/control/wechat/notify-raw', async (req) => {
@@ -134,7 +147,8 @@ export function registerWechatControl(app: FastifyInstance, ctx: WechatContext) 
     if (typeof b.resource !== 'object' || b.resource === null || Array.isArray(b.resource)) throw bad('resource 必须是对象')
     const eventType = b.eventType === undefined ? undefined : String(b.eventType)
     const tx = b.resource as Json
-    const n = buildNotify(tx, ctx.keys, { ...signing(b), eventType })
+    const originalType = b.originalType === 'refund' ? ('refund' as const) : undefined
+    const n = buildNotify(tx, ctx.keys, { ...signing(b), eventType, originalType })
     const reference = typeof tx.out_trade_no === 'string' ? tx.out_trade_no.slice(0, 64) : null
     const r = await ctx.deliveries.sendNow({ ...notifyDelivery({ out_trade_no: reference ?? '', notify_url: url }, n, 'raw'), reference })
     return { status: r.status, body: r.body, error: r.error, notification: JSON.parse(n.body) as unknown }

@@ -10,7 +10,7 @@ import type { SandboxConfig } from '../config.ts'
 import { scaleSchedule } from '../provider.ts'
 import type { AckRule, DeliveryRequest, DeliveryService, Q } from '../deliveries.ts'
 import { aeadEncrypt, signatureHeaders, type EncryptedResource, type WechatKeys } from './signing.ts'
-import type { WxTrade } from './trades.ts'
+import type { WxRefund, WxTrade } from './trades.ts'
 
 /** 15s, 15s, 30s, 3m, 10m, 20m, 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h (16 attempts in about 24 h). */
 export const WECHAT_RETRY_SCHEDULE_MS = [15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600].map(
@@ -92,6 +92,13 @@ export function applyTamper(tx: Record<string, unknown>, tamper: NotifyTamper): 
   return out
 }
 
+const SUMMARIES: Record<string, string> = {
+  'TRANSACTION.SUCCESS': '支付成功',
+  'REFUND.SUCCESS': '退款成功',
+  'REFUND.ABNORMAL': '退款异常',
+  'REFUND.CLOSED': '退款关闭',
+}
+
 export interface NotifyOptions {
   /** Sign with this key instead of the platform key. */
   signingKey?: KeyObject
@@ -101,6 +108,8 @@ export interface NotifyOptions {
   corruptCiphertext?: boolean
   /** Event type (default TRANSACTION.SUCCESS). */
   eventType?: string
+  /** resource.original_type and the AEAD associated data: `transaction` (default) or `refund`. */
+  originalType?: 'transaction' | 'refund'
 }
 
 export interface BuiltNotify {
@@ -114,9 +123,10 @@ export interface BuiltNotify {
 /** The notification JSON with `tx` encrypted into `resource`, and its signature headers. */
 export function buildNotify(tx: Record<string, unknown>, keys: WechatKeys, opts: NotifyOptions = {}): BuiltNotify {
   const plaintext = JSON.stringify(tx)
+  const originalType = opts.originalType ?? 'transaction'
   const resource: EncryptedResource & { original_type: string } = {
-    original_type: 'transaction',
-    ...aeadEncrypt(plaintext, keys.apiV3Key, 'transaction'),
+    original_type: originalType,
+    ...aeadEncrypt(plaintext, keys.apiV3Key, originalType),
   }
   if (opts.corruptCiphertext) resource.ciphertext = corrupt(resource.ciphertext, plaintext)
   const id = randomUUID()
@@ -126,7 +136,7 @@ export function buildNotify(tx: Record<string, unknown>, keys: WechatKeys, opts:
     create_time: wechatTime(),
     resource_type: 'encrypt-resource',
     event_type: eventType,
-    summary: eventType === 'TRANSACTION.SUCCESS' ? '支付成功' : eventType,
+    summary: SUMMARIES[eventType] ?? eventType,
     resource,
   })
   return { body, headers: notifyHeaders(body, keys, opts), id, resource: tx }
@@ -178,6 +188,38 @@ export function notifyDelivery(
 export async function scheduleNotify(tx: Q, deliveries: DeliveryService, keys: WechatKeys, trade: WxTrade, delayMs = 0): Promise<void> {
   const n = buildNotify(transactionObject(trade), keys)
   await deliveries.enqueue(tx, { ...notifyDelivery(trade, n, 'auto'), delayMs })
+}
+
+/**
+ * The refund object of a refund notify (退款结果通知, decrypted): the refund's state as
+ * `refund_status`, success_time only once SUCCESS, no appid (refunds belong to the merchant).
+ */
+export function refundNotifyObject(r: WxRefund, t: WxTrade): Record<string, unknown> {
+  return {
+    mchid: t.mchid,
+    transaction_id: t.transaction_id,
+    out_trade_no: t.out_trade_no,
+    refund_id: r.refund_id,
+    out_refund_no: r.out_refund_no,
+    refund_status: r.status,
+    ...(r.status === 'SUCCESS' && r.success_time ? { success_time: wechatTime(r.success_time) } : {}),
+    user_received_account: '支付用户零钱',
+    amount: { total: r.total, refund: r.refund, payer_total: r.total, payer_refund: r.refund },
+  }
+}
+
+/**
+ * Inside the transaction that settled the refund: schedules the durable REFUND.<status> notify to the
+ * refund request's notify_url (WeChat sends to the merchant platform's refund URL without one: the
+ * sandbox has none, so nothing is sent). Retried on the payment notify's schedule, as WeChat does.
+ */
+export function refundNotifier(deliveries: DeliveryService, keys: WechatKeys) {
+  return async (tx: Q, r: WxRefund, t: WxTrade): Promise<void> => {
+    if (!r.notify_url || r.status === 'PROCESSING') return
+    const n = buildNotify(refundNotifyObject(r, t), keys, { eventType: `REFUND.${r.status}`, originalType: 'refund' })
+    // Listed by the control API under the out_refund_no (`notifications?outTradeNo=<out_refund_no>`).
+    await deliveries.enqueue(tx, { ...notifyDelivery({ out_trade_no: r.out_refund_no, notify_url: r.notify_url }, n, 'auto') })
+  }
 }
 
 /** Re-signs a durable notify before each attempt (same body, fresh timestamp and nonce). */

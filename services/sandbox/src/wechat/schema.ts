@@ -61,6 +61,8 @@ export const wechatRefunds = pgTable(
     reason: text('reason'),
     /** SUCCESS | PROCESSING | ABNORMAL | CLOSED (trades.ts); SUCCESS at once unless the control API's refund mode says otherwise. */
     status: text('status').notNull().default('SUCCESS'),
+    /** The refund request's notify_url: REFUND.SUCCESS / ABNORMAL / CLOSED are sent there (none without one). */
+    notifyUrl: text('notify_url'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     successTime: timestamp('success_time', { withTimezone: true }),
   },

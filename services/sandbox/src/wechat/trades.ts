@@ -43,6 +43,7 @@ export interface WxRefund {
   total: number
   reason: string | null
   status: string
+  notify_url: string | null
   created_at: Date
   success_time: Date | null
 }
@@ -226,6 +227,12 @@ export const REFUND_STATUSES = ['SUCCESS', 'PROCESSING', 'ABNORMAL', 'CLOSED'] a
 export type RefundStatus = (typeof REFUND_STATUSES)[number]
 
 /**
+ * Called inside the transaction that makes a refund final (SUCCESS, CLOSED) or ABNORMAL: where the
+ * refund notify is scheduled, so it is sent exactly when the state it reports was committed.
+ */
+export type RefundSettled = (tx: Q, refund: WxRefund, trade: WxTrade) => Promise<void>
+
+/**
  * A refund: partial allowed, never above paid − refunded; `total` must be the transaction's amount;
  * idempotent per out_refund_no (same request → the earlier refund; another amount → INVALID_REQUEST).
  * Any refund turns the transaction into REFUND, as WeChat reports it. `status` is what a new refund
@@ -234,7 +241,8 @@ export type RefundStatus = (typeof REFUND_STATUSES)[number]
 export async function refundTrade(
   sql: Sql,
   tradeId: string,
-  req: { outRefundNo: string; refund: number; total: number; reason: string | null; status?: RefundStatus },
+  req: { outRefundNo: string; refund: number; total: number; reason: string | null; notifyUrl?: string | null; status?: RefundStatus },
+  onSettled?: RefundSettled,
 ): Promise<RefundOutcome> {
   const status = req.status ?? 'SUCCESS'
   return sql.begin(async (tx) => {
@@ -251,13 +259,14 @@ export async function refundTrade(
     if (req.total !== trade.total) throw new WxError(400, 'PARAM_ERROR', '订单金额 amount.total 与原订单金额不一致')
     if (req.refund > trade.total - trade.refunded) throw new WxError(400, 'INVALID_REQUEST', '申请退款金额超过订单可退金额')
     const [refund] = await tx<WxRefund[]>`
-      insert into wechat_refunds (trade_id, mchid, out_refund_no, refund_id, refund, total, reason, status, success_time)
+      insert into wechat_refunds (trade_id, mchid, out_refund_no, refund_id, refund, total, reason, status, notify_url, success_time)
       values (${trade.id}, ${trade.mchid}, ${req.outRefundNo}, ${newRefundId()}, ${req.refund}, ${req.total}, ${req.reason}, ${status},
-              ${status === 'SUCCESS' ? new Date() : null})
+              ${req.notifyUrl ?? null}, ${status === 'SUCCESS' ? new Date() : null})
       returning *`
     const held = status === 'CLOSED' ? 0 : req.refund
     const [updated] = await tx<WxTrade[]>`
       update wechat_trades set refunded = refunded + ${held}, trade_state = 'REFUND' where id = ${trade.id} returning *`
+    if (status !== 'PROCESSING') await onSettled?.(tx, refund!, updated!)
     return { trade: updated!, refund: refund! }
   })
 }
@@ -278,6 +287,7 @@ export async function settleRefund(
   mchid: string,
   outRefundNo: string,
   status: Exclude<RefundStatus, 'PROCESSING'>,
+  onSettled?: RefundSettled,
 ): Promise<WxRefund | null> {
   return sql.begin(async (tx) => {
     const [r] = await tx<WxRefund[]>`
@@ -285,7 +295,11 @@ export async function settleRefund(
        where mchid = ${mchid} and out_refund_no = ${outRefundNo} and status in ('PROCESSING', 'ABNORMAL') and status <> ${status}
       returning *`
     if (!r) return null
-    if (status === 'CLOSED') await tx`update wechat_trades set refunded = refunded - ${r.refund} where id = ${r.trade_id}`
+    const [trade] =
+      status === 'CLOSED'
+        ? await tx<WxTrade[]>`update wechat_trades set refunded = refunded - ${r.refund} where id = ${r.trade_id} returning *`
+        : await tx<WxTrade[]>`select * from wechat_trades where id = ${r.trade_id}`
+    await onSettled?.(tx, r, trade!)
     return r
   })
 }

@@ -122,24 +122,33 @@ export function createEpayProvider(
     return presented
   }
 
+  async function createEpayPayment(input: CreatePaymentInput): Promise<CreatePaymentResult> {
+    if (!isEpayChannel(input.channel)) throw new ProviderError(`unsupported Epay type ${input.channel}`, 'EPAY', undefined, false)
+    // mapi.php and api/pay/create need the buyer's IP (Epay's pay_iplimit counts payments per IP): never
+    // a stand-in like 127.0.0.1, which every buyer would share. Unknown → the page jump, where Epay sees the browser.
+    const clientIp = input.clientIp?.trim()
+    if (config.createApi === 'submit' || !clientIp) return submitForm(input, input.channel)
+    if (v2) return createV2(input, input.channel, clientIp)
+    // V1 has no `method`: a jump is asked for with device=jump (Epay then answers the jump URL).
+    const device = input.interfaceType === 'jump' ? 'jump' : toEpayDevice(input.device)
+    const params = signedParams(createParams(orderFields(input, input.channel), { clientIp, device }), config.key)
+    const answer = parseMapiAnswer(await callJson('mapi.php', endpoint('mapi.php'), { method: 'POST', form: params }))
+    if (!answer.ok) throw new ProviderError(`易支付下单失败: ${String(answer.code)} ${answer.msg}`, 'EPAY', answer, false)
+    // An answer we cannot present (e.g. `html`): the same order through submit.php's page jump.
+    return presentMapi(answer, device) ?? submitForm(input, input.channel)
+  }
+
   return {
     name: 'EPAY',
     channels: EPAY_CHANNELS,
 
+    /**
+     * Epay takes no expiry and documents no lifetime for what it answers (its QR code or page), and has
+     * no close: the provider payment is taken to live as long as the order (`providerExpireAt`).
+     */
     async createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult> {
-      if (!isEpayChannel(input.channel)) throw new ProviderError(`unsupported Epay type ${input.channel}`, 'EPAY', undefined, false)
-      // mapi.php and api/pay/create need the buyer's IP (Epay's pay_iplimit counts payments per IP): never
-      // a stand-in like 127.0.0.1, which every buyer would share. Unknown → the page jump, where Epay sees the browser.
-      const clientIp = input.clientIp?.trim()
-      if (config.createApi === 'submit' || !clientIp) return submitForm(input, input.channel)
-      if (v2) return createV2(input, input.channel, clientIp)
-      // V1 has no `method`: a jump is asked for with device=jump (Epay then answers the jump URL).
-      const device = input.interfaceType === 'jump' ? 'jump' : toEpayDevice(input.device)
-      const params = signedParams(createParams(orderFields(input, input.channel), { clientIp, device }), config.key)
-      const answer = parseMapiAnswer(await callJson('mapi.php', endpoint('mapi.php'), { method: 'POST', form: params }))
-      if (!answer.ok) throw new ProviderError(`易支付下单失败: ${String(answer.code)} ${answer.msg}`, 'EPAY', answer, false)
-      // An answer we cannot present (e.g. `html`): the same order through submit.php's page jump.
-      return presentMapi(answer, device) ?? submitForm(input, input.channel)
+      const made = await createEpayPayment(input)
+      return input.expireAt ? { ...made, providerExpireAt: input.expireAt } : made
     },
 
     query,

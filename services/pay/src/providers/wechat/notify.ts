@@ -6,7 +6,7 @@ const WechatNotifyBody = OpenObject(
   {
     id: Field(),
     create_time: Field(),
-    event_type: Field('TRANSACTION.SUCCESS'),
+    event_type: Field('TRANSACTION.SUCCESS; REFUND.SUCCESS, REFUND.ABNORMAL or REFUND.CLOSED for a refund'),
     resource_type: Field('encrypt-resource'),
     summary: Optional(),
     resource: OpenObject(
@@ -15,9 +15,9 @@ const WechatNotifyBody = OpenObject(
         ciphertext: Field('base64; decrypted with the APIv3 key, tag checked'),
         associated_data: Optional(),
         nonce: Field(),
-        original_type: Optional('transaction'),
+        original_type: Optional('transaction, or refund for REFUND.*'),
       },
-      { description: 'the transaction, encrypted' },
+      { description: 'the transaction (or the refund), encrypted' },
     ),
   },
   { description: 'the signed JSON notification' },
@@ -25,7 +25,7 @@ const WechatNotifyBody = OpenObject(
 const WechatFail = OpenObject({ code: Field('FAIL'), message: Field() })
 export const wechatNotifySchema = {
   tags: ['notify'],
-  summary: 'WeChat Pay v3 notification (signature over the raw body, AES-256-GCM resource, mchid/appid/amount)',
+  summary: 'WeChat Pay v3 payment and refund notification (signature over the raw body, AES-256-GCM resource, mchid/appid/amount)',
   headers: OpenObject({
     'wechatpay-serial': Field('must be the platform certificate serial'),
     'wechatpay-timestamp': Field('unix seconds, within 5 minutes'),
@@ -34,7 +34,10 @@ export const wechatNotifySchema = {
   }),
   body: { content: { 'application/json': { schema: WechatNotifyBody } } },
   response: {
-    204: Type.Null({ description: 'verified: recorded, or ignored when trade_state is not SUCCESS' }),
+    204: Type.Null({
+      description:
+        'verified: recorded, or ignored when trade_state is not SUCCESS; a refund notify applied once (a duplicate changes nothing)',
+    }),
     400: { description: 'rejected (logged): WeChat retries', content: { 'application/json': { schema: WechatFail } } },
     ...errorResponses(413),
     503: {

@@ -2,7 +2,7 @@
  * Pure data mapping between WeChat Pay v3's wire format and ours. No I/O: unit-tested without a
  * network. WeChat amounts are integer fen, like ours: they are checked, never converted.
  */
-import type { ProviderTrade, RefundResult, TradeState } from '../types.ts'
+import type { ProviderTrade, RefundNotice, RefundResult, TradeState } from '../types.ts'
 
 export const WECHAT_CHANNELS = ['native', 'jsapi', 'h5'] as const
 export type WechatChannel = (typeof WECHAT_CHANNELS)[number]
@@ -70,6 +70,21 @@ export function fromWechatTime(value: unknown): Date | null {
   if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/.test(value)) return null
   const d = new Date(value)
   return Number.isNaN(d.getTime()) ? null : d
+}
+
+/** A Native `code_url` lives 2 hours (WeChat: "code_url有效期为2小时，过期后扫码不能再发起支付"). */
+export const CODE_URL_LIFETIME_MS = 2 * 3600_000
+
+/**
+ * When the provider payment dies, sent as `time_expire` (whole seconds, as it is written): the order's
+ * expiry, and for Native at most the code_url's 2 hours, so the trade dies with its QR code and a
+ * cached QR code is never served dead. JSAPI and H5 are asked again on every create (the same prepay
+ * answered while it lives, a fresh h5_url each time: it lives 5 minutes), so they live as the order does.
+ */
+export function wechatExpiry(channel: WechatChannel, orderExpireAt: Date | null, now = Date.now()): Date | null {
+  const cap = channel === 'native' ? now + CODE_URL_LIFETIME_MS : Infinity
+  const at = Math.min(orderExpireAt?.getTime() ?? Infinity, cap)
+  return Number.isFinite(at) ? new Date(Math.floor(at / 1000) * 1000) : null
 }
 
 /** WeChat limits `description` to 127 characters. */
@@ -219,6 +234,19 @@ export function refundFromAnswer(data: unknown): RefundResult | null {
     refundedAt: state === 'SUCCEEDED' ? fromWechatTime(data.success_time) : null,
     ...(state === 'FAILED' || state === 'ABNORMAL' ? { failureReason: `refund status ${String(data.status)}` } : {}),
   }
+}
+
+/**
+ * The refund a decrypted refund notify (退款结果通知: event_type REFUND.SUCCESS / REFUND.ABNORMAL /
+ * REFUND.CLOSED, original_type refund) reports, or null when malformed or when its `refund_status`
+ * is not the one its event type names. Mapped by the same wechatRefundState as a query answer.
+ */
+export function refundFromNotice(eventType: string, data: unknown): RefundNotice | null {
+  if (!isObject(data) || !isObject(data.amount)) return null
+  const outTradeNo = typeof data.out_trade_no === 'string' && data.out_trade_no ? data.out_trade_no : null
+  if (!outTradeNo || eventType !== `REFUND.${String(data.refund_status)}`) return null
+  const refund = refundFromAnswer({ ...data, status: data.refund_status })
+  return refund && { ...refund, outTradeNo }
 }
 
 /** The `{code, message}` of a WeChat error answer (body text), for errors and logs. */

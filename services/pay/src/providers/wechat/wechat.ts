@@ -24,11 +24,13 @@ import {
   jsapiBody,
   parseNotifyEnvelope,
   refundFromAnswer,
+  refundFromNotice,
   refundRefusedForGood,
   toWechatTotal,
   tradeFromTransaction,
   transactionBody,
   transactionOwner,
+  wechatExpiry,
 } from './transformers.ts'
 import {
   ProviderError,
@@ -272,14 +274,17 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       validateCreate(input)
       const channel = input.channel
       const what = `transactions/${channel}`
+      const providerExpireAt = wechatExpiry(channel, input.expireAt)
+      const made = { ...input, expireAt: providerExpireAt }
+      const expiry = providerExpireAt ? { providerExpireAt } : {}
       if (channel === 'native') {
-        const res = await call(what, () => sdk.transactions_native(transactionBody(input, notifyUrl)))
+        const res = await call(what, () => sdk.transactions_native(transactionBody(made, notifyUrl)))
         if (res.status !== 200) throw createError(what, res)
         if (typeof res.data?.code_url !== 'string' || !res.data.code_url) throw fail('微信支付下单未返回 code_url', res.data)
-        return { payType: 'qrcode', qrCode: res.data.code_url }
+        return { payType: 'qrcode', qrCode: res.data.code_url, ...expiry }
       }
       if (channel === 'h5') {
-        const res = await call(what, () => sdk.transactions_h5(h5Body({ ...input, clientIp: input.clientIp! }, notifyUrl)))
+        const res = await call(what, () => sdk.transactions_h5(h5Body({ ...made, clientIp: input.clientIp! }, notifyUrl)))
         if (res.status !== 200) throw createError(what, res)
         const h5Url = res.data?.h5_url
         if (typeof h5Url !== 'string' || !/^https?:\/\//.test(h5Url)) throw fail('微信支付下单未返回 h5_url', res.data)
@@ -287,17 +292,18 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         return {
           payType: 'jump',
           paymentUrl: `${h5Url}${h5Url.includes('?') ? '&' : '?'}redirect_url=${encodeURIComponent(returnUrl(input.outTradeNo))}`,
+          ...expiry,
         }
       }
       // jsapi: the SDK turns the prepay_id into the signed parameters for WeixinJSBridge / wx.chooseWXPay.
-      const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...input, openid: input.openid! }, notifyUrl)))
+      const res = await call(what, () => sdk.transactions_jsapi(jsapiBody({ ...made, openid: input.openid! }, notifyUrl)))
       if (res.status !== 200) throw createError(what, res)
       const p = res.data as Record<string, unknown> | undefined
       const keys = ['appId', 'timeStamp', 'nonceStr', 'package', 'signType', 'paySign'] as const
       if (!p || keys.some((k) => typeof p[k] !== 'string' || !p[k]) || !String(p.package).startsWith('prepay_id=')) {
         throw fail('微信支付下单未返回 prepay_id', undefined)
       }
-      return { payType: 'jsapi', jsapiParams: Object.fromEntries(keys.map((k) => [k, String(p[k])])) }
+      return { payType: 'jsapi', jsapiParams: Object.fromEntries(keys.map((k) => [k, String(p[k])])), ...expiry }
     },
 
     query,
@@ -354,6 +360,8 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         sdk.refunds({
           out_trade_no: input.outTradeNo,
           out_refund_no: input.refundNo,
+          // Refund notifies (REFUND.*) come to the payment notify route; without it WeChat sends them to the merchant platform's URL.
+          notify_url: notifyUrl,
           ...(input.reason ? { reason: [...input.reason].slice(0, 80).join('') } : {}),
           amount: { refund: toWechatTotal(input.amount), total, currency: 'CNY' },
         }),
@@ -379,9 +387,13 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
       }
       const envelope = parseNotifyEnvelope(received.rawBody)
       if (!envelope) return { ok: false, reason: 'MALFORMED', outTradeNo: null }
-      if (!envelope.eventType.startsWith('TRANSACTION.') || envelope.resource.original_type !== 'transaction') {
-        return { ok: false, reason: 'UNSUPPORTED_EVENT', outTradeNo: null }
-      }
+      // Payment notifies (TRANSACTION.*) carry a transaction, refund notifies (REFUND.*) a refund.
+      const kind = envelope.eventType.startsWith('TRANSACTION.')
+        ? 'transaction'
+        : envelope.eventType.startsWith('REFUND.')
+          ? 'refund'
+          : null
+      if (!kind || envelope.resource.original_type !== kind) return { ok: false, reason: 'UNSUPPORTED_EVENT', outTradeNo: null }
       let plain: string
       try {
         plain = decryptResource(envelope.resource, config.apiV3Key)
@@ -398,6 +410,11 @@ export function createWechatProvider(config: WechatConfig, opts: { publicUrl: st
         typeof (tx as { out_trade_no?: unknown })?.out_trade_no === 'string' ? (tx as { out_trade_no: string }).out_trade_no : null
       const owner = transactionOwner(tx)
       if (owner.mchid !== config.mchId) return { ok: false, reason: 'MCHID_MISMATCH', outTradeNo }
+      // A refund belongs to the merchant: its notify names no appid.
+      if (kind === 'refund') {
+        const refund = refundFromNotice(envelope.eventType, tx)
+        return refund ? { ok: true, refund } : { ok: false, reason: 'MALFORMED', outTradeNo }
+      }
       if (owner.appid !== config.appId) return { ok: false, reason: 'APPID_MISMATCH', outTradeNo }
       const trade = tradeFromTransaction(tx)
       if (!trade) return { ok: false, reason: 'MALFORMED', outTradeNo }

@@ -1,0 +1,1 @@
+ALTER TABLE "wechat_refunds" ADD COLUMN "notify_url" text;

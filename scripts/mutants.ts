@@ -116,6 +116,7 @@ function runSuite(file: string, label: string): Promise<{ passed: boolean; summa
   )
 }
 
+let exitCode = 1
 try {
   const source = git('stash', 'create') || git('rev-parse', 'HEAD')
   log(`mutants: copying ${source.slice(0, 12)} (the working tree's tracked files) to ${work}`)
@@ -126,7 +127,7 @@ try {
   const missing = chosen.filter((m) => !readFileSync(join(work, m.file), 'utf8').includes(m.search))
   if (missing.length) {
     for (const m of missing) log(`mutant ${m.id}: the search text is no longer in ${m.file}; update scripts/mutants.ts`)
-    process.exit(1)
+    throw new Error(`${missing.length} mutant(s) no longer match the code`)
   }
 
   const baseline = new Map<string, string>()
@@ -164,8 +165,9 @@ try {
   for (const r of rows) log(`${r[0].padEnd(w0)} | ${r[1].padEnd(w1)} | ${r[2]}`)
   const survived = rows.filter((r) => r[2] !== 'yes').length
   log(`\nmutants: ${rows.length - survived} caught, ${survived} survived`)
-  process.exitCode = survived === 0 ? 0 : 1
+  exitCode = survived === 0 ? 0 : 1
 } finally {
   if (keep) log(`kept ${work}`)
   else rmSync(work, { recursive: true, force: true })
 }
+process.exit(exitCode)

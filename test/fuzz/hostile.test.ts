@@ -26,7 +26,8 @@ import { v1PaymentCases } from './fixtures/cases-v1-payment.ts'
  * - sandbox.notify_deliveries, sandbox.notify_attempts: the sandbox's record of the notifications this
  *   suite told it to send (the test instrument, not the system under test).
  * Everything else — users, orders, ledger, refunds, idempotency keys, processed events, payment
- * attempts, outbox, the sandbox's trades — must be byte-for-byte the same.
+ * attempts, outbox, the sandbox's trades, drizzle's migrations, pg-boss's queues and jobs (but its periodic ticks:
+ * kit.ts `digests`) — must be byte-for-byte the same.
  */
 const EXCLUDED = {
   main: ['service_nonces'],

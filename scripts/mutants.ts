@@ -111,7 +111,9 @@ function runSuite(file: string, label: string): Promise<{ passed: boolean; summa
     child.on('exit', (code) => {
       sink.end()
       const summary = [...text.matchAll(/^(\d+) passed, (\d+) failed$/gm)].at(-1)?.[0] ?? `no summary (exit ${code})`
-      resolve({ passed: code === 0, summary: `${summary} — ${out}` })
+      // The failed assertions, named (the log goes with the temporary copy unless --keep).
+      const failed = [...text.matchAll(/^\s*not ok \d+ - (.*)$/gm)].map((m) => m[1]!.slice(0, 160)).slice(0, 6)
+      resolve({ passed: code === 0, summary: `${summary}${failed.length ? `: ${failed.join(' · ')}` : ''}` })
     }),
   )
 }

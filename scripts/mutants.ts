@@ -48,7 +48,7 @@ const MUTANTS: Mutant[] = [
     file: 'services/pay/src/payments.ts',
     search: "if (target.amount !== p.amount) return { outcome: 'AMOUNT_MISMATCH', attempt: target }",
     replace: '',
-    suites: ['services/pay/test/notify.test.ts'],
+    suites: ['services/pay/test/record-payment.test.ts'],
   },
   {
     id: 'd',
@@ -69,7 +69,7 @@ const MUTANTS: Mutant[] = [
         return r
       })
     },`,
-    suites: ['services/pay/test/notify.test.ts'],
+    suites: ['services/pay/test/record-payment.test.ts'],
   },
   {
     id: 'e',
@@ -134,7 +134,12 @@ try {
 
   const baseline = new Map<string, string>()
   for (const suite of new Set(chosen.flatMap((m) => m.suites))) {
-    const r = await runSuite(suite, `baseline-${suite}`)
+    // Two tries: on a busy machine an unrelated timing test may fail once; a suite that fails twice catches nothing.
+    let r = await runSuite(suite, `baseline-${suite}`)
+    if (!r.passed) {
+      log(`baseline ${suite}: failed once (${r.summary}); again`)
+      r = await runSuite(suite, `baseline-again-${suite}`)
+    }
     log(`baseline ${suite}: ${r.passed ? 'passes' : 'FAILS'} (${r.summary})`)
     if (!r.passed) baseline.set(suite, r.summary)
   }

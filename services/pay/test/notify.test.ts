@@ -13,8 +13,8 @@ import { freePort } from '@paysys/devkit'
 import type { OutboxJobs } from '../src/outbox.ts'
 import {
   alipayNotifyParams,
-  createRequest,
   deliveryDeps,
+  paidFixture,
   postNotify,
   readBody,
   setupPay,
@@ -25,18 +25,6 @@ import {
   waitFor,
   type PayHarness,
 } from './helpers.ts'
-
-async function paidFixture(pay: PayHarness, over: Record<string, unknown> = {}) {
-  const req = createRequest(over)
-  const res = await pay.call('POST', '/api/pay/create', req)
-  if (res.statusCode !== 200) throw new Error(res.body)
-  const params = alipayNotifyParams({
-    out_trade_no: req.orderNo,
-    app_id: pay.keys.alipay.appId,
-    total_amount: (req.amount / 100).toFixed(2),
-  })
-  return { req, paymentId: res.json().data.paymentId as string, params, body: signedNotifyBody(params, pay.keys.alipay.platformPrivateKey) }
-}
 
 const logRows = (pay: PayHarness, orderNo?: string) =>
   orderNo
@@ -91,34 +79,6 @@ t.test('a verified TRADE_SUCCESS notify marks the attempt PAID and queues one ev
   const alias = await postNotify(pay.app, second.body, { path: '/api/pay/notify' })
   t.equal(alias.body, 'success')
   t.equal((await pay.sql`select status from payment_attempts where id = ${second.paymentId}`)[0]!.status, 'PAID')
-})
-
-t.test("the event is written in the payment's own transaction: no outbox row, no recorded payment", async (t) => {
-  const pay = await setupPay(t)
-  const { paymentId, params, body } = await paidFixture(pay)
-  // The outbox refuses every row, as a full disk or a lost connection would at that moment.
-  await pay.sql.unsafe(`
-    create function refuse_outbox() returns trigger language plpgsql as $$ begin raise exception 'outbox refused'; end $$;
-    create trigger refuse_outbox before insert on outbox for each row execute function refuse_outbox();`)
-  const refused = await postNotify(pay.app, body)
-  t.equal(refused.statusCode, 503, 'the provider is asked to send it again')
-  t.equal(refused.body, 'failure')
-  t.match(
-    (await pay.sql`select status, trade_no from payment_attempts where id = ${paymentId}`)[0],
-    { status: 'PENDING', trade_no: null },
-    'the payment was not recorded without its event',
-  )
-  t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 0)
-
-  // The provider's next attempt, once the outbox takes rows again: recorded, with its one event.
-  await pay.sql.unsafe('drop trigger refuse_outbox on outbox')
-  const again = await postNotify(pay.app, body)
-  t.equal(again.body, 'success')
-  t.match((await pay.sql`select status, trade_no from payment_attempts where id = ${paymentId}`)[0], {
-    status: 'PAID',
-    trade_no: params.trade_no,
-  })
-  t.equal((await pay.sql`select count(*)::int as n from outbox where payment_attempt_id = ${paymentId}`)[0]!.n, 1, 'one event')
 })
 
 t.test('rejected notifies answer failure, change nothing, and are logged with the reason', async (t) => {

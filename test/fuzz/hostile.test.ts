@@ -4,10 +4,13 @@
  * Every request must be answered below 500 in the shape its protocol wants, and must change nothing
  * in any of the three databases (checked after every single request). Prints its figures.
  */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
-import { freePort, startService, type RunningService } from '@paysys/devkit'
-import { judge, mainCases, notifyCases, payServiceCases, pointsShopCases, returnCases, type Case } from './fixtures/cases.ts'
+import { freePort, REPO_ROOT, startService, type RunningService } from '@paysys/devkit'
+import { ACK, judge, mainCases, notifyCases, payServiceCases, pointsShopCases, returnCases, type Case } from './fixtures/cases.ts'
 import { changedTables, closePools, digests, envelopeProblem, send, sentNonces, type Sent } from './fixtures/kit.ts'
+import { until } from '../e2e/fixtures/stack.ts'
 import { buildWorld } from './fixtures/world.ts'
 import { buildMiniProgramWorld, miniProgramCases } from './fixtures/cases-mini-program.ts'
 import { v1PaymentCases } from './fixtures/cases-v1-payment.ts'
@@ -23,7 +26,8 @@ import { v1PaymentCases } from './fixtures/cases-v1-payment.ts'
  * - sandbox.notify_deliveries, sandbox.notify_attempts: the sandbox's record of the notifications this
  *   suite told it to send (the test instrument, not the system under test).
  * Everything else — users, orders, ledger, refunds, idempotency keys, processed events, payment
- * attempts, outbox, the sandbox's trades — must be byte-for-byte the same.
+ * attempts, outbox, the sandbox's trades, drizzle's migrations, pg-boss's queues and jobs (but its periodic ticks:
+ * kit.ts `digests`) — must be byte-for-byte the same.
  */
 const EXCLUDED = {
   main: ['service_nonces'],
@@ -100,11 +104,19 @@ const nonces = async () => {
 }
 const notifyLogMax = async () => (await w.stack.paySql<{ id: number }[]>`select coalesce(max(id), 0)::int as id from notify_log`)[0]!.id
 
-t.test('every case has its own name', async (t) => {
+const NOTIFY_KINDS = new Set(['alipay', 'wechat', 'epay', 'stripe'])
+
+t.test('every case has its own name, and the README states how many there are', async (t) => {
   const names = all.map((c) => c.name)
   const dupes = names.filter((n, i) => names.indexOf(n) !== i)
   t.same(dupes, [], 'no two cases share a name')
-  t.ok(all.length >= 200, `${all.length} cases (at least 200)`)
+  // The Guarantees table's figure ("`test/fuzz/hostile.test.ts`: 1,234 named bad requests").
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8')
+  const stated = /hostile\.test\.ts`: ([\d,]+) named bad requests/.exec(readme)?.[1]
+  t.ok(stated, "README's Guarantees table states the number of cases")
+  t.equal(all.length, Number(stated?.replace(/,/g, '')), `${all.length} cases, as README.md states`)
+  const unstated = all.filter((c) => NOTIFY_KINDS.has(c.kind) && !c.logged).map((c) => c.name)
+  t.same(unstated, [], 'every notify case states the notify_log rows it must add')
 })
 
 t.test('bad requests: no 5xx, the right refusal, no database change', async (t) => {
@@ -116,12 +128,14 @@ t.test('bad requests: no 5xx, the right refusal, no database change', async (t) 
   const wrong: string[] = []
   const changes: string[] = []
   const refusedNonces: string[] = []
+  const badLog: string[] = []
   const perGroup: string[] = []
   const started = Date.now()
   for (const [group, cases] of groups) {
     let n = 0
     for (const c of cases) {
       sentNonces.length = 0
+      const logBefore = NOTIFY_KINDS.has(c.kind) ? await notifyLogMax() : 0
       let r: Sent
       try {
         r = await c.run()
@@ -135,6 +149,13 @@ t.test('bad requests: no 5xx, the right refusal, no database change', async (t) 
       else {
         const problem = judge(c, r, w.frontend, envelopeProblem)
         if (problem) wrong.push(`${c.name}: ${problem}`)
+      }
+      if (NOTIFY_KINDS.has(c.kind)) {
+        const rows = await w.stack.paySql<{ v: string }[]>`
+          select verdict || ' ' || coalesce(reason, '-') as v from notify_log where id > ${logBefore} order by id`
+        const got = rows.map((x) => x.v)
+        if (JSON.stringify(got) !== JSON.stringify(c.logged ?? null))
+          badLog.push(`${c.name}: notify_log ${JSON.stringify(got)}, expected ${JSON.stringify(c.logged ?? null)}`)
       }
       const now = await snapshot()
       const changed = diff(baseline, now)
@@ -167,6 +188,7 @@ t.test('bad requests: no 5xx, the right refusal, no database change', async (t) 
   t.same(wrong, [], 'every bad request is refused the way its protocol says')
   t.same(leaked, [], 'no nonce of a request refused at authentication is remembered')
   t.equal(accepted, 0, 'no notification in this run was accepted')
+  t.same(badLog, [], 'every notify case logged the verdict and reason it must')
   if (fiveXX.length) {
     const errors = (['main', 'pay'] as const).flatMap((s) =>
       w.stack.services[s]
@@ -177,5 +199,42 @@ t.test('bad requests: no 5xx, the right refusal, no database change', async (t) 
         .map((l) => `${s}: ${l.slice(0, 600)}`),
     )
     t.comment(errors.join('\n'))
+  }
+})
+
+// The canary: a genuine notify per provider in the same run is accepted, so the refusals above came from a working
+// route that judged them (not from a broken one answering everything with a refusal or a 404).
+t.test('canary: a genuine notify of each provider is accepted', async (t) => {
+  const pending = { alipay: w.aliceAlipay, wechat: w.aliceWechat, epay: w.aliceEpay, stripe: w.aliceStripe } as const
+  for (const [provider, order] of Object.entries(pending) as [keyof typeof pending, (typeof pending)[keyof typeof pending]][]) {
+    type Answer = { status: number | null; responseBody: string | null }
+    const attempts = async () =>
+      (await send(w.sandbox, { path: `/control/${provider}/notifications?outTradeNo=${order.orderNo}` })).json as Answer[]
+    // The hostile notifies above were sent to this trade too: only the attempts after the payment count.
+    const before = (await attempts()).length
+    const paid = await send(w.sandbox, { method: 'POST', path: `/control/${provider}/trades/${order.orderNo}/pay`, body: {} })
+    t.equal(paid.status, 200, `${provider}: the sandbox paid ${order.orderNo} (${paid.text.slice(0, 120)})`)
+    const answers = await until(
+      `${provider}: the sandbox's notify answered`,
+      async () => {
+        const after = (await attempts()).slice(before)
+        return after.length > 0 && after.every((a) => a.status !== null) ? after : undefined
+      },
+      30_000,
+    )
+    const ack = ACK[provider]
+    t.same(
+      answers.map((a) => [a.status, a.responseBody ?? '']),
+      [[ack.status, ack.body]],
+      `${provider}: pay acknowledged the genuine notify, at the first attempt, with ${ack.status} ${JSON.stringify(ack.body)}`,
+    )
+    const log = await w.stack.paySql<{ verdict: string }[]>`
+      select verdict from notify_log where out_trade_no = ${order.orderNo} and verdict = 'ACCEPTED'`
+    t.equal(log.length, 1, `${provider}: notify_log holds one ACCEPTED row for it`)
+    await until(
+      `${provider}: order ${order.orderNo} PAID in main`,
+      async () => (await send(w.main, { path: `/api/orders/${order.id}`, token: w.alice.token })).json?.data?.status === 'PAID',
+      30_000,
+    )
   }
 })

@@ -6,8 +6,10 @@
  * document's dialect that document's shape (`/api/v1/*`: `{data}` / `{error}`; `/mp/*`: FastAPI's `{detail}` on 4xx;
  * kit.ts `answerProblem`).
  *
- * Bounded and reproducible: FUZZ_SEED (default 42) and FUZZ_RUNS (runs per route, default 80);
- * a failure prints the seed and the shrunk counterexample.
+ * Bounded and reproducible: FUZZ_RUNS runs per route (default 80), every one of them run (a route cut short by the
+ * per-route time limit fails); the seed is FUZZ_SEED, or a fresh random one, printed first as a TAP comment so a
+ * failing run is replayed with `FUZZ_SEED=<seed>`. A failure prints the shrunk counterexample. The requests sent
+ * are counted twice, by the property and by fast-check's run count, and both must equal routes × runs.
  */
 import t from 'tap'
 import fc from 'fast-check'
@@ -15,8 +17,13 @@ import { answerProblem, closePools, forgeJwt, send, type Sent } from './fixtures
 import { mainRoutes, type RouteSpec } from './fixtures/routes.ts'
 import { buildWorld } from './fixtures/world.ts'
 
-const SEED = Number(process.env.FUZZ_SEED ?? 42)
+const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : Math.floor(Math.random() * 2 ** 31)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 80)
+if (!Number.isSafeInteger(SEED) || !Number.isSafeInteger(RUNS) || RUNS < 1)
+  throw new Error(`FUZZ_SEED must be an integer and FUZZ_RUNS a positive integer (got ${process.env.FUZZ_SEED}, ${process.env.FUZZ_RUNS})`)
+/** Per route; a route that has not run all its cases by then fails (never a silent pass on fewer cases). */
+const ROUTE_TIME_LIMIT_MS = 60_000
+t.comment(`properties: seed ${SEED} (replay with FUZZ_SEED=${SEED} FUZZ_RUNS=${RUNS})`)
 
 const w = await buildWorld()
 t.teardown(async () => {
@@ -274,6 +281,8 @@ const routes = [...table, ...extra]
 
 t.test('fast-check: every main route answers arbitrary input below 500, in the envelope', async (t) => {
   let requests = 0
+  let ran = 0
+  const short: string[] = []
   let fiveXX = 0
   const classes: Record<string, number> = {}
   const failures: string[] = []
@@ -299,7 +308,12 @@ t.test('fast-check: every main route answers arbitrary input below 500, in the e
       const problem = answerProblem(route.path, r)
       if (problem) throw new Error(`HTTP ${r.status}, not the route's answer shape (${problem})`)
     })
-    const details = await fc.check(property, { seed: SEED + i, numRuns: RUNS, plugins: [fc.interruptAfterTimeLimit(30_000)] })
+    const details = await fc.check(property, { seed: SEED + i, numRuns: RUNS, plugins: [fc.interruptAfterTimeLimit(ROUTE_TIME_LIMIT_MS)] })
+    ran += details.numRuns
+    if (details.interrupted || (!details.failed && details.numRuns !== RUNS))
+      short.push(
+        `${route.method} ${route.path}: ${details.numRuns} of ${RUNS} runs${details.interrupted ? ` (cut at ${ROUTE_TIME_LIMIT_MS} ms)` : ''}`,
+      )
     if (details.failed)
       failures.push(
         `${route.method} ${route.path}: ${(details.errorInstance as Error | undefined)?.message ?? ''}\n${(fc.defaultReportMessage(details) ?? '').slice(0, 1500)}`,
@@ -314,4 +328,9 @@ t.test('fast-check: every main route answers arbitrary input below 500, in the e
       `${failures.length} routes failing (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   )
   t.same(failures, [], 'no route answers arbitrary input with a 5xx or outside the envelope')
+  t.same(short, [], `every route ran all its ${RUNS} cases`)
+  if (!failures.length) {
+    t.equal(ran, routes.length * RUNS, `fast-check ran ${routes.length} routes × ${RUNS} cases`)
+    t.equal(requests, routes.length * RUNS, `requests sent = ${routes.length} routes × ${RUNS} runs`)
+  }
 })

@@ -184,7 +184,11 @@ t.test('console API: health tiles, order trail, refund preview, users; admins on
   })
   t.equal(paidWithCredits.statusCode, 200, paidWithCredits.body)
   const gp = (await get(`/api/admin/orders/${gid}/refund-preview?amount=10`)).json().data
-  t.ok(gp.creditsReturned > 0, `credits to give back (${gp.creditsReturned})`)
+  // 10 yuan of what the order cost gives back that share of the credits it spent, rounded down (nothing refunded yet).
+  const [spent] = await main.sql<{ credits: number; paid: number }[]>`
+    select credits_spent as credits, paid_amount_fen as paid from orders where id = ${gid}`
+  t.ok(spent!.credits > 0 && spent!.paid >= 1000, `the order spent ${spent!.credits} credits for ${spent!.paid} fen`)
+  t.equal(gp.creditsReturned, Math.floor((spent!.credits * 1000) / spent!.paid), `credits to give back (${gp.creditsReturned})`)
   const refund = await main.app.inject({
     method: 'POST',
     url: `/api/admin/orders/${gid}/refund`,

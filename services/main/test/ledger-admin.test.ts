@@ -492,7 +492,12 @@ t.test('daily stats: orders, revenue, refunds, credits sold (China days)', async
   t.match(d.totals, { ordersPaid: 1, revenue: 49, creditsSold: 1000 })
   const today = (await call('GET', '/api/admin/stats/daily', admin.token)).json().data
   t.equal(today.days.length, 7, 'last 7 days by default')
-  t.ok(today.totals.ordersCreated > 0)
+  // Every order this file created in the last 7 China days, counted in the database.
+  const [recent] = await sql<{ n: number }[]>`
+    select count(*)::int as n from orders
+    where created_at >= (((now() at time zone 'Asia/Shanghai')::date - 6)::timestamp at time zone 'Asia/Shanghai')`
+  t.ok(recent!.n > 0, 'orders were created this week')
+  t.equal(today.totals.ordersCreated, recent!.n, `the week's orders created (${recent!.n})`)
   for (const bad of ['from=2026-03-12&to=2026-03-11', 'from=2026-13-01', 'from=2024-01-01&to=2026-01-01', 'to=tomorrow']) {
     t.equal((await call('GET', `/api/admin/stats/daily?${bad}`, admin.token)).statusCode, 400, bad)
   }

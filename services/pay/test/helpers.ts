@@ -319,3 +319,16 @@ export function deliveryDeps(target: () => OutboxJobs | undefined): AppDeps {
         .catch(() => {}),
   }
 }
+
+/** An Alipay attempt created through the API, and the notify Alipay would send when it is paid (signed). */
+export async function paidFixture(pay: PayHarness, over: Record<string, unknown> = {}) {
+  const req = createRequest(over)
+  const res = await pay.call('POST', '/api/pay/create', req)
+  if (res.statusCode !== 200) throw new Error(res.body)
+  const params = alipayNotifyParams({
+    out_trade_no: req.orderNo,
+    app_id: pay.keys.alipay.appId,
+    total_amount: (req.amount / 100).toFixed(2),
+  })
+  return { req, paymentId: res.json().data.paymentId as string, params, body: signedNotifyBody(params, pay.keys.alipay.platformPrivateKey) }
+}

@@ -13,8 +13,8 @@ import { freePort } from '@paysys/devkit'
 import type { OutboxJobs } from '../src/outbox.ts'
 import {
   alipayNotifyParams,
-  createRequest,
   deliveryDeps,
+  paidFixture,
   postNotify,
   readBody,
   setupPay,
@@ -25,18 +25,6 @@ import {
   waitFor,
   type PayHarness,
 } from './helpers.ts'
-
-async function paidFixture(pay: PayHarness, over: Record<string, unknown> = {}) {
-  const req = createRequest(over)
-  const res = await pay.call('POST', '/api/pay/create', req)
-  if (res.statusCode !== 200) throw new Error(res.body)
-  const params = alipayNotifyParams({
-    out_trade_no: req.orderNo,
-    app_id: pay.keys.alipay.appId,
-    total_amount: (req.amount / 100).toFixed(2),
-  })
-  return { req, paymentId: res.json().data.paymentId as string, params, body: signedNotifyBody(params, pay.keys.alipay.platformPrivateKey) }
-}
 
 const logRows = (pay: PayHarness, orderNo?: string) =>
   orderNo

@@ -3,7 +3,7 @@
  * One stack on throwaway databases (dropped at the end). Main, pay and the sandbox are filled by COPY:
  * first 1,000 orders (with their payment attempts and ledger rows) over 10,000 users, one user holding 10%
  * of them, plus one reconciliation day of 1,000 Alipay trades; every query is measured through the real
- * HTTP API (median of BENCH_GROWTH_REPEAT requests after a warm-up); then the history grows to
+ * HTTP API (median of BENCH_GROWTH_REPEAT (40, at least 20) requests after a warm-up); then the history grows to
  * BENCH_GROWTH_ROWS (1,000,000) orders with the same shape and everything is measured again.
  * A line meets its target when its cost at N is at most 2× its cost at 1k.
  */
@@ -21,7 +21,7 @@ const SMALL = 1000
 const USERS = 10_000
 const HEAVY_SHARE = 0.1
 const DAY_TRADES = 1000
-const REPEAT = Math.max(20, Number(process.env.BENCH_GROWTH_REPEAT ?? 20))
+const REPEAT = Math.max(20, Number(process.env.BENCH_GROWTH_REPEAT ?? 40))
 const WARMUP = 3
 const DAY_MS = 86_400_000
 if (!(N > SMALL)) throw new Error(`BENCH_GROWTH_ROWS must be above ${SMALL}`)
@@ -396,6 +396,8 @@ try {
         'select * from orders where user_id = $1 order by created_at desc, id desc limit 10 offset $2',
         [u!.id, Math.floor(total / 2)],
       ],
+      ['ledger page 1', mainDb, 'select * from credit_ledger where user_id = $1 order by id desc limit 10 offset 0', [u!.id]],
+      ['admin orderNo', mainDb, 'select * from orders where order_no = $1 order by created_at desc, id desc limit 20', [someOrder.orderNo]],
       ['history count', mainDb, 'select count(*)::int from orders where user_id = $1', [u!.id]],
       ['ledger count', mainDb, 'select count(*)::int from credit_ledger where user_id = $1', [u!.id]],
       ['admin email', mainDb, 'select * from orders where customer_email = $1 order by created_at desc, id desc limit 20', [heavyEmail]],

@@ -1,0 +1,9 @@
+-- Cost growth (issue 19): reads that scanned the whole orders / ledger history, measured by `pnpm bench:growth`.
+-- The admin search by email (its page and its count) reads that customer's orders only.
+CREATE INDEX "orders_customer_email_created_idx" ON "orders" USING btree ("customer_email", "created_at");
+--> statement-breakpoint
+-- Daily stats: the payments of the days asked for, not every paid order ever.
+CREATE INDEX "orders_paid_at_idx" ON "orders" USING btree ("paid_at") WHERE "paid_at" IS NOT NULL;
+--> statement-breakpoint
+-- Daily stats: the credits consumed during the days asked for.
+CREATE INDEX "credit_ledger_consume_created_idx" ON "credit_ledger" USING btree ("created_at") WHERE "type" = 'CONSUME';

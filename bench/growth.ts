@@ -297,6 +297,10 @@ try {
           o.paidAt,
         ]),
       )
+  }
+
+  /** After the COPYs of a size: the users' balances follow their ledgers, sequences past the ids, statistics and visibility fresh. */
+  async function settle(): Promise<void> {
     // The users' balances follow their ledgers.
     await mainDb`update users u set credit_balance = b.balance_after
                  from (select distinct on (user_id) user_id, balance_after from credit_ledger order by user_id, id desc) b
@@ -404,6 +408,22 @@ try {
       ['admin email count', mainDb, 'select count(*)::int from orders where customer_email = $1', [heavyEmail]],
       ['stats paid', mainDb, 'select count(*) from orders where paid_at >= $1 and paid_at < $2 and paid_at is not null', [from, end]],
       [
+        'stats paid per day',
+        mainDb,
+        `select to_char(paid_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, count(*)::int as n,
+                coalesce(sum(paid_amount_fen) filter (where payment_method is distinct from 'CREDITS'), 0)::bigint as revenue,
+                coalesce(sum(credits) filter (where kind = 'credits' and credits_granted), 0)::bigint as credits_sold
+           from orders where paid_at >= $1 and paid_at < $2 and paid_at is not null group by 1`,
+        [from, end],
+      ],
+      [
+        'stats created per day',
+        mainDb,
+        `select to_char(created_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, count(*)::int as n
+           from orders where created_at >= $1 and created_at < $2 group by 1`,
+        [from, end],
+      ],
+      [
         'stats consumed',
         mainDb,
         "select count(*) from credit_ledger where type = 'CONSUME' and created_at >= $1 and created_at < $2",
@@ -444,6 +464,7 @@ try {
       const k = Math.min(BATCH, N - done)
       await fill(generate(k, historyFrom, historyTo), false)
     }
+    await settle()
   })
   const counts = {
     orders: Number((await mainDb`select count(*)::int as n from orders`)[0]!.n),

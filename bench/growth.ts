@@ -49,6 +49,10 @@ const opts = { max: 3, onnotice: () => {} }
 const mainDb = postgres(stack.env.main.DATABASE_URL!, opts)
 const payDb = postgres(stack.env.pay.DATABASE_URL!, opts)
 const sandboxDb = postgres(stack.env.sandbox.DATABASE_URL!, opts)
+const dbName = (url: string) => new URL(url).pathname.slice(1)
+console.log(
+  `databases (dropped at the end): ${['main', 'pay', 'sandbox'].map((n) => dbName(stack.env[n as 'main'].DATABASE_URL!)).join(', ')}`,
+)
 try {
   /** COPY … FROM STDIN of `rows` (text format: tab-separated, \N for null), streamed in chunks. */
   async function copy(sql: postgres.Sql, table: string, columns: string[], rows: Iterable<unknown[]>): Promise<void> {
@@ -325,6 +329,7 @@ try {
   await elapsed(`fill ${SMALL} orders + a bill day of ${DAY_TRADES} trades`, async () => {
     await fill(first, false)
     await fill(generate(DAY_TRADES, billStart + 60_000, billStart + DAY_MS - 3 * 60_000, true), true)
+    await settle()
   })
 
   type Call = () => Promise<Http>

@@ -402,7 +402,8 @@ try {
       [
         'history middle page',
         mainDb,
-        'select * from orders where user_id = $1 order by created_at desc, id desc limit 10 offset $2',
+        `select * from orders where id in (select id from orders where user_id = $1 order by created_at desc, id desc
+           limit 10 offset $2) order by created_at desc, id desc`,
         [u!.id, Math.floor(total / 2)],
       ],
       ['ledger page 1', mainDb, 'select * from credit_ledger where user_id = $1 order by id desc limit 10 offset 0', [u!.id]],

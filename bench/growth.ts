@@ -462,6 +462,9 @@ try {
     met: boolean
   }
   const rows: Row[] = []
+  // The machine's drift between the two sizes: a request that reads no history (the catalogue), timed alongside.
+  const reference = () => measure(get('/api/credits/packages'))
+  const refSmall = await reference()
   const small = await measureAll(SMALL)
   // Size 2: the history grows to N orders, in batches (one COPY per table per batch).
   await elapsed(`fill to ${N} orders`, async () => {
@@ -479,6 +482,7 @@ try {
     attempts: Number((await payDb`select count(*)::int as n from payment_attempts`)[0]!.n),
   }
   console.log(`filled: ${JSON.stringify(counts)}`)
+  const refLarge = await reference()
   const large = await measureAll(N)
   for (const q of queries) {
     const s = small.get(q.name)!
@@ -490,6 +494,10 @@ try {
   console.log('|---|---|---|---|---|---|')
   for (const r of rows)
     console.log(`| ${r.query} | ${fmt(r.smallMs)} | ${fmt(r.largeMs)} | ${r.ratio.toFixed(2)}× | ≤ 2× | ${r.met ? 'yes' : 'NO'} |`)
+  console.log(
+    `reference without history (GET /api/credits/packages): ${fmt(refSmall)} ms at 1k, ${fmt(refLarge)} ms at ${sizeLabel} ` +
+      `(${(refLarge / refSmall).toFixed(2)}×: the machine's own drift between the two columns)`,
+  )
   const os = await import('node:os')
   writeFileSync(
     join(outDir, 'growth.json'),
@@ -502,6 +510,7 @@ try {
         cpus: os.cpus().length,
         loadavg: os.loadavg(),
         counts,
+        reference: { query: 'GET /api/credits/packages', smallMs: refSmall, largeMs: refLarge },
         rows,
       },
       null,

@@ -6,19 +6,18 @@
 import { spawn } from 'node:child_process'
 import { request as httpRequest, type ClientRequest } from 'node:http'
 import { createSign, randomUUID } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
 import postgres from 'postgres'
 import { freePort, REPO_ROOT, startEmbeddedPostgres, type PostgresServer } from '@paysys/devkit'
 import { http, startStack, until } from '../test/e2e/fixtures/stack.ts'
+import { fmt, outDir, xml } from './common.ts'
 
 const DURATION = Number(process.env.BENCH_SECONDS ?? 10)
 /** BENCH_PHASES=3,5 runs only those phases (all by default), e.g. to measure one change without the rest. */
 const PHASES = new Set((process.env.BENCH_PHASES ?? '1,2,3,4,5').split(',').map((p) => Number(p.trim())))
 const phase = (n: number) => PHASES.has(n)
-const outDir = join(REPO_ROOT, 'bench-output')
-mkdirSync(outDir, { recursive: true })
 
 let pg: PostgresServer | undefined
 if (!process.env.POSTGRES_URL) {
@@ -339,7 +338,6 @@ await stack.stop()
 await pg?.stop()
 
 // Report.
-const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(1))
 console.log('\n| scenario | req/s | p50 ms | p99 ms | baseline | baseline req/s | ratio | target | met |')
 console.log('|---|---|---|---|---|---|---|---|---|')
 for (const r of rows)
@@ -363,7 +361,7 @@ const svg = [
     const y = 50 + k * 50
     const w = Math.min(1.5, r.ratio) * barW
     return [
-      `<text x="10" y="${y + 14}">${r.scenario.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</text>`,
+      `<text x="10" y="${y + 14}">${xml(r.scenario)}</text>`,
       `<rect x="10" y="${y + 20}" width="${w.toFixed(0)}" height="16" fill="${r.met ? '#3a3' : '#c33'}"/>`,
       `<text x="${(w + 16).toFixed(0)}" y="${y + 33}">${(r.ratio * 100).toFixed(0)}% (${fmt(r.rps)} req/s)</text>`,
     ]

@@ -157,7 +157,13 @@ export const orders = pgTable(
     check('orders_delivery_status_valid', sql`${t.deliveryStatus} is null or ${t.deliveryStatus} in ('PENDING','SHIPPED','DELIVERED')`),
     check('orders_refund_within_paid', sql`${t.refundedAmountFen} >= 0 and ${t.refundedAmountFen} <= coalesce(${t.paidAmountFen}, 0)`),
     check('orders_delivery_fee_nonnegative', sql`${t.deliveryFeeFen} >= 0`),
-    index('orders_user_created_idx').on(t.userId, t.createdAt),
+    // Migration 0008 (issue 19, cost growth): with `id`, a page of a user's or an email's orders is found in the
+    // index alone (orders/repo.ts search); the daily stats' payments.
+    index('orders_user_created_idx').on(t.userId, t.createdAt, t.id),
+    index('orders_customer_email_created_idx').on(t.customerEmail, t.createdAt, t.id),
+    index('orders_paid_at_idx')
+      .on(t.paidAt)
+      .where(sql`${t.paidAt} is not null`),
     index('orders_status_expire_idx').on(t.status, t.expireAt),
     check(
       'orders_status_valid',
@@ -184,6 +190,10 @@ export const creditLedger = pgTable(
   },
   (t) => [
     index('credit_ledger_user_idx').on(t.userId, t.id),
+    // Migration 0008: the daily stats' credits consumed.
+    index('credit_ledger_consume_created_idx')
+      .on(t.createdAt)
+      .where(sql`${t.type} = 'CONSUME'`),
     // Belt and braces for exactly-once: one PURCHASE row per order, whatever races.
     uniqueIndex('credit_ledger_purchase_once')
       .on(t.orderId)

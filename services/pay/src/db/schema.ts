@@ -83,6 +83,11 @@ export const paymentAttempts = pgTable(
     check('payment_attempts_amount_ck', sql`${t.amount} > 0`),
     check('payment_attempts_paid_ck', sql`${t.status} <> 'PAID' or (${t.tradeNo} is not null and ${t.paidAt} is not null)`),
     index('payment_attempts_order_no_idx').on(t.orderNo),
+    // Migration 0011 (issue 19, cost growth): a reconciliation day reads the attempts created or paid that day.
+    index('payment_attempts_provider_created_idx').on(t.provider, t.createdAt),
+    index('payment_attempts_provider_paid_idx')
+      .on(t.provider, t.paidAt)
+      .where(sql`${t.paidAt} is not null`),
     index('payment_attempts_pending_idx')
       .on(t.createdAt)
       .where(sql`${t.status} = 'PENDING'`),

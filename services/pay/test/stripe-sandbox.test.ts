@@ -7,42 +7,15 @@
  */
 import t from 'tap'
 import Stripe from 'stripe'
-import { connect } from '@paysys/db'
-import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
-import { createServiceClient, parseServiceKeys } from '@paysys/service-auth'
 import type { CreatePaymentResponse, Envelope, PayMethodInfo } from '@paysys/contracts'
-import { createRequest, startStandInMain, waitFor } from './helpers.ts'
-
-const keys = generateDevKeys()
-const serviceKeys = parseServiceKeys(keys.serviceKeys)
-const payDb = await createTestDatabase('paystripe')
-const sandboxDb = await createTestDatabase('sbxstripe')
-t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
-
-const main = await startStandInMain(serviceKeys)
-t.teardown(main.close)
+import { createRequest, startPayWithSandbox, waitFor } from './helpers.ts'
 
 const FRONTEND = 'http://localhost:3000'
-const ports = { main: main.port, pay: await freePort(), sandbox: await freePort() }
-const env = stackEnv({
-  keys,
-  ports,
+const { keys, main, sandbox, client, sql } = await startPayWithSandbox(t, {
+  name: 'stripe',
   frontendUrl: FRONTEND,
-  databases: { main: 'postgres://unused', pay: payDb.url, sandbox: sandboxDb.url },
-  extra: {
-    pay: { LOG_LEVEL: 'warn', OUTBOX_POLL_MS: '50', PROVIDER_TIMEOUT_MS: '5000', STRIPE_METHODS: 'card,alipay,wechat_pay' },
-    sandbox: { LOG_LEVEL: 'warn', SANDBOX_NOTIFY_POLL_MS: '50' },
-  },
+  pay: { STRIPE_METHODS: 'card,alipay,wechat_pay' },
 })
-const sandbox = await startService('sandbox', env.sandbox)
-t.teardown(() => sandbox.stop())
-const pay = await startService('pay', env.pay)
-t.teardown(() => pay.stop())
-
-const client = createServiceClient({ baseUrl: pay.url, key: serviceKeys[0]!, timeoutMs: 10_000 })
-t.teardown(() => client.close())
-const sql = connect(payDb.url, { max: 2 })
-t.teardown(() => sql.end({ timeout: 5 }))
 const sandboxUrl = new URL(sandbox.url)
 const stripe = new Stripe(keys.stripe.secretKey, {
   host: sandboxUrl.hostname,

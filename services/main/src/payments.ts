@@ -92,6 +92,8 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
       return (await enabledMethods(requestId)).map((m) => ({
         code: m.method,
         method: m.method,
+        // Which provider serves it (the web app's footer names them; display data only).
+        provider: m.provider,
         name: m.name,
         icon: m.icon,
         description: m.description,

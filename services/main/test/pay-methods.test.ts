@@ -123,6 +123,11 @@ t.test('main against a stand-in pay: the list shown, bad choices refused before 
     listed.map((m: { code: string }) => m.code),
     ['ALIPAY', 'EPAY', 'BANK_CARD'],
   )
+  t.same(
+    listed.map((m: { provider: string }) => m.provider),
+    PAY_METHODS.filter((m) => m.provider !== 'WECHAT_PAY').map((m) => m.provider),
+    'each with the provider pay names',
+  )
   t.match(listed[2], {
     code: 'BANK_CARD',
     method: 'BANK_CARD',

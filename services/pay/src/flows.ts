@@ -228,7 +228,7 @@ export function createPaymentFlows(deps: {
 
     /** The buyer-facing methods of the configured providers (an unconfigured provider's are absent). */
     methods(): PayMethodInfo[] {
-      return methodInfos(PROVIDER_MODULES, (name) => providers[name] !== undefined)
+      return methodInfos(PROVIDER_MODULES, (name) => providers[name]?.channels)
     },
 
     async create(req: CreatePaymentRequest): Promise<CreatePaymentResponse> {

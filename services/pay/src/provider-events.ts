@@ -4,6 +4,8 @@
  * claimed in the same transaction as the state change the event causes (payments.ts), or on its own when
  * the event causes none, so a replayed event (the same id, also after a restart) is a DUPLICATE that
  * changes nothing. Concurrent deliveries of one event serialise on the primary key: one claims it.
+ * Ids are kept PROVIDER_EVENT_RETENTION_DAYS (providers resend an event for days, not weeks: Stripe for up
+ * to three), then pruned by the stale-attempt sweep (requery.ts).
  */
 import type { Sql } from '@paysys/db'
 import type { TransactionSql } from 'postgres'
@@ -29,4 +31,13 @@ export async function claimProviderEvent(tx: Sql | TransactionSql, e: ProviderEv
 export async function providerEventProcessed(sql: Sql, e: Pick<ProviderEventRef, 'provider' | 'id'>): Promise<boolean> {
   const rows = await sql`select 1 from provider_events where provider = ${e.provider} and event_id = ${e.id}`
   return rows.length > 0
+}
+
+/** How long a processed event's id is remembered. */
+export const PROVIDER_EVENT_RETENTION_DAYS = 35
+
+/** Forgets the events processed more than `days` ago; returns how many rows went. */
+export async function pruneProviderEvents(sql: Sql, days = PROVIDER_EVENT_RETENTION_DAYS): Promise<number> {
+  const rows = await sql`delete from provider_events where processed_at < now() - make_interval(days => ${days})`
+  return rows.count
 }

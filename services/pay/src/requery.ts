@@ -7,7 +7,8 @@
  * created (the buyer never opened the cashier) changes nothing. An attempt closed here while the
  * provider did not know its trade yet (`close_unconfirmed`: it stays payable there until its
  * provider expiry) is asked about too until then, so a payment of it is found even without a notify.
- * Each pass also resends the duplicate-payment refunds still pending (refunds.ts).
+ * Each pass also resends the duplicate-payment refunds still pending (refunds.ts), and at most once an
+ * hour forgets the provider event ids older than their retention (provider-events.ts).
  *
  * Attempts are claimed with a guarded `last_queried_at` update (FOR UPDATE SKIP LOCKED), so several
  * pay instances never query one attempt at once, and each attempt is asked at most once per
@@ -18,6 +19,9 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { PaymentFlows } from './flows.ts'
 import type { ProviderName } from './providers/types.ts'
 import type { RefundFlows } from './refunds.ts'
+import { pruneProviderEvents } from './provider-events.ts'
+
+const PRUNE_EVERY_MS = 3600_000
 
 export const STALE_ATTEMPT_TASK = 'stale-attempt-requery'
 
@@ -47,6 +51,7 @@ export function createStaleAttemptSweep(deps: {
   const batchSize = deps.batchSize ?? 50
   const withinHours = deps.withinHours ?? 24
   const concurrency = deps.concurrency ?? 4
+  let lastPruneAt = 0
 
   async function claim(): Promise<StaleAttempt[]> {
     return (await sql<StaleAttempt[]>`
@@ -90,6 +95,15 @@ export function createStaleAttemptSweep(deps: {
       await deps.refunds?.retryDuplicates(olderThanSeconds)
     } catch (err) {
       log.warn({ err: { message: (err as Error).message } }, 'duplicate payment refunds not retried')
+    }
+    if (Date.now() - lastPruneAt >= PRUNE_EVERY_MS) {
+      lastPruneAt = Date.now()
+      try {
+        const pruned = await pruneProviderEvents(sql)
+        if (pruned) log.info({ pruned }, 'old provider event ids pruned')
+      } catch (err) {
+        log.warn({ err: { message: (err as Error).message } }, 'provider events not pruned')
+      }
     }
     return batch.length
   }

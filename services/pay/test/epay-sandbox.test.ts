@@ -5,46 +5,19 @@
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto'
 import t from 'tap'
-import { connect } from '@paysys/db'
-import { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } from '@paysys/devkit'
-import { createServiceClient, parseServiceKeys } from '@paysys/service-auth'
 import type { CreatePaymentResponse, Envelope, PaymentEvent, PaymentStatusResponse } from '@paysys/contracts'
 import { createEpayProvider } from '../src/providers/epay/epay.ts'
 import type { EpayConfig } from '../src/providers/epay/config.ts'
 import { ProviderError } from '../src/providers/types.ts'
-import { createRequest, startStandInMain, waitFor } from './helpers.ts'
-
-const keys = generateDevKeys()
-const serviceKeys = parseServiceKeys(keys.serviceKeys)
-const payDb = await createTestDatabase('payepay')
-const sandboxDb = await createTestDatabase('sbxepay')
-t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
-
-const main = await startStandInMain(serviceKeys)
-t.teardown(main.close)
-const callbacks = main.callbacks
+import { createRequest, startPayWithSandbox, waitFor } from './helpers.ts'
 
 const FRONTEND = 'http://localhost:3000'
-const ports = { main: main.port, pay: await freePort(), sandbox: await freePort() }
-const env = stackEnv({
-  keys,
-  ports,
+const { keys, main, env, sandbox, client, sql } = await startPayWithSandbox(t, {
+  name: 'epay',
   frontendUrl: FRONTEND,
-  databases: { main: 'postgres://unused', pay: payDb.url, sandbox: sandboxDb.url },
-  extra: {
-    pay: { LOG_LEVEL: 'warn', OUTBOX_POLL_MS: '50', PROVIDER_TIMEOUT_MS: '5000' },
-    sandbox: { LOG_LEVEL: 'warn', SANDBOX_TIME_FACTOR: '0.001', SANDBOX_NOTIFY_POLL_MS: '50' },
-  },
+  sandbox: { SANDBOX_TIME_FACTOR: '0.001' },
 })
-const sandbox = await startService('sandbox', env.sandbox)
-t.teardown(() => sandbox.stop())
-const pay = await startService('pay', env.pay)
-t.teardown(() => pay.stop())
-
-const client = createServiceClient({ baseUrl: pay.url, key: serviceKeys[0]!, timeoutMs: 10_000 })
-t.teardown(() => client.close())
-const sql = connect(payDb.url, { max: 2 })
-t.teardown(() => sql.end({ timeout: 5 }))
+const callbacks = main.callbacks
 
 async function control(method: 'GET' | 'POST', path: string, body?: unknown) {
   const res = await fetch(`${sandbox.url}${path}`, {

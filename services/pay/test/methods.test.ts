@@ -123,6 +123,50 @@ t.test('a method two configured providers serve is listed once: BANK_CARD goes t
   )
 })
 
+t.test('STRIPE_METHODS: Stripe serves ALIPAY / WECHAT_PAY only when listed, and never before the native provider', async (t) => {
+  const { generateDevKeys } = await import('@paysys/devkit')
+  const keys = generateDevKeys()
+  const all = { ...STRIPE_ENV, STRIPE_METHODS: 'card,alipay,wechat_pay' }
+  const stripeOnly = await methodsOf(await setupPay(t, { alipay: false, env: all }))
+  t.same(
+    stripeOnly.map((m) => [m.method, m.provider, m.channels.map((c) => c.code)]),
+    [
+      ['BANK_CARD', 'STRIPE', ['card']],
+      ['ALIPAY', 'STRIPE', ['alipay']],
+      ['WECHAT_PAY', 'STRIPE', ['wechat_pay']],
+    ],
+  )
+  for (const m of stripeOnly) {
+    t.ok(Value.Check(PayMethodInfoSchema, m), `${m.method} matches PayMethodInfoSchema`)
+    t.same(new Set(Object.values(m.deviceChannels)), new Set([m.channels[0]!.code]), `${m.method}: every device on its one channel`)
+  }
+
+  const withNative = await methodsOf(await setupPay(t, { keys, env: { ...wechatPayEnv(keys.wechat, 'http://127.0.0.1:9'), ...all } }))
+  t.same(
+    withNative.map((m) => [m.method, m.provider]),
+    [
+      ['ALIPAY', 'ALIPAY'],
+      ['WECHAT_PAY', 'WECHAT_PAY'],
+      ['BANK_CARD', 'STRIPE'],
+    ],
+    'the native providers keep their methods',
+  )
+
+  const alipayOnly = await methodsOf(await setupPay(t, { alipay: false, env: { ...STRIPE_ENV, STRIPE_METHODS: 'alipay' } }))
+  t.same(
+    alipayOnly.map((m) => [m.method, m.provider]),
+    [['ALIPAY', 'STRIPE']],
+    'without card, Stripe does not list BANK_CARD',
+  )
+})
+
+t.test('a bad STRIPE_METHODS is a start-up error naming it', async (t) => {
+  await t.rejects(
+    setupPay(t, { alipay: false, env: { ...STRIPE_ENV, STRIPE_METHODS: 'card,bitcoin' } }),
+    /STRIPE_METHODS: unknown method "bitcoin"/,
+  )
+})
+
 t.test('signed like every service route: an unsigned request is 401', async (t) => {
   const pay = await setupPay(t)
   const res = await pay.app.inject({ method: 'GET', url: '/api/pay/methods' })

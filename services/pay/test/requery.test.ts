@@ -169,3 +169,20 @@ t.test('end to end: paid without a notify and main not pulling, the order is cre
   const [event] = await paySql`select status from outbox where payload->>'orderNo' = ${orderNo}`
   t.equal(event!.status, 'DELIVERED', 'pushed to main by the outbox')
 })
+
+t.test('the sweep forgets provider event ids older than 35 days, and only those', async (t) => {
+  const pay = await setupPay(t)
+  for (const [id, days] of [
+    ['evt_old', 36],
+    ['evt_edge', 34],
+    ['evt_new', 0],
+  ] as const)
+    await pay.sql`insert into provider_events (provider, event_id, processed_at) values ('STRIPE', ${id}, now() - make_interval(days => ${days}))`
+  const sweep = createStaleAttemptSweep({ sql: pay.sql, flows: pay.app.payments, log: pay.app.log, olderThanSeconds: 300 })
+  await sweep.runOnce()
+  const left = await pay.sql<{ event_id: string }[]>`select event_id from provider_events order by event_id`
+  t.same(
+    left.map((r) => r.event_id),
+    ['evt_edge', 'evt_new'],
+  )
+})

@@ -66,6 +66,7 @@ const stripe = createStripeProvider(
     webhookSecret: `whsec_${'b'.repeat(32)}`,
     apiBase: `http://127.0.0.1:${port}`,
     currency: 'cny',
+    methods: ['card'],
   },
   { publicUrl: 'http://pay.test', timeoutMs: 3000 },
 )

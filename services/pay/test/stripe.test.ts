@@ -34,9 +34,29 @@ t.test('config: both secrets or neither; key shapes checked', async (t) => {
     /two-decimal/,
   ])
   t.same(read({ STRIPE_SECRET_KEY: `sk_test_${'a'.repeat(24)}`, STRIPE_WEBHOOK_SECRET: SECRET }), {
-    config: { secretKey: `sk_test_${'a'.repeat(24)}`, webhookSecret: SECRET, apiBase: 'https://api.stripe.com', currency: 'cny' },
+    config: {
+      secretKey: `sk_test_${'a'.repeat(24)}`,
+      webhookSecret: SECRET,
+      apiBase: 'https://api.stripe.com',
+      currency: 'cny',
+      methods: ['card'],
+    },
     problems: [],
   })
+})
+
+t.test('STRIPE_METHODS: card by default; known types, each once, in a currency Stripe offers them in', async (t) => {
+  const read = (env: Record<string, string>) => {
+    const r = createEnvReader({ STRIPE_SECRET_KEY: `sk_test_${'a'.repeat(24)}`, STRIPE_WEBHOOK_SECRET: SECRET, ...env })
+    return { methods: readStripeConfig(r)?.methods, problems: r.problems }
+  }
+  t.same(read({ STRIPE_METHODS: 'card, Alipay,wechat_pay' }), { methods: ['card', 'alipay', 'wechat_pay'], problems: [] })
+  t.same(read({ STRIPE_METHODS: 'alipay' }), { methods: ['alipay'], problems: [] })
+  t.match(read({ STRIPE_METHODS: 'card,paypal' }).problems, [/STRIPE_METHODS: unknown method "paypal"/])
+  t.match(read({ STRIPE_METHODS: 'card,' }).problems, [/STRIPE_METHODS: unknown method ""/])
+  t.match(read({ STRIPE_METHODS: 'card,card' }).problems, [/listed twice/])
+  t.match(read({ STRIPE_METHODS: 'card,wechat_pay', STRIPE_CURRENCY: 'brl' }).problems, [/wechat_pay .*not in STRIPE_CURRENCY brl/])
+  t.same(read({ STRIPE_METHODS: 'card', STRIPE_CURRENCY: 'brl' }).problems, [], 'cards take any currency')
 })
 
 t.test('the one state mapping; unknown is never SUCCEEDED', async (t) => {

@@ -199,6 +199,62 @@ t.test('errors: Stripe types, codes and statuses, parsed by the SDK', async (t) 
   t.match(await raw.json(), { error: { type: 'invalid_request_error', code: 'resource_missing', message: String } })
 })
 
+t.test('payment_method_types: card, alipay, wechat_pay (client web) stored and shown; unknown types and currencies refused', async (t) => {
+  const alipay = await stripe.checkout.sessions.create(params({ allowed_payment_method_types: ['alipay'] }))
+  t.same(alipay.payment_method_types, ['alipay'])
+  t.same((await stripe.checkout.sessions.retrieve(alipay.id)).payment_method_types, ['alipay'], 'stored on the session')
+  const page = await (await fetch(alipay.url!.replace('localhost', '127.0.0.1'))).text()
+  t.match(page, /支付宝 \(Alipay\)/, 'the hosted page shows the method')
+  t.equal(countButtons(page, '支付'), 1)
+  t.equal((await postForm(`${sb.base}/cashier/${paymentIdOf(alipay.url!)}/pay`)).status, 302)
+  const paid = await stripe.checkout.sessions.retrieve(alipay.id)
+  t.equal(paid.payment_status, 'paid')
+  t.same((await stripe.paymentIntents.retrieve(paid.payment_intent as string)).payment_method_types, ['alipay'])
+
+  const wechat = await stripe.checkout.sessions.create(
+    params({ allowed_payment_method_types: ['wechat_pay', 'card'], payment_method_options: { wechat_pay: { client: 'web' } } }),
+  )
+  t.same(wechat.payment_method_types, ['wechat_pay', 'card'])
+  t.same(wechat.allowed_payment_method_types, ['wechat_pay', 'card'])
+  t.match(wechat.payment_method_options, { wechat_pay: { client: 'web' } })
+  t.match(await (await fetch(wechat.url!.replace('localhost', '127.0.0.1'))).text(), /微信支付 \(WeChat Pay\)/)
+  t.same((await stripe.checkout.sessions.create(params())).payment_method_types, ['card'], 'card by default')
+
+  const newest = async () => (await stripe.checkout.sessions.list({ limit: 1 })).data[0]?.id
+  const before = await newest()
+  t.match(await failure(stripe.checkout.sessions.create(params({ allowed_payment_method_types: ['card', 'bitcoin'] }))), {
+    type: 'StripeInvalidRequestError',
+    statusCode: 400,
+    param: 'allowed_payment_method_types[1]',
+  })
+  t.match(await failure(stripe.checkout.sessions.create(params({ allowed_payment_method_types: ['wechat_pay'] }))), {
+    type: 'StripeInvalidRequestError',
+    param: 'payment_method_options[wechat_pay][client]',
+  })
+  t.match(
+    await failure(
+      stripe.checkout.sessions.create(
+        params({ allowed_payment_method_types: ['wechat_pay'], payment_method_options: { wechat_pay: { client: 'android' } } }),
+      ),
+    ),
+    { param: 'payment_method_options[wechat_pay][client]' },
+  )
+  const krw = params({ allowed_payment_method_types: ['alipay'] })
+  krw.line_items![0]!.price_data!.currency = 'krw'
+  t.match(await failure(stripe.checkout.sessions.create(krw)), {
+    param: 'allowed_payment_method_types[0]',
+    code: 'payment_method_currency_mismatch',
+  })
+  const raw = await fetch(`${sb.base}/v1/checkout/sessions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${SECRET_KEY}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'mode=payment&success_url=http%3A%2F%2Fm.test%2Fok&line_items[0][quantity]=1&line_items[0][price_data][currency]=cny&line_items[0][price_data][unit_amount]=100&line_items[0][price_data][product_data][name]=x&payment_method_types[0]=paypal',
+  })
+  t.equal(raw.status, 400)
+  t.match(await raw.json(), { error: { type: 'invalid_request_error', param: 'payment_method_types[0]', message: String } })
+  t.equal(await newest(), before, 'a refused create makes no session')
+})
+
 t.test('idempotency: the same key and parameters answer the same session; other parameters are refused', async (t) => {
   const p = params()
   const key = `idem-${p.client_reference_id}`

@@ -129,6 +129,7 @@ export const DeliveryFeeSchema = OpenObject({
 export const PaymentMethodSchema = OpenObject({
   code: Type.String(),
   method: Type.String(),
+  provider: Type.String({ description: 'the pay provider serving the method (ALIPAY, EPAY, …)' }),
   name: Type.String(),
   icon: Type.String(),
   description: Type.String(),

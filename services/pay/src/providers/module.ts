@@ -103,13 +103,25 @@ export function defineProvider<Config, const Key extends string>(module: Provide
 /**
  * `GET /api/pay/methods`: the methods of the configured providers, in registry order, each once: a method
  * several of them serve goes to the highest `priority` (ties: the first listed), in the place it is first listed.
+ * `offered(name)` is the configured adapter's channels (undefined: not configured): a method keeps only the
+ * channels its adapter offers and is absent when none is left; a device whose channel is gone gets the first left.
  */
-export function methodInfos(modules: readonly AnyProviderModule[], enabled: (name: string) => boolean): PayMethodInfo[] {
+export function methodInfos(
+  modules: readonly AnyProviderModule[],
+  offered: (name: string) => readonly string[] | undefined,
+): PayMethodInfo[] {
   const infos: PayMethodInfo[] = []
   const priorities = new Map<string, number>()
   for (const m of modules) {
-    if (!enabled(m.name)) continue
-    for (const d of m.methods) {
+    const adapterChannels = offered(m.name)
+    if (!adapterChannels) continue
+    for (const full of m.methods) {
+      const channels = full.channels.filter((c) => adapterChannels.includes(c))
+      if (channels.length === 0) continue
+      const deviceChannels = Object.fromEntries(
+        Object.entries(full.deviceChannels).map(([device, c]) => [device, channels.includes(c) ? c : channels[0]!]),
+      ) as MethodDescriptor['deviceChannels']
+      const d = { ...full, channels, deviceChannels }
       const at = infos.findIndex((i) => i.method === d.method)
       if (at >= 0 && (d.priority ?? 0) <= priorities.get(d.method)!) continue
       priorities.set(d.method, d.priority ?? 0)

@@ -107,6 +107,63 @@ function integer(p: Form, key: string, opts: { min?: number; max?: number } = {}
 }
 
 /** `prefix[key]=value` pairs → `{key: value}` (Stripe metadata: up to 50 keys, 40-character keys, 500-character values). */
+/**
+ * The payment methods the sandbox's Checkout offers, with the currencies Stripe documents for each
+ * (docs.stripe.com/payments/alipay, /payments/wechat-pay: "Supported currencies"); cards take any.
+ */
+export const STRIPE_PAYMENT_METHOD_CURRENCIES: Readonly<Record<string, readonly string[] | null>> = {
+  card: null,
+  alipay: ['aud', 'cad', 'cny', 'eur', 'gbp', 'hkd', 'jpy', 'myr', 'nzd', 'sgd', 'usd'],
+  wechat_pay: ['aud', 'cad', 'cny', 'eur', 'gbp', 'hkd', 'jpy', 'sgd', 'usd', 'dkk', 'nok', 'sek', 'chf'],
+}
+
+/**
+ * `allowed_payment_method_types[n]` (the SDK's API version) or the older `payment_method_types[n]`, not
+ * both (default `card`): each known, once, in the session's currency; `wechat_pay`
+ * needs `payment_method_options[wechat_pay][client]` (Checkout: `web`).
+ */
+function paymentMethodTypes(p: Form, currency: string): string[] {
+  const given = Object.keys(p)
+    .map((k) => /^(allowed_)?payment_method_types\[(\d+)\]$/.exec(k))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .sort((a, b) => Number(a[2]) - Number(b[2]))
+    .map((m) => ({ param: m[0], type: p[m[0]]!, allowed: m[1] !== undefined }))
+  if (given.length === 0) return ['card']
+  if (given.some((g) => g.allowed) && given.some((g) => !g.allowed))
+    throw invalid(
+      'You may only specify one of these parameters: allowed_payment_method_types, payment_method_types.',
+      'payment_method_types',
+    )
+  const types: string[] = []
+  for (const { param, type } of given) {
+    const currencies = STRIPE_PAYMENT_METHOD_CURRENCIES[type]
+    if (currencies === undefined)
+      throw invalid(
+        `Invalid payment_method_types: must be one of ${Object.keys(STRIPE_PAYMENT_METHOD_CURRENCIES).join(', ')}`,
+        param,
+        'payment_method_type_invalid',
+      )
+    if (types.includes(type)) throw invalid(`Duplicate payment_method_types: ${type}`, param)
+    if (currencies && !currencies.includes(currency))
+      throw invalid(
+        `The currency provided (${currency}) is invalid for one or more payment method types on this Checkout Session: ${type} supports ${currencies.join(', ')}.`,
+        param,
+        'payment_method_currency_mismatch',
+      )
+    types.push(type)
+  }
+  const client = p['payment_method_options[wechat_pay][client]']
+  if (types.includes('wechat_pay') && client !== 'web')
+    throw invalid(
+      client === undefined
+        ? 'payment_method_options[wechat_pay][client] is required when wechat_pay is in payment_method_types.'
+        : `Invalid payment_method_options[wechat_pay][client]: Checkout supports web only`,
+      'payment_method_options[wechat_pay][client]',
+      client === undefined ? 'parameter_missing' : 'parameter_invalid',
+    )
+  return types
+}
+
 function hash(p: Form, prefix: string): Record<string, string> {
   const out: Record<string, string> = {}
   const re = new RegExp(`^${prefix.replace(/[[\]]/g, '\\$&')}\\[([^\\]]{1,40})\\]$`)
@@ -236,7 +293,8 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
       /^metadata\[[^\]]+\]$/,
       /^line_items\[0\]\[(quantity|price_data\]\[(currency|unit_amount|product_data\]\[(name|description)))\]$/,
       /^payment_intent_data\[(description|metadata\]\[[^\]]+)\]$/,
-      /^payment_method_types\[\d+\]$/,
+      /^(allowed_)?payment_method_types\[\d+\]$/,
+      /^payment_method_options\[wechat_pay\]\[(client|app_id)\]$/,
     ])
     if (!p.mode) throw invalid('Missing required param: mode.', 'mode', 'parameter_missing')
     if (p.mode !== 'payment') throw invalid(`Invalid mode: the sandbox supports payment only`, 'mode')
@@ -251,6 +309,7 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
         'parameter_missing',
       )
     if (!/^[a-z]{3}$/.test(currency)) throw invalid(`Invalid currency: ${currency}`, 'line_items[0][price_data][currency]')
+    const methodTypes = paymentMethodTypes(p, currency)
     const successUrl = p.success_url === undefined ? null : httpUrl(p.success_url)
     if (!successUrl) throw invalid('Not a valid URL', 'success_url', p.success_url === undefined ? 'parameter_missing' : 'url_invalid')
     const cancelUrl = p.cancel_url === undefined ? null : httpUrl(p.cancel_url)
@@ -274,6 +333,8 @@ export function registerStripeApi(app: FastifyInstance, ctx: StripeContext) {
       metadata: hash(p, 'metadata'),
       piMetadata: hash(p, 'payment_intent_data[metadata]'),
       piDescription: p['payment_intent_data[description]'] ?? null,
+      paymentMethodTypes: methodTypes,
+      wechatPayClient: methodTypes.includes('wechat_pay') ? p['payment_method_options[wechat_pay][client]']! : null,
       expiresAt: new Date(expiresAt * 1000),
     })
     return view(s)

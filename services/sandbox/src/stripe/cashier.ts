@@ -10,6 +10,9 @@ import { queueEvent } from './events.ts'
 import { sessionObject } from './objects.ts'
 import { findSession, paySession, type PayResult, type SessionRow } from './store.ts'
 
+/** How the hosted page names the session's payment method. */
+const METHOD_NAMES: Record<string, string> = { card: '银行卡', alipay: '支付宝 (Alipay)', wechat_pay: '微信支付 (WeChat Pay)' }
+
 /** Pays the session and (when `notify`) queues `checkout.session.completed` with it, then wakes the worker. */
 export async function payAndNotify(
   ctx: StripeContext,
@@ -48,7 +51,8 @@ export function stripeCashier(ctx: StripeContext): CashierProvider {
       if (!s) return null
       return {
         paymentId: s.payment_id,
-        providerName: 'Stripe Checkout',
+        // The method the session is paid with: the first it offers (what Stripe's page opens on).
+        providerName: `Stripe Checkout · ${METHOD_NAMES[s.payment_method_types[0] ?? 'card'] ?? s.payment_method_types[0]}`,
         subject: s.product_name,
         amount: fenToYuan(s.amount_total),
         outTradeNo: s.client_reference_id ?? s.id,

@@ -10,6 +10,7 @@ export function sessionObject(s: SessionRow, publicUrl: string) {
   return {
     id: s.id,
     object: 'checkout.session',
+    allowed_payment_method_types: s.payment_method_types,
     amount_subtotal: s.amount_total,
     amount_total: s.amount_total,
     cancel_url: s.cancel_url,
@@ -22,7 +23,8 @@ export function sessionObject(s: SessionRow, publicUrl: string) {
     metadata: s.metadata,
     mode: 'payment',
     payment_intent: s.payment_intent,
-    payment_method_types: ['card'],
+    payment_method_options: s.wechat_pay_client ? { wechat_pay: { app_id: null, client: s.wechat_pay_client } } : {},
+    payment_method_types: s.payment_method_types,
     payment_status: s.payment_status,
     status: s.status,
     success_url: s.success_url,
@@ -44,7 +46,7 @@ export function paymentIntentObject(s: SessionRow) {
     latest_charge: s.charge,
     livemode: false,
     metadata: s.pi_metadata,
-    payment_method_types: ['card'],
+    payment_method_types: s.payment_method_types,
     status: 'succeeded',
   }
 }

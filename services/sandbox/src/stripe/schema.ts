@@ -21,6 +21,8 @@ export const stripeSessions = pgTable(
     metadata: jsonb('metadata').notNull().default({}),
     piMetadata: jsonb('pi_metadata').notNull().default({}),
     piDescription: text('pi_description'),
+    paymentMethodTypes: jsonb('payment_method_types').notNull().default(['card']),
+    wechatPayClient: text('wechat_pay_client'),
     paymentIntent: text('payment_intent'),
     charge: text('charge'),
     expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),

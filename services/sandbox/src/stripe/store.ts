@@ -21,6 +21,10 @@ export interface SessionRow {
   metadata: Record<string, string>
   pi_metadata: Record<string, string>
   pi_description: string | null
+  /** What the session offers (`card`, `alipay`, `wechat_pay`), in the order asked. */
+  payment_method_types: string[]
+  /** `payment_method_options[wechat_pay][client]` when wechat_pay is offered. */
+  wechat_pay_client: string | null
   payment_intent: string | null
   charge: string | null
   expires_at: Date
@@ -69,15 +73,18 @@ export interface NewSession {
   metadata: Record<string, string>
   piMetadata: Record<string, string>
   piDescription: string | null
+  paymentMethodTypes: string[]
+  wechatPayClient: string | null
   expiresAt: Date
 }
 
 export async function insertSession(sql: Q, s: NewSession): Promise<SessionRow> {
   const [row] = await sql<SessionRow[]>`
     insert into stripe_sessions (id, payment_id, client_reference_id, amount_total, currency, product_name, success_url, cancel_url,
-                                 metadata, pi_metadata, pi_description, expires_at)
+                                 metadata, pi_metadata, pi_description, payment_method_types, wechat_pay_client, expires_at)
     values (${stripeId('cs_test', 40)}, ${`stripe_${randomToken(24)}`}, ${s.clientReferenceId}, ${s.amountTotal}, ${s.currency},
-            ${s.productName}, ${s.successUrl}, ${s.cancelUrl}, ${sql.json(s.metadata)}, ${sql.json(s.piMetadata)}, ${s.piDescription}, ${s.expiresAt})
+            ${s.productName}, ${s.successUrl}, ${s.cancelUrl}, ${sql.json(s.metadata)}, ${sql.json(s.piMetadata)}, ${s.piDescription},
+            ${sql.json(s.paymentMethodTypes)}, ${s.wechatPayClient}, ${s.expiresAt})
     returning *`
   return row!
 }

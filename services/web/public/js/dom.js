@@ -80,6 +80,15 @@ export function statusBadge(status) {
   return h('span', { class: `badge ${tone}`, dataset: { status: status ?? '' } }, text)
 }
 
+/** The providers' names for the footer (display data: a provider pay lists that is not here shows its code). */
+export const PROVIDER_NAMES = { ALIPAY: '支付宝', WECHAT_PAY: '微信支付', EPAY: '易支付', STRIPE: 'Stripe' }
+
+/** "支付由支付宝 · 微信支付 · Stripe提供": the providers of the listed methods, each once, in list order. */
+export function providersLine(methods) {
+  const names = [...new Set(methods.map((m) => m.provider).filter(Boolean))].map((p) => PROVIDER_NAMES[p] ?? p)
+  return names.length ? `支付由${names.join(' · ')}提供` : null
+}
+
 export const METHOD_NAMES = { ALIPAY: '支付宝', WECHAT_PAY: '微信支付', EPAY: '易支付', BANK_CARD: '银行卡', CREDITS: '积分余额' }
 
 export function spinner() {

@@ -1,6 +1,7 @@
 // The app shell: header, client-side routes, page lifecycle.
 import { api, session } from './api.js'
-import { alertBox, h, mount } from './dom.js'
+import { alertBox, h, mount, providersLine } from './dom.js'
+import { loadMethods } from './pay.js'
 import { homePage } from './pages/home.js'
 import { loginPage } from './pages/login.js'
 import { checkoutPage } from './pages/checkout.js'
@@ -156,3 +157,11 @@ window.addEventListener('pageshow', (e) => {
 })
 window.addEventListener('session', () => renderHeader())
 void render()
+// The footer names the providers of the methods main lists (the page's static text until they are known).
+loadMethods()
+  .then((methods) => {
+    const line = providersLine(methods)
+    const el = document.getElementById('footer-providers')
+    if (line && el) el.textContent = line
+  })
+  .catch(() => {})

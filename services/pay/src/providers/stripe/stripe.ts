@@ -14,7 +14,6 @@ import Stripe from 'stripe'
 import type { StripeConfig } from './config.ts'
 import {
   MAX_SESSION_SECONDS,
-  STRIPE_CHANNELS,
   sessionExpiresAt,
   claimedOutTradeNo,
   tradeFromEvent,
@@ -129,10 +128,12 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
 
   return {
     name: 'STRIPE',
-    channels: STRIPE_CHANNELS,
+    // STRIPE_METHODS: the payment method types this instance offers.
+    channels: config.methods,
 
     async createPayment(input: CreatePaymentInput): Promise<CreatePaymentResult> {
-      if (input.channel !== 'card') throw new ProviderError(`unsupported Stripe channel ${input.channel}`, 'STRIPE', undefined, false)
+      const method = config.methods.find((m) => m === input.channel)
+      if (!method) throw new ProviderError(`unsupported Stripe channel ${input.channel}`, 'STRIPE', undefined, false)
       const known = input.providerRef
       if (known) {
         // The attempt asked again: its session while it is open (a session made again would be another trade).
@@ -142,6 +143,9 @@ export function createStripeProvider(config: StripeConfig, opts: { publicUrl: st
       const metadata = { out_trade_no: input.outTradeNo }
       const params: Stripe.Checkout.SessionCreateParams = {
         mode: 'payment',
+        // The channel is the one payment method type the page offers (WeChat Pay in Checkout: the web client).
+        allowed_payment_method_types: [method],
+        ...(method === 'wechat_pay' ? { payment_method_options: { wechat_pay: { client: 'web' as const } } } : {}),
         client_reference_id: input.outTradeNo,
         line_items: [
           {

@@ -7,9 +7,6 @@ import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { ProviderTrade, TradeState } from '../types.ts'
 import type { BillRow } from '../../reconciliation/types.ts'
 
-/** Our one channel: Stripe's hosted Checkout page (cards). */
-export const STRIPE_CHANNELS = ['card'] as const
-
 /** Stripe accepts a Checkout Session's `expires_at` from 30 minutes to 24 hours after its creation. */
 export const MIN_SESSION_SECONDS = 30 * 60
 export const MAX_SESSION_SECONDS = 24 * 3600

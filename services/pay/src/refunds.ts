@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '@paysys/db'
+import { failpoint } from '@paysys/server-kit'
 import { AppError, type RefundRequest, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
 import { providerModule } from './providers/index.ts'
 import { ProviderError, type ProviderName, type ProviderRegistry } from './providers/types.ts'
@@ -210,7 +211,11 @@ export function createRefundFlows(deps: {
         amount: r.amount,
         reason: r.reason ?? undefined,
       })
-      if (result.state === 'SUCCEEDED') return await markSucceeded(r, result.refundedAt ?? new Date())
+      if (result.state === 'SUCCEEDED') {
+        // The provider took the refund; a crash here leaves it PENDING, and asking again finds it done there.
+        failpoint('pay.afterProviderRefundedBeforeCommit')
+        return await markSucceeded(r, result.refundedAt ?? new Date())
+      }
       if (result.state === 'FAILED') return await markFailed(r, result.failureReason ?? 'FAILED')
       if (result.state === 'ABNORMAL') return await markAbnormal(r, result.failureReason ?? 'ABNORMAL')
       return r

@@ -23,9 +23,9 @@ import { http } from '../e2e/fixtures/stack.ts'
 import { moneyInvariants, pool, rng, startCluster, type Cluster, type Instance } from './fixtures/cluster.ts'
 
 t.setTimeout(900_000)
-const ORDERS = Number(process.env.CHAOS_CRASH_ORDERS ?? 160)
-const ORDERS_2X = Number(process.env.CHAOS_CRASH_ORDERS_2X ?? 80)
-const KILLS = Number(process.env.CHAOS_CRASH_KILLS ?? 8)
+const ORDERS = Number(process.env.CHAOS_CRASH_ORDERS ?? 40)
+const ORDERS_2X = Number(process.env.CHAOS_CRASH_ORDERS_2X ?? 32)
+const KILLS = Number(process.env.CHAOS_CRASH_KILLS ?? 6)
 const REFUNDS = Number(process.env.CHAOS_CRASH_REFUNDS ?? 8)
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 1_000_000_000))
 /** The stated bound: after the last restart, everything paid is credited (and every event delivered) within it. */
@@ -179,8 +179,8 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
         .token as string,
   )
 
-  // Purchases in flight (by id), so that a kill of main can be seen to interrupt them.
-  const inFlight = new Set<number>()
+  // Purchases in flight (request id → the main instance asked), so that a kill of main can be seen to interrupt them.
+  const inFlight = new Map<number, number>()
   const failedIds = new Set<number>()
   let requestSeq = 0
   let purchaseFailures = 0
@@ -203,12 +203,12 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
         if (step.victim === 'main') {
           // Wait (bounded) for a purchase in flight, so that the kill interrupts one.
           const end = Date.now() + 3000
-          while (inFlight.size === 0 && Date.now() < end) await sleep(5)
+          while (![...inFlight.values()].includes(victim.index) && Date.now() < end) await sleep(5)
         }
-        const caught = [...inFlight]
+        const caught = step.victim === 'main' ? [...inFlight].filter(([, m]) => m === victim.index).map(([id]) => id) : []
         if (await victim.kill()) {
           kills[step.victim]++
-          if (step.victim === 'main' && caught.length) {
+          if (caught.length) {
             interrupted.kills++
             for (const id of caught) interrupted.requests.add(id)
           }
@@ -229,7 +229,7 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
       `purchase ${i}`,
       async () => {
         const id = ++requestSeq
-        inFlight.add(id)
+        inFlight.set(id, i % mains.length)
         try {
           const res = await http(`${mainFor(i).url}/api/credits/purchase`, {
             token,
@@ -440,9 +440,11 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
   t.equal(inv.balanceDrift, 0, 'balances equal their ledgers')
 }
 
-t.test(`kill -9 of pay, main, the sandbox and PostgreSQL during a ${ORDERS}-order run loses no payment`, (t) =>
-  scenario(t, { instances: 1, orders: ORDERS, seed: SEED }),
-)
+if (ORDERS > 0) {
+  t.test(`kill -9 of pay, main, the sandbox and PostgreSQL during a ${ORDERS}-order run loses no payment`, (t) =>
+    scenario(t, { instances: 1, orders: ORDERS, seed: SEED }),
+  )
+}
 
 if (ORDERS_2X > 0) {
   t.test(`the same with two instances each of main and pay (${ORDERS_2X} orders)`, (t) =>

@@ -1,8 +1,8 @@
 /**
  * Failpoints for the crash suite (test/chaos/crash.test.ts): `PAYSYS_FAILPOINTS=name[,name…]` with
- * `PAYSYS_FAILPOINTS_DIR=<folder>` makes the process die (exit code 137, as a SIGKILL would look) at
+ * `PAYSYS_FAILPOINTS_DIR=<folder>` makes the process SIGKILL itself at
  * the named point, once: the first hit creates `<folder>/<name>.hit` (exclusively, so once across
- * restarts and instances), prints `FAILPOINT <name> hit pid=<pid>` to stderr and exits at once, with
+ * restarts and instances), writes its pid there, prints `FAILPOINT <name> hit pid=<pid>` to stderr and dies at once, with
  * no cleanup and no commit. Without the env var (production, every other test) `failpoint()` does nothing.
  */
 import { closeSync, openSync, writeSync } from 'node:fs'
@@ -27,5 +27,6 @@ export function failpoint(name: string): void {
   writeSync(fd, `${process.pid}\n`)
   closeSync(fd)
   writeSync(2, `FAILPOINT ${name} hit pid=${process.pid}\n`)
-  process.exit(137)
+  // SIGKILL, not process.exit: exit handlers (a logger's flush) could delay or refuse the death.
+  process.kill(process.pid, 'SIGKILL')
 }

@@ -458,7 +458,6 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
     t.ok(interrupted.kills > 0, 'a kill of main landed while purchases were in flight')
     t.ok(interruptedFailed > 0, 'and interrupted them (those requests failed)')
   }
-  t.equal(interruptedFailed, interrupted.requests.size, 'every purchase in flight at a killed main failed')
   t.ok(purchaseFailures >= interruptedFailed, 'the failed purchase attempts include them')
   t.ok(converged, `converged within ${CONVERGE_BOUND_S} s of the last restart`)
   t.ok(convergedS <= CONVERGE_BOUND_S, `converged in ${convergedS.toFixed(1)} s (bound ${CONVERGE_BOUND_S} s)`)

@@ -19,6 +19,7 @@ import { installMetrics } from './metrics.ts'
 import { registerOpenApi, type OpenApiOptions } from './openapi.ts'
 
 export { installMetrics, sharedScrapeRead } from './metrics.ts'
+export { failpoint } from './failpoint.ts'
 export {
   documentGaps,
   documentSchemas,

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Sql } from '@paysys/db'
+import { failpoint } from '@paysys/server-kit'
 import type { TransactionSql } from 'postgres'
 import type { PaymentEvent, PaymentStatus } from '@paysys/contracts'
 import type { ProviderName } from './providers/types.ts'
@@ -288,6 +289,7 @@ export function createPaymentsRepo(sql: Sql) {
         await tx`
           insert into outbox (event_id, event_type, payment_attempt_id, payload)
           values (${event.eventId}, ${event.type}, ${updated.id}, ${tx.json(event)})`
+        failpoint('pay.afterProviderPaidBeforeCommit')
         return { outcome: 'RECORDED', attempt: updated, event, afterClose, otherPaid: [], duplicateRefundNo: null }
       })
     },

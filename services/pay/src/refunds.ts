@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Sql } from '@paysys/db'
+import { failpoint } from '@paysys/server-kit'
 import { AppError, type RefundRequest, type RefundResponse, type RefundSucceededEvent } from '@paysys/contracts'
 import { providerModule } from './providers/index.ts'
 import { ProviderError, type ProviderName, type ProviderRegistry, type RefundNotice, type RefundResult } from './providers/types.ts'
@@ -232,6 +233,8 @@ export function createRefundFlows(deps: {
         amount: r.amount,
         reason: r.reason ?? undefined,
       })
+      // The provider took the refund; a crash here leaves it PENDING, and asking again finds it done there.
+      if (result.state === 'SUCCEEDED') failpoint('pay.afterProviderRefundedBeforeCommit')
       return (await applyResult(r, result)).row
     } catch (err) {
       // The provider refused it for good (an adapter may throw instead of answering FAILED).

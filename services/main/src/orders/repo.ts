@@ -3,6 +3,7 @@
  * transaction, so it happens once however many notifies, polls and instances race.
  */
 import type { Sql } from '@paysys/db'
+import { failpoint } from '@paysys/server-kit'
 import { selectList } from '../db/columns.ts'
 import { orders as ordersTable, type DeliveryStatus, type OrderStatus } from '../db/schema.ts'
 import { addCredits } from '../ledger.ts'
@@ -261,6 +262,7 @@ export function createOrdersRepo(sql: Sql) {
           if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
             const fresh = await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome })
             if (!fresh) throw new DuplicateEvent()
+            failpoint('main.applyingPayEvent')
           }
           return outcome
         })

@@ -129,7 +129,7 @@ export const DeliveryFeeSchema = OpenObject({
 export const PaymentMethodSchema = OpenObject({
   code: Type.String(),
   method: Type.String(),
-  provider: Type.String({ description: 'the pay provider serving the method (ALIPAY, EPAY, …)' }),
+  provider: Type.String({ description: "the pay provider serving the method (a name in pay's provider registry)" }),
   name: Type.String(),
   icon: Type.String(),
   description: Type.String(),

@@ -57,10 +57,12 @@ const MUTANTS: Mutant[] = [
     search: `        await tx\`
           insert into outbox (event_id, event_type, payment_attempt_id, payload)
           values (\${event.eventId}, \${event.type}, \${updated.id}, \${tx.json(event)})\`
+        failpoint('pay.afterProviderPaidBeforeCommit')
         return { outcome: 'RECORDED', attempt: updated, event, afterClose, otherPaid: [], duplicateRefundNo: null }
       })
     },`,
-    replace: `        return { outcome: 'RECORDED', attempt: updated, event, afterClose, otherPaid: [], duplicateRefundNo: null }
+    replace: `        failpoint('pay.afterProviderPaidBeforeCommit')
+        return { outcome: 'RECORDED', attempt: updated, event, afterClose, otherPaid: [], duplicateRefundNo: null }
       }).then(async (r) => {
         if (r.outcome === 'RECORDED' && r.event)
           await sql\`

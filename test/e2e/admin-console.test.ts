@@ -8,31 +8,17 @@
  * test-output/admin/.
  */
 import t from 'tap'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
 import { randomUUID } from 'node:crypto'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { REPO_ROOT } from '@paysys/devkit'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { launchChromium, requireChromium, screenshots } from './fixtures/browser.ts'
 import { http, startStack, until } from './fixtures/stack.ts'
 
 // A whole stack, a browser and seven scenes: more than the default 300 s on a busy machine.
 t.setTimeout(1_800_000)
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`)
-  t.end()
-  process.exit(1)
-}
+requireChromium(t)
 
-const OUT = join(REPO_ROOT, 'test-output', 'admin')
-rmSync(OUT, { recursive: true, force: true })
-mkdirSync(OUT, { recursive: true })
-let shots = 0
-async function snap(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0))
-  await page.screenshot({ path: join(OUT, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage: true })
-}
+const snap = screenshots('admin')
 
 const ADMIN = { email: 'admin@example.com', password: 'admin12345' }
 const stack = await startStack({
@@ -43,19 +29,7 @@ const stack = await startStack({
 })
 const { main, sandbox, paySql, mainSql } = stack
 const web = stack.web!
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-})
+const browser: Browser = await launchChromium()
 t.teardown(async () => {
   await browser.close().catch(() => {})
   await stack.stop()
@@ -353,7 +327,7 @@ t.test('edit a price and see it on the checkout', async (t) => {
   await p.waitForURL(`${web}/checkout?package=CREDITS_200`)
   await p.locator('#total').waitFor()
   t.equal(await text(p, '#total'), '¥9.90', 'the checkout charges the new price')
-  await p.screenshot({ path: join(OUT, `${String(++shots).padStart(2, '0')}-checkout-new-price.png`), fullPage: true })
+  await snap(p, 'checkout-new-price')
 })
 
 t.test('dashboard after: charts and tiles read the day', async (t) => {

@@ -4,47 +4,19 @@
  * 302 return to /order/:id. Screenshots of each step go to test-output/browser/.
  */
 import t from 'tap'
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
-import { REPO_ROOT } from '@paysys/devkit'
+import { readdirSync } from 'node:fs'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { launchChromium, requireChromium, screenshots } from './fixtures/browser.ts'
 import { http, startStack, until } from './fixtures/stack.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`)
-  t.end()
-  process.exit(1)
-}
+requireChromium(t)
 
-const OUT = join(REPO_ROOT, 'test-output', 'browser')
-rmSync(OUT, { recursive: true, force: true })
-mkdirSync(OUT, { recursive: true })
-let shots = 0
-async function snap(page: Page, name: string) {
-  const file = join(OUT, `${String(++shots).padStart(2, '0')}-${name}.png`)
-  await page.evaluate(() => window.scrollTo(0, 0)) // a scrolled page's sticky header would be painted mid-page
-  await page.screenshot({ path: file, fullPage: true })
-  return file
-}
+const snap = screenshots('browser')
 
 const stack = await startStack({ web: true })
 const web = stack.web!
 const sandboxPort = String(stack.ports.sandbox)
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-dev-shm-usage',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-quic',
-    '--no-first-run',
-  ],
-})
+const browser: Browser = await launchChromium()
 t.teardown(async () => {
   await browser.close().catch(() => {})
   await stack.stop()
@@ -357,6 +329,6 @@ t.test('the order page stops polling after its time limit, says so, and offers t
 })
 
 t.test('screenshots were written', async (t) => {
-  const files = readdirSync(OUT).filter((f) => f.endsWith('.png'))
+  const files = readdirSync(snap.dir).filter((f) => f.endsWith('.png'))
   t.ok(files.length >= 10, `${files.length} screenshots in test-output/browser`)
 })

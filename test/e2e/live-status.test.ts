@@ -7,17 +7,12 @@
  * flood past the per-user cap (429) — and open streams back to 0 on both instances.
  */
 import t from 'tap'
-import { existsSync } from 'node:fs'
-import { chromium, type Browser } from 'playwright-core'
+import { type Browser } from 'playwright-core'
 import { freePort, startService, type RunningService } from '@paysys/devkit'
+import { launchChromium, requireChromium } from './fixtures/browser.ts'
 import { http, startStack, until } from './fixtures/stack.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`)
-  t.end()
-  process.exit(1)
-}
+requireChromium(t)
 
 const live = { LIVE_MAX_STREAMS_PER_USER: '4' }
 const portB = await freePort()
@@ -32,11 +27,7 @@ const mainA = stack.main
 const serviceB: RunningService = await startService('main', { ...stack.env.main, PORT: String(portB) }, { timeoutMs: 600_000 })
 const mainB = `http://127.0.0.1:${portB}`
 const web = stack.web!
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--no-first-run'],
-})
+const browser: Browser = await launchChromium()
 t.teardown(async () => {
   await browser.close().catch(() => {})
   await serviceB.stop()

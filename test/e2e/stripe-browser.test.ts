@@ -6,35 +6,17 @@
  * unpaid. Screenshots go to test-output/stripe/ (not committed).
  */
 import t from 'tap'
-import { existsSync, mkdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { chromium, type Browser, type Page } from 'playwright-core'
-import { REPO_ROOT } from '@paysys/devkit'
+import { type Browser, type Page } from 'playwright-core'
+import { launchChromium, requireChromium, screenshots } from './fixtures/browser.ts'
 import { http, startStack } from './fixtures/stack.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-if (!existsSync(CHROMIUM)) {
-  t.fail(`no Chromium at ${CHROMIUM}: install Debian's chromium (apt-get install -y chromium) or set CHROMIUM_PATH`)
-  t.end()
-  process.exit(1)
-}
+requireChromium(t)
 
-const OUT = join(REPO_ROOT, 'test-output', 'stripe')
-rmSync(OUT, { recursive: true, force: true })
-mkdirSync(OUT, { recursive: true })
-let shots = 0
-async function snap(page: Page, name: string) {
-  await page.evaluate(() => window.scrollTo(0, 0))
-  await page.screenshot({ path: join(OUT, `${String(++shots).padStart(2, '0')}-${name}.png`), fullPage: true })
-}
+const snap = screenshots('stripe')
 
 const stack = await startStack({ web: true })
 const web = stack.web!
-const browser: Browser = await chromium.launch({
-  executablePath: CHROMIUM,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--no-first-run'],
-})
+const browser: Browser = await launchChromium()
 t.teardown(async () => {
   await browser.close().catch(() => {})
   await stack.stop()

@@ -10,7 +10,7 @@
 import type { Sql } from '@paysys/db'
 import { fenToYuanNumber } from '@paysys/money'
 import type { OrderRow } from './orders/repo.ts'
-import { presentLedgerRow, type LedgerRow } from './ledger.ts'
+import { createLedger, presentLedgerRow, type LedgerRow } from './ledger.ts'
 import { REFUNDABLE_STATUSES, type RefundRow } from './refunds.ts'
 import { presentUser, type UserRow } from './users.ts'
 
@@ -38,6 +38,7 @@ export interface RefundPreview {
 }
 
 export function createAdminConsole(sql: Sql) {
+  const ledger = createLedger(sql)
   return {
     /** main's own health figures: refunds the provider has not confirmed yet, orders awaiting payment. */
     async localHealth(): Promise<{ refundsPending: number; ordersPendingPayment: number }> {
@@ -111,15 +112,8 @@ export function createAdminConsole(sql: Sql) {
     },
 
     async userLedger(userId: number, p: { limit: number; offset: number }) {
-      const [rows, [count]] = await Promise.all([
-        sql.unsafe<LedgerRow[]>(`select ${LEDGER_COLUMNS} from credit_ledger where user_id = $1 order by id desc limit $2 offset $3`, [
-          userId,
-          p.limit,
-          p.offset,
-        ]),
-        sql<{ n: number }[]>`select count(*)::int as n from credit_ledger where user_id = ${userId}`,
-      ])
-      return { rows: rows.map(presentLedgerRow), total: count!.n }
+      const { rows, total } = await ledger.page(userId, p)
+      return { rows: rows.map(presentLedgerRow), total }
     },
 
     async orderLedger(orderId: number) {

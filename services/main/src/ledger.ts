@@ -72,9 +72,10 @@ export function createLedger(sql: Sql) {
           p.limit,
           p.offset,
         ]),
-        sql<{ n: number }[]>`select count(*)::int as n from credit_ledger where user_id = ${userId}`,
+        // Kept with the rows (user_counters, maintained by a trigger on credit_ledger), not counted on every page.
+        sql<{ n: string }[]>`select ledger as n from user_counters where user_id = ${userId}`,
       ])
-      return { rows, total: count[0]!.n }
+      return { rows, total: Number(count[0]?.n ?? 0) }
     },
 
     async consume(userId: number, credits: number, description: string, key: string): Promise<ConsumeOutcome> {

@@ -40,33 +40,22 @@ export function createStats(sql: Sql) {
       const days = Math.round((end.getTime() - start.getTime()) / 86_400_000)
       if (days < 1) throw new AppError(400, 'INVALID_PARAMS', 'from 不能晚于 to')
       if (days > 366) throw new AppError(400, 'INVALID_PARAMS', '统计区间最长 366 天')
+      // The daily roll-up (migration 0009), kept by triggers in the same transaction as each order, payment,
+      // refund and ledger row it sums: a day's few rows (one per writing connection), not the day's orders.
       const rows = await sql<DayRow[]>`
         with days as (
-          select to_char(d, 'YYYY-MM-DD') as day from generate_series(${fromDay}::date, ${toDay}::date, interval '1 day') d
+          select d::date as day from generate_series(${fromDay}::date, ${toDay}::date, interval '1 day') d
         ),
-        created as (
-          select to_char(created_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, count(*)::int as n
-            from orders where created_at >= ${start} and created_at < ${end} group by 1
-        ),
-        paid as (
-          select to_char(paid_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, count(*)::int as n,
-                 coalesce(sum(paid_amount_fen) filter (where payment_method is distinct from 'CREDITS'), 0)::bigint as revenue,
-                 coalesce(sum(credits) filter (where kind = 'credits' and credits_granted), 0)::bigint as credits_sold
-            from orders where paid_at >= ${start} and paid_at < ${end} and paid_at is not null group by 1
-        ),
-        refunded as (
-          select to_char(completed_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, coalesce(sum(amount_fen), 0)::bigint as n
-            from refunds where status = 'SUCCEEDED' and via = 'PROVIDER' and completed_at >= ${start} and completed_at < ${end} group by 1
-        ),
-        consumed as (
-          select to_char(created_at at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day, coalesce(-sum(delta), 0)::bigint as n
-            from credit_ledger where type = 'CONSUME' and created_at >= ${start} and created_at < ${end} group by 1
+        kept as (
+          select day, sum(created) as created, sum(paid) as paid, sum(revenue) as revenue, sum(refunded) as refunded,
+                 sum(credits_sold) as credits_sold, sum(credits_consumed) as credits_consumed
+            from daily_stats where day >= ${fromDay}::date and day <= ${toDay}::date group by day
         )
-        select days.day, coalesce(created.n, 0) as created, coalesce(paid.n, 0) as paid, coalesce(paid.revenue, 0) as revenue,
-               coalesce(refunded.n, 0) as refunded, coalesce(paid.credits_sold, 0) as "creditsSold",
-               coalesce(consumed.n, 0) as "creditsConsumed"
-          from days left join created using (day) left join paid using (day) left join refunded using (day)
-               left join consumed using (day)
+        select to_char(days.day, 'YYYY-MM-DD') as day, coalesce(kept.created, 0)::bigint as created,
+               coalesce(kept.paid, 0)::bigint as paid, coalesce(kept.revenue, 0)::bigint as revenue,
+               coalesce(kept.refunded, 0)::bigint as refunded, coalesce(kept.credits_sold, 0)::bigint as "creditsSold",
+               coalesce(kept.credits_consumed, 0)::bigint as "creditsConsumed"
+          from days left join kept using (day)
          order by days.day`
       const sum = (k: Exclude<keyof DayRow, 'day'>) => rows.reduce((a, r) => a + Number(r[k]), 0)
       return {

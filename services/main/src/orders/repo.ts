@@ -59,6 +59,31 @@ export function createOrdersRepo(sql: Sql) {
     return rows[0]
   }
 
+  async function userHistory(userId: number, page: { limit: number; offset: number }): Promise<{ rows: OrderRow[]; total: number }> {
+    const [c] = await sql.unsafe<{ n: string; seq: string }[]>(
+      'select orders as n, orders_seq as seq from user_counters where user_id = $1',
+      [userId],
+      { prepare: true },
+    )
+    const total = Number(c?.n ?? 0)
+    if (!c || page.offset >= total) return { rows: [], total }
+    const rows =
+      total === Number(c.seq)
+        ? // Numbered 1..total without a gap: the page is the numbers total - offset downwards.
+          await sql.unsafe<OrderRow[]>(
+            `select ${COLUMNS} from orders where user_id = $1 and user_seq <= $2 order by user_seq desc limit $3`,
+            [userId, total - page.offset, page.limit],
+            { prepare: true },
+          )
+        : // An order was moved or deleted since: the same order, by offset.
+          await sql.unsafe<OrderRow[]>(
+            `select ${COLUMNS} from orders where id in (select id from orders where user_id = $1 order by user_seq desc
+               limit $2 offset $3) order by user_seq desc`,
+            [userId, page.limit, page.offset],
+          )
+    return { rows, total }
+  }
+
   return {
     async create(o: NewOrder): Promise<OrderRow> {
       const rows = await sql.unsafe<OrderRow[]>(
@@ -118,6 +143,14 @@ export function createOrdersRepo(sql: Sql) {
       if (f.from !== undefined) add('created_at >= ?', f.from)
       if (f.to !== undefined) add('created_at < ?', f.to)
       const cond = where.length ? `where ${where.join(' and ')}` : ''
+      const only = (key: keyof OrderFilter) => Object.entries(f).every(([k, v]) => v === undefined || k === key)
+      // A user's whole history: in the order it was numbered (orders.user_seq, assigned at insert), its count kept
+      // with the rows (user_counters), page N a key range while the numbering has no gap (migration 0009).
+      if (f.userId !== undefined && only('userId')) return userHistory(f.userId, page)
+      const total =
+        f.email !== undefined && only('email')
+          ? sql.unsafe<{ n: string }[]>('select orders as n from email_order_counts where email = $1', [f.email])
+          : sql.unsafe<{ n: string }[]>(`select count(*)::int as n from orders ${cond}`, args as never[])
       const [rows, count] = await Promise.all([
         sql.unsafe<OrderRow[]>(
           // The page's ids first, then only those rows: a deep page skips index entries (an index-only scan of
@@ -127,9 +160,9 @@ export function createOrdersRepo(sql: Sql) {
              limit $${args.length + 1} offset $${args.length + 2}) order by created_at desc, id desc`,
           [...args, page.limit, page.offset] as never[],
         ),
-        sql.unsafe<{ n: number }[]>(`select count(*)::int as n from orders ${cond}`, args as never[]),
+        total,
       ])
-      return { rows, total: count[0]!.n }
+      return { rows, total: Number(count[0]?.n ?? 0) }
     },
 
     /** PENDING_PAYMENT → CANCELLED (guarded). Undefined when the order was no longer pending. */

@@ -75,13 +75,19 @@ BEGIN
   END IF;
 END $$;
 --> statement-breakpoint
--- Before an order is stored: its day's figures, its number in the user's history, the counts.
+-- Before an order is stored: its number in the user's history, the counts, its day's figures. An order stamped with
+-- the transaction's start (the column default) is stamped again once numbered, under the counter row's lock, so a
+-- user's orders are numbered in the order of their created_at even when the user creates two at once.
 CREATE FUNCTION "orders_before_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-  PERFORM daily_stats_order(NEW, 1, true);
   INSERT INTO user_counters AS c (user_id, orders, orders_seq) VALUES (NEW.user_id, 1, 1)
   ON CONFLICT (user_id) DO UPDATE SET orders = c.orders + 1, orders_seq = c.orders_seq + 1
   RETURNING orders_seq INTO NEW.user_seq;
+  IF NEW.created_at = now() THEN
+    NEW.created_at := clock_timestamp();
+    IF NEW.updated_at = now() THEN NEW.updated_at := NEW.created_at; END IF;
+  END IF;
+  PERFORM daily_stats_order(NEW, 1, true);
   IF NEW.customer_email IS NOT NULL THEN
     INSERT INTO email_order_counts AS e (email, orders) VALUES (NEW.customer_email, 1)
     ON CONFLICT (email) DO UPDATE SET orders = e.orders + 1;

@@ -175,7 +175,18 @@ try {
     return out
   }
 
+  /**
+   * COPYs `gen` in chunks of FILL_CHUNK orders, each its own transaction: main's triggers (migration 0009) update one
+   * counter row per user and one roll-up row per day for every row copied, and updates of one row within one
+   * transaction pile up versions that each later update walks (a bill day's 100,000 orders in one COPY would be
+   * quadratic); committed chunks let those versions be pruned, as the service's one-order transactions do.
+   */
   async function fill(gen: Gen[], billTrades: boolean): Promise<void> {
+    const FILL_CHUNK = 2000
+    for (let i = 0; i < gen.length; i += FILL_CHUNK) await fillChunk(gen.slice(i, i + FILL_CHUNK), billTrades)
+  }
+
+  async function fillChunk(gen: Gen[], billTrades: boolean): Promise<void> {
     await copy(
       mainDb,
       'orders',
@@ -369,7 +380,8 @@ try {
   }
   /** Every trade of the day matched: the history is not in the day. */
   const allMatched = (trades: number) => (r: Http) => {
-    if (r.json.data.matched !== trades) throw new Error(`reconciliation matched ${r.json.data.matched} of ${trades}: ${r.text.slice(0, 300)}`)
+    if (r.json.data.matched !== trades)
+      throw new Error(`reconciliation matched ${r.json.data.matched} of ${trades}: ${r.text.slice(0, 300)}`)
   }
 
   /** Median ms of `repeat` sequential requests after `warmup`; every answer must be a 200. */
@@ -508,7 +520,9 @@ try {
   console.log(`\n| query | 1k ms | ${sizeLabel} ms | ratio | target | met |`)
   console.log('|---|---|---|---|---|---|')
   for (const r of rows)
-    console.log(`| ${r.query} | ${fmt(r.smallMs)} | ${fmt(r.largeMs)} | ${r.ratio.toFixed(2)}× | ≤ ${r.target}× | ${r.met ? 'yes' : 'NO'} |`)
+    console.log(
+      `| ${r.query} | ${fmt(r.smallMs)} | ${fmt(r.largeMs)} | ${r.ratio.toFixed(2)}× | ≤ ${r.target}× | ${r.met ? 'yes' : 'NO'} |`,
+    )
   console.log(
     `reference without history (GET /api/credits/packages): ${fmt(refSmall)} ms at 1k, ${fmt(refLarge)} ms at ${sizeLabel} ` +
       `(${(refLarge / refSmall).toFixed(2)}×: the machine's own drift between the two columns)`,

@@ -135,6 +135,18 @@ t.test('daily roll-up and kept counts equal a direct computation after purchases
     refunded: 10,
   })
 
+  // Admin search over whole China days counts from the roll-up: the same as counting the rows.
+  for (const [from, to] of [
+    ['2026-03-10', '2026-03-10'],
+    ['2026-03-09', today],
+  ] as const) {
+    const [c] = await sql`select count(*)::int as n from orders
+      where created_at >= ${new Date(`${from}T00:00:00+08:00`)} and created_at < ${new Date(new Date(`${to}T00:00:00+08:00`).getTime() + 86_400_000)}`
+    const r = (await call('GET', `/api/admin/orders?from=${from}&to=${to}`, admin.token)).json().data
+    t.equal(r.totalElements, c!.n, `admin search ${from}..${to}`)
+  }
+  t.equal((await call('GET', '/api/admin/orders?from=2026-03-10&to=2026-03-10', admin.token)).json().data.totalElements, 1)
+
   // The kept counts: per user (orders, ledger, and the numbering 1..n), per address.
   const [bad] = await sql`
     select count(*)::int as n from user_counters c

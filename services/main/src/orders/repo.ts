@@ -147,10 +147,18 @@ export function createOrdersRepo(sql: Sql) {
       // A user's whole history: in the order it was numbered (orders.user_seq, assigned at insert), its count kept
       // with the rows (user_counters), page N a key range while the numbering has no gap (migration 0009).
       if (f.userId !== undefined && only('userId')) return userHistory(f.userId, page)
+      // Counts kept with the rows where the filter is one they are kept by: an address, or whole China days.
+      const wholeDays = (d?: Date) => d !== undefined && (d.getTime() + 8 * 3_600_000) % 86_400_000 === 0
       const total =
         f.email !== undefined && only('email')
           ? sql.unsafe<{ n: string }[]>('select orders as n from email_order_counts where email = $1', [f.email])
-          : sql.unsafe<{ n: string }[]>(`select count(*)::int as n from orders ${cond}`, args as never[])
+          : wholeDays(f.from) && wholeDays(f.to) && Object.entries(f).every(([k, v]) => v === undefined || k === 'from' || k === 'to')
+            ? sql.unsafe<{ n: string }[]>(
+                `select coalesce(sum(created), 0) as n from daily_stats
+                  where day >= ($1::timestamptz at time zone 'Asia/Shanghai')::date and day < ($2::timestamptz at time zone 'Asia/Shanghai')::date`,
+                [f.from, f.to] as never[],
+              )
+            : sql.unsafe<{ n: string }[]>(`select count(*)::int as n from orders ${cond}`, args as never[])
       const [rows, count] = await Promise.all([
         sql.unsafe<OrderRow[]>(
           // The page's ids first, then only those rows: a deep page skips index entries (an index-only scan of

@@ -58,7 +58,7 @@ t.test('daily roll-up and kept counts equal a direct computation after purchases
   t.same(
     created.map((r) => r.statusCode),
     created.map(() => 200),
-    created.find((r) => r.statusCode !== 200)?.body,
+    created.find((r) => r.statusCode !== 200)?.body ?? 'all created',
   )
   const made = created.map((r) => r.json().data as { id: number; orderNo: string; amount: number })
   // Half the credits orders paid through a provider (one of them twice: nothing counted twice), goods paid with credits.

@@ -187,3 +187,9 @@ SELECT day, 0, sum(created), sum(paid), sum(revenue), sum(refunded), sum(credits
   SELECT (created_at AT TIME ZONE 'Asia/Shanghai')::date, 0, 0, 0, 0, 0, -sum(delta)
     FROM "credit_ledger" WHERE type = 'CONSUME' GROUP BY 1
 ) x GROUP BY day;
+--> statement-breakpoint
+-- 3. Admin search by date range pages newest first with the id as tie-break: with `id` in the index the page is read
+--    in order from it, not sorted out of every order of the range.
+DROP INDEX "orders_created_idx";
+--> statement-breakpoint
+CREATE INDEX "orders_created_idx" ON "orders" USING btree ("created_at", "id");

@@ -150,7 +150,7 @@ export const orders = pgTable(
   },
   (t) => [
     uniqueIndex('orders_order_no_key').on(t.orderNo),
-    index('orders_created_idx').on(t.createdAt),
+    index('orders_created_idx').on(t.createdAt, t.id),
     index('orders_close_pending_idx')
       .on(t.id)
       .where(sql`${t.tradeClosePending}`),

@@ -1,6 +1,6 @@
 /**
  * Dead events on pay's signed service API, over real HTTP: list the outbox by status, resend a DEAD
- * event (PENDING again, delivered by its job, with a fresh 24 h retry window), and the refusals
+ * event (PENDING again, delivered by the drain loop, with a fresh 24 h retry window), and the refusals
  * (unknown 404, not DEAD 409, bad input 400, unsigned 401).
  */
 import t from 'tap'

@@ -269,13 +269,15 @@ if (phase(4)) {
    * credits granted, the event id recorded). On throwaway orders of this run, sequential.
    */
   async function notifyFloor(k: number): Promise<number> {
-    const [{ createAlipayProvider }, { createPaymentsRepo }, { createOrdersRepo }] = await Promise.all([
+    const [{ createAlipayProvider }, { createPaymentsRepo }, { createOrdersRepo }, { connect }] = await Promise.all([
       import('../services/pay/src/providers/alipay/alipay.ts'),
       import('../services/pay/src/payments.ts'),
       import('../services/main/src/orders/repo.ts'),
+      import('../packages/db/src/index.ts'),
     ])
-    const paySql = postgres(stack.env.pay.DATABASE_URL!, { max: 1, onnotice: () => {} })
-    const mainDb = postgres(stack.env.main.DATABASE_URL!, { max: 1, onnotice: () => {} })
+    // The services' own pool settings (bigint columns read as numbers).
+    const paySql = connect(stack.env.pay.DATABASE_URL!, { max: 1 })
+    const mainDb = connect(stack.env.main.DATABASE_URL!, { max: 1 })
     const alipay = createAlipayProvider(
       {
         appId: stack.keys.alipay.appId,
@@ -285,8 +287,8 @@ if (phase(4)) {
       },
       { publicUrl: stack.pay, timeoutMs: 5000 },
     )
-    const payRepo = createPaymentsRepo(paySql as never)
-    const ordersRepo = createOrdersRepo(mainDb as never)
+    const payRepo = createPaymentsRepo(paySql)
+    const ordersRepo = createOrdersRepo(mainDb)
     const { orderNos, bodies } = await pendingOrders(k)
     const tradeNos = new Map(
       (

@@ -62,8 +62,7 @@ t.test('several instances setting up their queues at once all start', async (t) 
     results.map((r) => (r.status === 'rejected' ? String((r.reason as Error).message) : 'started')),
     ['started', 'started', 'started', 'started'],
   )
-  const queues =
-    await pay.sql`select name, policy from pgboss.queue where name in ('outbox-rescue', 'reconcile-day') order by name`
+  const queues = await pay.sql`select name, policy from pgboss.queue where name in ('outbox-rescue', 'reconcile-day') order by name`
   t.same(
     queues.map((q) => `${q.name}:${q.policy}`),
     ['outbox-rescue:stately', 'reconcile-day:stately'],

@@ -242,6 +242,25 @@ export type RefundSucceededEvent = Static<typeof RefundSucceededEvent>
 export const PaymentEvent = Type.Union([PaymentSucceededEvent, RefundSucceededEvent])
 export type PaymentEvent = Static<typeof PaymentEvent>
 
+/**
+ * pay's bulk delivery, `POST /api/orders/callbacks` (signed like the single callback): up to
+ * CALLBACK_BATCH_MAX events, each applied once by event id and on its own. Every event needs an
+ * eventId here (an answer is per event id); the rest of each event is checked one by one, so one
+ * malformed event fails alone.
+ */
+export const CALLBACK_BATCH_MAX = 200
+export const PaymentEventBatch = Type.Object(
+  {
+    events: Type.Array(Type.Object({ eventId: Type.String({ minLength: 8, maxLength: 64 }) }, { additionalProperties: true }), {
+      minItems: 1,
+      maxItems: CALLBACK_BATCH_MAX,
+    }),
+  },
+  { additionalProperties: false },
+)
+/** One event's answer in a bulk delivery: `outcome` when main applied it (or had before), else why not. */
+export type EventResult = { eventId: string; outcome: string } | { eventId: string; status: number; error: ErrorCode; message: string }
+
 // ---- HTTP response schemas (OpenAPI at /docs; fastify also writes the responses with them) ----
 //
 // fast-json-stringify writes only what a response schema declares and coerces what it declares:

@@ -238,6 +238,98 @@ t.test('callback from pay: signed, idempotent, grants once', async (t) => {
   t.match(pub.json().data, { orderId: order.orderNo, status: 'PAID', amount: 25, creditsGranted: true, creditsAmount: 500 })
 })
 
+t.test('bulk callback from pay: signed, each event once by event id, a failing event does not hold back the rest', async (t) => {
+  const { token, userId } = await register('bulk@example.com')
+  const orders = await Promise.all([insertOrder(userId), insertOrder(userId), insertOrder(userId), insertOrder(userId)])
+  const event = (o: { id: number; orderNo: string }, over: object = {}) => ({
+    eventId: randomUUID(),
+    type: 'PAYMENT_SUCCEEDED',
+    orderId: o.id,
+    orderNo: o.orderNo,
+    amount: 2500,
+    provider: 'ALIPAY',
+    channel: 'page',
+    tradeNo: `T${o.id}`,
+    paidAt: new Date().toISOString(),
+    ...over,
+  })
+  const send = (body: unknown, headers?: Record<string, string>) => {
+    const text = JSON.stringify(body)
+    return app.inject({
+      method: 'POST',
+      url: '/api/orders/callbacks',
+      payload: text,
+      headers: headers ?? signedHeaders('POST', '/api/orders/callbacks', text),
+    })
+  }
+  const balance = async () => (await app.inject({ url: '/api/credits/balance', headers: auth(token) })).json().data.balance as number
+  const [a, b, c, d] = orders as [(typeof orders)[0], (typeof orders)[0], (typeof orders)[0], (typeof orders)[0]]
+  const ea = event(a)
+  // The signature is required, as for the single callback.
+  const unsigned = await send({ events: [ea] }, { 'content-type': 'application/json' })
+  t.equal(unsigned.statusCode, 401)
+  t.equal(unsigned.json().error, 'SERVICE_AUTH_FAILED')
+  const text = JSON.stringify({ events: [ea] })
+  t.equal(
+    (await send({ events: [event(b)] }, signedHeaders('POST', '/api/orders/callbacks', text))).statusCode,
+    401,
+    'body changed after signing',
+  )
+  t.equal(await balance(), 0, 'nothing applied')
+  // Bad bulk input: a clear 400 with a stable code, nothing applied.
+  for (const bad of [{}, { events: [] }, { events: 'x' }, { events: [{ type: 'PAYMENT_SUCCEEDED' }] }, { events: [ea], more: 1 }, [ea]]) {
+    const r = await send(bad)
+    t.equal(r.statusCode, 400, JSON.stringify(bad).slice(0, 60))
+    t.equal(r.json().error, 'INVALID_PARAMS')
+  }
+  t.equal((await send({ events: Array.from({ length: 201 }, () => event(a)) })).statusCode, 400, 'more than the batch maximum')
+  t.equal(await balance(), 0)
+
+  // One call: a good event, the same event again, a malformed one, one for an unknown order, one with the wrong amount, another good one.
+  const eb = event(b)
+  const malformed = { ...event(c), amount: 'lots' }
+  const unknown = event({ id: 999_999, orderNo: 'NO-SUCH-ORDER' })
+  const wrong = event(c, { amount: 1 })
+  const r = await send({ events: [ea, ea, malformed, unknown, wrong, eb] })
+  t.equal(r.statusCode, 200)
+  const results = r.json().data.results as Array<{ eventId: string; outcome?: string; status?: number; error?: string }>
+  t.same(
+    results.map((x) => x.eventId),
+    [ea, ea, malformed, unknown, wrong, eb].map((e) => e.eventId),
+    'one answer per event, in order',
+  )
+  t.same(results.map((x) => x.outcome ?? null).filter((o) => o === 'PAID').length, 2, 'a and b applied')
+  t.same(
+    results
+      .filter((x) => x.eventId === ea.eventId)
+      .map((x) => x.outcome)
+      .sort(),
+    ['DUPLICATE', 'PAID'],
+    'the same event id twice in one call: applied once',
+  )
+  t.match(results[2], { status: 400, error: 'INVALID_PARAMS' })
+  t.match(results[3], { status: 404, error: 'ORDER_NOT_FOUND' })
+  t.match(results[4], { status: 409, error: 'AMOUNT_MISMATCH' })
+  t.match(results[5], { eventId: eb.eventId, outcome: 'PAID' })
+  t.equal(await balance(), 1000, 'two orders credited, once each')
+
+  // Redelivered (pay retries what failed, and a lost answer makes it resend everything): applied events are DUPLICATE.
+  const again = await send({ events: [ea, eb, event(c), event(d)] })
+  t.same(
+    (again.json().data.results as Array<{ outcome?: string }>).map((x) => x.outcome),
+    ['DUPLICATE', 'DUPLICATE', 'PAID', 'PAID'],
+  )
+  // Many calls racing with the same events: each order credited once.
+  const race = [event(a), event(b), event(c), event(d)]
+  const all = await Promise.all(Array.from({ length: 6 }, () => send({ events: race })))
+  t.ok(all.every((x) => x.statusCode === 200))
+  t.equal(await balance(), 2000)
+  const [rows] = await sql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`
+  t.equal(rows!.n, 4, 'one PURCHASE row per order')
+  const [processed] = await sql`select count(*)::int as n from processed_events where event_id = ${ea.eventId}`
+  t.equal(processed!.n, 1)
+})
+
 t.test('a payment for a cancelled order is not lost', async (t) => {
   const { token, userId } = await register('frank@example.com')
   const order = await insertOrder(userId, 1000, 200)

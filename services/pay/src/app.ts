@@ -34,7 +34,7 @@ import { serviceRoutes } from './routes/service.ts'
 export interface AppDeps {
   /** Overrides the providers built from the config. */
   providers?: ProviderRegistry
-  /** Called with the event id when an event for main was queued (server.ts queues its delivery job). */
+  /** Called with the event id when an event for main was queued (server.ts wakes the delivery loop). */
   onEventQueued?: (eventId: string) => void
   /** The reconciliation job queue's enqueue, once server.ts has started it. */
   reconcileQueue?: () => ((provider: string, day: string) => Promise<string | null>) | undefined

@@ -24,7 +24,7 @@ export interface PayConfig extends ProviderConfigs {
   mainUrl: string
   /** The first key signs (outbox → main); every key verifies (main → pay). */
   serviceKeys: ServiceKey[]
-  /** Period of the outbox rescue task (delivers due events whose delivery job was lost). */
+  /** Period of the outbox rescue task (delivers due events whose wake was lost: a crash, another instance gone). */
   outboxPollMs: number
   /** false: events are only stored (main must pull); for operations and the reconciliation test. */
   outboxPushEnabled: boolean

@@ -63,7 +63,7 @@ export function createPaymentFlows(deps: {
   repo: PaymentsRepo
   providers: ProviderRegistry
   log: FastifyBaseLogger
-  /** Called with the event id after an event was queued for main (server.ts queues its delivery job). */
+  /** Called with the event id after an event was queued for main (server.ts wakes the delivery loop). */
   onEventQueued?: (eventId: string) => void
   /** Called with every notification's verdict (metrics). */
   onNotification?: (provider: string, handled: NotifyHandled) => void

@@ -1,26 +1,32 @@
 /**
- * Delivers queued events to main (`POST /api/orders/callback`, signed) until main acknowledges.
+ * Delivers queued events to main in batches (`POST /api/orders/callbacks`, one signed call per batch)
+ * until main acknowledges each of them.
  *
  * The outbox table is the source of truth: an event row is written in the transaction of the state
- * change it describes. Delivery runs on pg-boss (`startOutboxJobs`): right after the commit an
- * `outbox-deliver` job is queued for the event; a failed delivery queues the next job for when its
- * backoff ends; a periodic rescue task delivers any due event whose job was lost (a crash between
- * commit and queueing, a job queue hiccup).
+ * change it describes. Delivery is a local drain loop (`startOutboxJobs`): after the commit the writer
+ * wakes it (an in-process signal, no round trip); it claims up to `batchSize` due PENDING events with
+ * a guarded lease (`FOR UPDATE SKIP LOCKED`, next_attempt_at pushed past the HTTP timeout), sends them
+ * in one signed call, and repeats while events are due, with up to `concurrency` calls in flight. main
+ * answers per event id: only the acknowledged events become DELIVERED (one UPDATE), only the failed
+ * ones back off (one UPDATE), so one bad event never holds back the rest. A wake that was lost (a
+ * crash between commit and wake, another instance's events) is covered by a drain at start and by
+ * the periodic `outbox-rescue` task (pg-boss, one instance at a time); a failed event's next try is
+ * a local timer at the end of its backoff (and the rescue task should this instance be gone).
  *
- * Every delivery first claims the row with a guarded lease (next_attempt_at pushed past the HTTP
- * timeout, only if PENDING and due), so duplicate jobs, the rescue task and several pay instances
- * never deliver one event at the same time, and no transaction stays open during the HTTP call. A
- * crash mid-delivery leaves the lease to expire and the event is delivered again: main is
- * idempotent by event id. Failures back off exponentially (1 s, 2 s, 4 s … capped at 10 min);
- * after 24 h (since creation, or since a person resent it) an event is DEAD.
+ * The lease keeps duplicate wakes, the rescue task and several pay instances from delivering one
+ * event at the same time, and no transaction stays open during the HTTP call. A crash mid-delivery
+ * leaves the lease to expire and the events are delivered again: main is idempotent by event id.
+ * Failures back off exponentially (1 s, 2 s, 4 s … capped at 10 min); after 24 h (since creation,
+ * or since a person resent it) an event is DEAD.
  */
+import { CALLBACK_BATCH_MAX, type EventResult } from '@paysys/contracts'
 import type { Sql } from '@paysys/db'
 import { createServiceClient, type ServiceKey } from '@paysys/service-auth'
 import type { FastifyBaseLogger } from 'fastify'
-import { ensureQueue, every, type PgBoss } from '@paysys/server-kit'
+import { every, type PgBoss } from '@paysys/server-kit'
 
-export const CALLBACK_PATH = '/api/orders/callback'
-export const DELIVER_QUEUE = 'outbox-deliver'
+/** main's bulk endpoint (the single-event `/api/orders/callback` stays for other signed callers). */
+export const CALLBACKS_PATH = '/api/orders/callbacks'
 export const RESCUE_TASK = 'outbox-rescue'
 
 type Log = { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void }
@@ -30,9 +36,9 @@ export interface OutboxOptions {
   mainUrl: string
   key: ServiceKey
   log: Log
-  /** HTTP timeout per delivery. */
+  /** HTTP timeout per bulk call. */
   timeoutMs?: number
-  /** Events one rescue pass claims at most. */
+  /** Events one delivery claims and sends in one call at most. */
   batchSize?: number
   baseDelayMs?: number
   maxDelayMs?: number
@@ -58,14 +64,31 @@ export type Delivery =
   | { eventId: string; outcome: 'RETRY'; nextAttemptAt: Date }
   | { eventId: string; outcome: 'DEAD' }
 
+/** main's answer, per event id: undefined when acknowledged, else why not (kept as last_error). */
+function answerOf(batch: Claimed[], res: { status: number; body: unknown }): Map<string, string | undefined> {
+  const out = new Map<string, string | undefined>()
+  const results = (res.body as { data?: { results?: EventResult[] } } | null)?.data?.results
+  if (res.status < 200 || res.status >= 300 || !Array.isArray(results)) {
+    const error = `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`
+    for (const e of batch) out.set(e.eventId, error)
+    return out
+  }
+  for (const e of batch) out.set(e.eventId, 'not answered by main')
+  for (const r of results) {
+    if (!out.has(r.eventId)) continue
+    out.set(r.eventId, 'outcome' in r ? undefined : `HTTP ${r.status} ${r.error}: ${r.message}`.slice(0, 500))
+  }
+  return out
+}
+
 export function createOutbox(opts: OutboxOptions) {
   const { sql, log } = opts
   const timeoutMs = opts.timeoutMs ?? 10_000
-  const batchSize = opts.batchSize ?? 20
+  const batchSize = Math.min(opts.batchSize ?? 100, CALLBACK_BATCH_MAX)
   const baseDelayMs = opts.baseDelayMs ?? 1000
   const maxDelayMs = opts.maxDelayMs ?? 10 * 60_000
   const giveUpAfterMs = opts.giveUpAfterMs ?? 24 * 3600_000
-  // The lease must outlast a delivery, or another instance could pick the event up meanwhile.
+  // The lease must outlast a delivery, or another instance could pick the events up meanwhile.
   const leaseMs = timeoutMs * 2 + 5_000
   const client = createServiceClient({ baseUrl: opts.mainUrl, key: opts.key, timeoutMs })
 
@@ -84,61 +107,67 @@ export function createOutbox(opts: OutboxOptions) {
       returning o.id, o.event_id as "eventId", o.payload, o.attempts`) as Claimed[]
   }
 
-  /** The event, leased, if it is PENDING and due; otherwise (delivered, dead, leased elsewhere, backing off) nothing. */
-  async function claimOne(eventId: string): Promise<Claimed | undefined> {
-    const [row] = await sql<Claimed[]>`
-      update outbox set next_attempt_at = now() + make_interval(secs => ${leaseMs / 1000})
-       where event_id = ${eventId} and status = 'PENDING' and next_attempt_at <= now()
-      returning id, event_id as "eventId", payload, attempts`
-    return row
+  /** Acknowledged events: DELIVERED, in one statement. */
+  async function delivered(batch: Claimed[]): Promise<Delivery[]> {
+    if (!batch.length) return []
+    await sql`
+      update outbox set status = 'DELIVERED', delivered_at = now(), attempts = attempts + 1, last_error = null
+       where id = any(${batch.map((e) => e.id)}::bigint[]) and status = 'PENDING'`
+    return batch.map((e) => ({ eventId: e.eventId, outcome: 'DELIVERED' }))
   }
 
-  async function deliver(e: Claimed): Promise<Delivery> {
-    let error: string
-    try {
-      const res = await client.post<unknown>(CALLBACK_PATH, e.payload)
-      if (res.status >= 200 && res.status < 300) {
-        await sql`
-          update outbox set status = 'DELIVERED', delivered_at = now(), attempts = attempts + 1, last_error = null
-           where id = ${e.id} and status = 'PENDING'`
-        log.info({ eventId: e.eventId, attempts: e.attempts + 1 }, 'event delivered to main')
-        return { eventId: e.eventId, outcome: 'DELIVERED' }
-      }
-      error = `HTTP ${res.status}: ${JSON.stringify(res.body).slice(0, 500)}`
-    } catch (err) {
-      error = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500)
-    }
-    const delayMs = backoffMs(e.attempts, baseDelayMs, maxDelayMs)
-    const [row] = await sql<{ status: string; nextAttemptAt: Date }[]>`
-      update outbox
-         set attempts = attempts + 1,
-             last_error = ${error},
-             next_attempt_at = now() + make_interval(secs => ${delayMs / 1000}),
-             status = case when coalesce(resent_at, created_at) < now() - make_interval(secs => ${giveUpAfterMs / 1000})
+  /** Failed events: each backs off by its own attempts (or is given up), in one statement. */
+  async function failed(batch: Claimed[], errors: Map<string, string | undefined>): Promise<Delivery[]> {
+    if (!batch.length) return []
+    const rows = await sql<{ eventId: string; status: string; nextAttemptAt: Date; attempts: number; error: string }[]>`
+      update outbox o
+         set attempts = o.attempts + 1,
+             last_error = f.error,
+             next_attempt_at = now() + make_interval(secs => least(${maxDelayMs}::float8, ${baseDelayMs}::float8 * power(2, least(o.attempts, 30))) / 1000),
+             status = case when coalesce(o.resent_at, o.created_at) < now() - make_interval(secs => ${giveUpAfterMs / 1000})
                            then 'DEAD' else 'PENDING' end
-       where id = ${e.id} and status = 'PENDING'
-      returning status, next_attempt_at as "nextAttemptAt"`
-    if (row?.status === 'DEAD') {
-      log.error({ eventId: e.eventId, attempts: e.attempts + 1, error }, 'event given up: main never acknowledged it')
-      return { eventId: e.eventId, outcome: 'DEAD' }
+        from unnest(${batch.map((e) => e.id)}::bigint[], ${batch.map((e) => errors.get(e.eventId) ?? 'failed')}::text[]) as f(id, error)
+       where o.id = f.id and o.status = 'PENDING'
+      returning o.event_id as "eventId", o.status, o.next_attempt_at as "nextAttemptAt", o.attempts, f.error`
+    return rows.map((r) => {
+      if (r.status === 'DEAD') {
+        log.error({ eventId: r.eventId, attempts: r.attempts, error: r.error }, 'event given up: main never acknowledged it')
+        return { eventId: r.eventId, outcome: 'DEAD' }
+      }
+      log.warn({ eventId: r.eventId, attempts: r.attempts, retryAt: r.nextAttemptAt, error: r.error }, 'event delivery failed; will retry')
+      return { eventId: r.eventId, outcome: 'RETRY', nextAttemptAt: r.nextAttemptAt }
+    })
+  }
+
+  /** One signed call for the batch; DELIVERED only what main acknowledged, backoff only what failed. */
+  async function deliver(batch: Claimed[]): Promise<Delivery[]> {
+    if (!batch.length) return []
+    let answer: Map<string, string | undefined>
+    try {
+      answer = answerOf(batch, await client.post<unknown>(CALLBACKS_PATH, { events: batch.map((e) => e.payload) }))
+    } catch (err) {
+      const error = `${(err as Error).name}: ${(err as Error).message}`.slice(0, 500)
+      answer = new Map(batch.map((e) => [e.eventId, error]))
     }
-    log.warn({ eventId: e.eventId, attempts: e.attempts + 1, retryInMs: delayMs, error }, 'event delivery failed; will retry')
-    return { eventId: e.eventId, outcome: 'RETRY', nextAttemptAt: row?.nextAttemptAt ?? new Date(Date.now() + delayMs) }
+    const acked = batch.filter((e) => answer.get(e.eventId) === undefined)
+    const [ok, bad] = await Promise.all([
+      delivered(acked),
+      failed(
+        batch.filter((e) => answer.get(e.eventId) !== undefined),
+        answer,
+      ),
+    ])
+    if (ok.length) log.info({ events: ok.length }, 'events delivered to main')
+    return [...ok, ...bad]
   }
 
   return {
-    /** Delivers one event if it is PENDING and due (a job's work); null when there was nothing to do. */
-    async deliverEvent(eventId: string): Promise<Delivery | null> {
-      const claimed = await claimOne(eventId)
-      return claimed ? deliver(claimed) : null
-    },
     /**
-     * One pass over due events (the rescue task's work, and the way tests drive delivery): claims up
-     * to `batchSize` events due for at least `overdueMs` and delivers them.
+     * One delivery: claims up to `batchSize` events due for at least `overdueMs` and sends them to
+     * main in one call (the drain loop's and the rescue task's work, and the way tests drive delivery).
      */
     async runOnce(overdueMs = 0): Promise<Delivery[]> {
-      const batch = await claimDue(overdueMs)
-      return Promise.all(batch.map(deliver))
+      return deliver(await claimDue(overdueMs))
     },
     batchSize,
     close: () => client.close(),
@@ -151,52 +180,73 @@ export interface OutboxJobsOptions {
   /** Period of the rescue task. */
   rescueSeconds: number
   /**
-   * The rescue task leaves an event this long past due to its job (default 2 s), so it does not
-   * race the jobs; it only picks up what no job delivered.
+   * The rescue task leaves an event this long past due to the drain loop of the instance that wrote
+   * it (default 2 s); it only picks up what no wake delivered.
    */
   rescueOverdueMs?: number
-  /** Jobs one worker fetches at a time (delivered in parallel). */
-  batchSize?: number
+  /** Bulk calls in flight at once on this instance. */
+  concurrency?: number
   log: FastifyBaseLogger
 }
 
 export interface OutboxJobs {
-  /** Queues a delivery job for an event just written (fast path: the local worker is woken). */
-  queue(eventId: string): Promise<void>
+  /** An event was just committed: drain the due events now (in-process; a lost wake is covered by the rescue task). */
+  wake(): void
+  /** Stops the loop and its timer; resolves when no delivery is in flight. */
+  stop(): Promise<void>
 }
 
-/** Runs delivery on `boss`: the `outbox-deliver` queue and the periodic rescue task. */
+/** Runs delivery: the local drain loop, woken by writers and by its retry timer, and the periodic rescue task on `boss`. */
 export async function startOutboxJobs(boss: PgBoss, outbox: Outbox, opts: OutboxJobsOptions): Promise<OutboxJobs> {
   const { log } = opts
   const rescueOverdueMs = opts.rescueOverdueMs ?? 2_000
-  // A job is retried by pg-boss only when it threw (the database was unreachable); a failed
-  // delivery is not an error, it queues the next job itself.
-  await ensureQueue(boss, { name: DELIVER_QUEUE, retryLimit: 5, retryDelay: 2, retryBackoff: true, expireInSeconds: 120 })
+  const concurrency = opts.concurrency ?? 4
+  let wanted = false // a wake came since the last claim began
+  let running = 0
+  let stopped = false
+  let timer: NodeJS.Timeout | undefined
+  let timerAt = Infinity
+  let idle: (() => void) | undefined
 
-  const send = (eventId: string, startAfter?: Date) => boss.send(DELIVER_QUEUE, { eventId }, startAfter ? { startAfter } : {})
-
-  /** A failed delivery's next try: a job starting when its backoff ends (the rescue task covers a failed send). */
-  async function followUp(d: Delivery) {
-    if (d.outcome !== 'RETRY') return
-    await send(d.eventId, d.nextAttemptAt).catch((err: Error) =>
-      log.warn({ eventId: d.eventId, err: { message: err.message } }, 'could not queue the next delivery; the rescue task will'),
+  /** The earliest retry among these deliveries wakes the loop when its backoff ends. */
+  function retryLater(ds: Delivery[]) {
+    const at = Math.min(...ds.map((d) => (d.outcome === 'RETRY' ? d.nextAttemptAt.getTime() : Infinity)))
+    if (at === Infinity || at >= timerAt || stopped) return
+    clearTimeout(timer)
+    timerAt = at
+    timer = setTimeout(
+      () => {
+        timerAt = Infinity
+        wake()
+      },
+      Math.max(0, at - Date.now()) + 5,
     )
+    timer.unref()
   }
 
-  const workerId = await boss.work<{ eventId: string }>(
-    DELIVER_QUEUE,
-    { batchSize: opts.batchSize ?? 10, pollingIntervalSeconds: 0.5 },
-    async (jobs) => {
-      const results = await Promise.allSettled(
-        jobs.map(async (job) => {
-          const d = await outbox.deliverEvent(job.data.eventId)
-          if (d) await followUp(d)
-        }),
-      )
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-      if (failed) throw failed.reason // retried by pg-boss; a duplicate delivery job is harmless
-    },
-  )
+  async function drain() {
+    try {
+      while (wanted && !stopped) {
+        wanted = false
+        const ds = await outbox.runOnce(0)
+        retryLater(ds)
+        if (ds.length >= outbox.batchSize) wanted = true // more may be due
+      }
+    } catch (err) {
+      log.warn({ err: { message: (err as Error).message } }, 'outbox delivery failed; retried in 1 s (and by the rescue task)')
+      retryLater([{ eventId: '', outcome: 'RETRY', nextAttemptAt: new Date(Date.now() + 1000) }])
+    } finally {
+      running--
+      if (running === 0) idle?.()
+    }
+  }
+
+  function wake() {
+    wanted = true
+    if (stopped || running >= concurrency) return
+    running++
+    void drain()
+  }
 
   await every(
     boss,
@@ -206,19 +256,22 @@ export async function startOutboxJobs(boss: PgBoss, outbox: Outbox, opts: Outbox
       run: async () => {
         for (;;) {
           const batch = await outbox.runOnce(rescueOverdueMs)
-          if (batch.length) log.warn({ events: batch.length }, 'outbox rescue delivered events no job had delivered')
-          for (const d of batch) await followUp(d)
+          if (batch.length) log.warn({ events: batch.length }, 'outbox rescue delivered events no wake had delivered')
+          retryLater(batch)
           if (batch.length < outbox.batchSize) return
         }
       },
     },
     log,
   )
+  wake() // what is due already (left by a crash or a stop)
 
   return {
-    async queue(eventId) {
-      await send(eventId)
-      boss.notifyWorker(workerId)
+    wake,
+    async stop() {
+      stopped = true
+      clearTimeout(timer)
+      if (running > 0) await new Promise<void>((r) => (idle = r))
     },
   }
 }

@@ -69,7 +69,7 @@ export function createRefundFlows(deps: {
   sql: Sql
   providers: ProviderRegistry
   log: FastifyBaseLogger
-  /** Called with the event id after an event for main was queued (server.ts queues its delivery job). */
+  /** Called with the event id after an event for main was queued (server.ts wakes the delivery loop). */
   onEventQueued?: (eventId: string) => void
 }) {
   const { sql, providers, log } = deps

@@ -25,11 +25,8 @@ const sql = connect(config.databaseUrl, { max: config.dbPoolMax })
 let delivery: OutboxJobs | undefined
 let reconcile: ReconcileJobs | undefined
 const app = buildApp(config, sql, {
-  // After the commit: queue the event's delivery job. Should that fail, the rescue task delivers it.
-  onEventQueued: (eventId) =>
-    void delivery
-      ?.queue(eventId)
-      .catch((err: Error) => app.log.warn({ eventId, err: { message: err.message } }, 'could not queue delivery')),
+  // After the commit: wake the local delivery loop (should this process die first, the rescue task delivers it).
+  onEventQueued: () => delivery?.wake(),
   reconcileQueue: () => (reconcile ? (provider, day) => reconcile!.enqueue(provider, day) : undefined),
 })
 const enabled = enabledProviders(config)
@@ -59,6 +56,7 @@ if (config.reconcile.enabled) {
 // Shutdown: HTTP first (no new work), then the jobs in progress drain, then the pools close.
 await listenAndHandleSignals(app, config.port, config.host, async () => {
   await stopJobs(boss)
+  await delivery?.stop()
   await outbox.close()
   await sql.end({ timeout: 5 })
 })

@@ -258,8 +258,24 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeo
   }
 }
 
+/** The events of a callback body: pay's bulk `{events: [...]}`, or one event. */
+export function eventsOf(body: string): PaymentEvent[] {
+  const parsed = JSON.parse(body) as { events?: PaymentEvent[] } & PaymentEvent
+  return Array.isArray(parsed.events) ? parsed.events : [parsed]
+}
+
+/** main's answer to a bulk delivery acknowledging every event, except those `fail` names (answered 409). */
+export function acknowledged(events: readonly PaymentEvent[], fail: (e: PaymentEvent) => boolean = () => false) {
+  const results = events.map((e) =>
+    fail(e)
+      ? { eventId: e.eventId, status: 409, error: 'AMOUNT_MISMATCH', message: 'refused by the test' }
+      : { eventId: e.eventId, outcome: 'PAID' },
+  )
+  return { code: 200, message: 'ok', data: { results }, timestamp: 0 }
+}
+
 /**
- * main, as far as pay is concerned: an HTTP server that verifies pay's signed callbacks and records them
+ * main, as far as pay is concerned: an HTTP server that verifies pay's signed (bulk) callbacks and records each event
  * (`verified` is false for a request whose signature did not check out; it is answered 401).
  */
 export async function startStandInMain(keys: readonly ServiceKey[], port = 0) {
@@ -275,10 +291,9 @@ export async function startStandInMain(keys: readonly ServiceKey[], port = 0) {
       keys,
       rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
     })
-    callbacks.push({ verified: auth.ok, event: JSON.parse(body) as PaymentEvent })
-    res
-      .writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ code: 200, message: 'ok', data: null, timestamp: 0 }))
+    const events = eventsOf(body)
+    for (const event of events) callbacks.push({ verified: auth.ok, event })
+    res.writeHead(auth.ok ? 200 : 401, { 'content-type': 'application/json' }).end(JSON.stringify(acknowledged(events)))
   })
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r))
   return {
@@ -292,7 +307,7 @@ export const silentLog = { info() {}, warn() {}, error() {} }
 
 /**
  * Outbox delivery as server.ts runs it: its own pg-boss instance on the pay database, the
- * `outbox-deliver` worker and the rescue task (every 60 s by default: tests that need it say so).
+ * drain loop and the rescue task (every 60 s by default: tests that need it say so).
  * Stopped at teardown, before the harness closes.
  */
 export async function startDelivery(
@@ -302,22 +317,19 @@ export async function startDelivery(
 ): Promise<{ boss: PgBoss; outbox: Outbox; jobs: OutboxJobs }> {
   const boss = await startJobs({ databaseUrl: pay.env.DATABASE_URL!, log: pay.app.log, applicationName: 'pay-test-jobs' })
   const outbox = createOutbox({ sql: opts.sql ?? pay.sql, mainUrl: opts.mainUrl, key: pay.serviceKey, log: silentLog, ...opts.outbox })
+  let jobs: OutboxJobs | undefined
   t.teardown(async () => {
     await stopJobs(boss)
+    await jobs?.stop()
     await outbox.close()
   })
-  const jobs = await startOutboxJobs(boss, outbox, { rescueSeconds: 60, log: pay.app.log, ...opts.jobs })
+  jobs = await startOutboxJobs(boss, outbox, { rescueSeconds: 60, log: pay.app.log, ...opts.jobs })
   return { boss, outbox, jobs }
 }
 
-/** Deps that send every queued event to `target()` (set once delivery is started), as server.ts wires it. */
+/** Deps that wake `target()` (set once delivery is started) for every queued event, as server.ts wires it. */
 export function deliveryDeps(target: () => OutboxJobs | undefined): AppDeps {
-  return {
-    onEventQueued: (eventId) =>
-      void target()
-        ?.queue(eventId)
-        .catch(() => {}),
-  }
+  return { onEventQueued: () => target()?.wake() }
 }
 
 /** An Alipay attempt created through the API, and the notify Alipay would send when it is paid (signed). */

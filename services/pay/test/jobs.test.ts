@@ -45,11 +45,12 @@ t.test('several instances setting up their queues at once all start', async (t) 
   const start = async () => {
     const boss = await startJobs({ databaseUrl: pay.env.DATABASE_URL!, log: pay.app.log, applicationName: 'pay-test-jobs' })
     const outbox = createOutbox({ sql: pay.sql, mainUrl: 'http://127.0.0.1:9', key: pay.serviceKey, log: silentLog })
+    const delivery = await startOutboxJobs(boss, outbox, { rescueSeconds: 60, log: pay.app.log })
     t.teardown(async () => {
       await stopJobs(boss)
+      await delivery.stop()
       await outbox.close()
     })
-    await startOutboxJobs(boss, outbox, { rescueSeconds: 60, log: pay.app.log })
     await startReconcileJobs(
       boss,
       { cron: '30 10 * * *', retryLimit: 1, retryDelaySeconds: 1 },
@@ -61,10 +62,9 @@ t.test('several instances setting up their queues at once all start', async (t) 
     results.map((r) => (r.status === 'rejected' ? String((r.reason as Error).message) : 'started')),
     ['started', 'started', 'started', 'started'],
   )
-  const queues =
-    await pay.sql`select name, policy from pgboss.queue where name in ('outbox-deliver', 'outbox-rescue', 'reconcile-day') order by name`
+  const queues = await pay.sql`select name, policy from pgboss.queue where name in ('outbox-rescue', 'reconcile-day') order by name`
   t.same(
     queues.map((q) => `${q.name}:${q.policy}`),
-    ['outbox-deliver:standard', 'outbox-rescue:stately', 'reconcile-day:stately'],
+    ['outbox-rescue:stately', 'reconcile-day:stately'],
   )
 })

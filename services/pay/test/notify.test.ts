@@ -13,7 +13,9 @@ import { freePort } from '@paysys/devkit'
 import type { OutboxJobs } from '../src/outbox.ts'
 import {
   alipayNotifyParams,
+  acknowledged,
   deliveryDeps,
+  eventsOf,
   paidFixture,
   postNotify,
   readBody,
@@ -253,12 +255,12 @@ t.test('after a refund, the notifies Alipay keeps sending are acknowledged: they
   t.equal((await pay.sql`select count(*)::int as n from outbox`)[0]!.n, 1, 'the one payment event only')
 })
 
-t.test('outbox: signed delivery to main by a job, retried on failure by the next job, stops after success', async (t) => {
+t.test('outbox: signed bulk delivery to main on a wake, retried when its backoff ends, stops after success', async (t) => {
   let delivery: OutboxJobs | undefined
   const pay = await setupPay(t, { deps: deliveryDeps(() => delivery) })
   const keys = parseServiceKeys(pay.keys.serviceKeys)
   const seen = new Set<string>()
-  const received: Array<{ status: number; verified: boolean; reason?: string; body: PaymentEvent }> = []
+  const received: Array<{ status: number; verified: boolean; url: string; events: PaymentEvent[] }> = []
   let failNext = 2
   const main = createServer(async (req, res) => {
     const body = await readBody(req)
@@ -270,16 +272,17 @@ t.test('outbox: signed delivery to main by a job, retried on failure by the next
       keys,
       rememberNonce: async (k, n) => !seen.has(`${k}:${n}`) && !!seen.add(`${k}:${n}`),
     })
-    const status = !auth.ok || req.url !== '/api/orders/callback' ? 401 : failNext-- > 0 ? 500 : 200
-    received.push({ status, verified: auth.ok, reason: auth.ok ? undefined : auth.reason, body: JSON.parse(body) as PaymentEvent })
+    const status = !auth.ok || req.url !== '/api/orders/callbacks' ? 401 : failNext-- > 0 ? 500 : 200
+    const events = eventsOf(body)
+    received.push({ status, verified: auth.ok, url: req.url ?? '', events })
     res
       .writeHead(status, { 'content-type': 'application/json' })
-      .end(JSON.stringify({ code: status, message: 'x', data: null, timestamp: Date.now() }))
+      .end(JSON.stringify(status === 200 ? acknowledged(events) : { code: status, message: 'x', data: null, timestamp: Date.now() }))
   })
   await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => main.close(() => r())))
   const mainUrl = `http://127.0.0.1:${(main.address() as { port: number }).port}`
-  // No rescue pass (it would leave these events to their jobs anyway): only jobs deliver here.
+  // No rescue pass: only the wake and the retry timer deliver here.
   delivery = (
     await startDelivery(t, pay, { mainUrl, outbox: { baseDelayMs: 100 }, jobs: { rescueSeconds: 3600, rescueOverdueMs: 3600_000 } })
   ).jobs
@@ -288,27 +291,22 @@ t.test('outbox: signed delivery to main by a job, retried on failure by the next
   t.equal((await postNotify(pay.app, body)).body, 'success')
 
   await waitFor(async () => (await pay.sql`select status from outbox where status = 'DELIVERED'`).length === 1)
-  t.equal(received.length, 3, '500, 500, then 200')
   t.same(
     received.map((r) => r.status),
     [500, 500, 200],
+    '500, 500, then 200',
   )
   t.ok(
-    received.every((r) => r.verified),
-    'every delivery correctly signed',
+    received.every((r) => r.verified && r.url === '/api/orders/callbacks'),
+    'every delivery a correctly signed bulk call',
   )
-  t.same(new Set(received.map((r) => r.body.eventId)).size, 1, 'the same event each time')
-  t.match(received[2]!.body, { type: 'PAYMENT_SUCCEEDED', orderNo: req.orderNo, orderId: req.orderId, amount: 2500 })
+  t.same(new Set(received.flatMap((r) => r.events.map((e) => e.eventId))).size, 1, 'the same event each time')
+  t.match(received[2]!.events, [{ type: 'PAYMENT_SUCCEEDED', orderNo: req.orderNo, orderId: req.orderId, amount: 2500 }])
   const [row] = await pay.sql`select attempts, last_error, delivered_at from outbox where payment_attempt_id = ${paymentId}`
   t.match(row, { attempts: 3, last_error: null })
   t.ok(row!.delivered_at)
-  const jobs =
-    await pay.sql`select state, start_after > created_on as later from pgboss.job where name = 'outbox-deliver' order by created_on`
-  t.same(
-    jobs.map((j) => j.later),
-    [false, true, true],
-    'one job at once, then one per retry, each starting when its backoff ends',
-  )
+  const [jobs] = await pay.sql`select count(*)::int as n from pgboss.job where name <> 'outbox-rescue'`
+  t.equal(jobs!.n, 0, 'no job per event: the wake and the retry timer did it')
 
   await sleep(300)
   t.equal(received.length, 3, 'no more deliveries after the 200')
@@ -325,8 +323,9 @@ t.test('outbox: signed delivery to main by a job, retried on failure by the next
   t.match(failing, { status: 'PENDING', later: true })
   t.match(failing!.last_error, /HTTP 500/)
 
-  // Older than 24 h and still failing → DEAD (at its next job), and no longer retried.
+  // Older than 24 h and still failing → DEAD (at its next try), and no longer retried.
   await pay.sql`update outbox set created_at = now() - interval '25 hours', next_attempt_at = now() where payment_attempt_id = ${second.paymentId}`
+  delivery.wake()
   await waitFor(
     async () => (await pay.sql`select 1 from outbox where payment_attempt_id = ${second.paymentId} and status = 'DEAD'`).length === 1,
   )
@@ -335,7 +334,65 @@ t.test('outbox: signed delivery to main by a job, retried on failure by the next
   t.equal(received.length, deadCount, 'a dead event is not retried')
 })
 
-t.test('outbox: a delivery that fails while main is down is retried by its jobs until main is back', async (t) => {
+t.test('outbox: one call carries many events; only those main acknowledged are DELIVERED, only the failed back off', async (t) => {
+  const pay = await setupPay(t)
+  const calls: PaymentEvent[][] = []
+  let refuse = new Set<string>()
+  const main = createServer(async (req, res) => {
+    const events = eventsOf(await readBody(req))
+    calls.push(events)
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(acknowledged(events, (e) => refuse.has(e.orderNo))))
+  })
+  await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
+  t.teardown(() => new Promise<void>((r) => main.close(() => r())))
+  const mainUrl = `http://127.0.0.1:${(main.address() as { port: number }).port}`
+
+  const orders: string[] = []
+  for (let i = 0; i < 7; i++) {
+    const f = await paidFixture(pay)
+    orders.push(f.req.orderNo)
+    await postNotify(pay.app, f.body)
+  }
+  refuse = new Set([orders[2]!, orders[5]!])
+  const { outbox } = await startDelivery(t, pay, {
+    mainUrl,
+    outbox: { batchSize: 5 },
+    jobs: { rescueSeconds: 3600, rescueOverdueMs: 3600_000 },
+  })
+  await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 5)
+  t.same(
+    calls.map((c) => c.length),
+    [5, 2],
+    'the start-up drain: two calls of at most batchSize events',
+  )
+  const rows = await pay.sql<{ orderNo: string; status: string; attempts: number; lastError: string | null; later: boolean }[]>`
+    select payload->>'orderNo' as "orderNo", status, attempts, last_error as "lastError", next_attempt_at > now() as later
+      from outbox order by id`
+  for (const r of rows) {
+    if (refuse.has(r.orderNo))
+      t.match(r, { status: 'PENDING', attempts: 1, later: true, lastError: /HTTP 409 AMOUNT_MISMATCH/ }, 'refused: backs off')
+    else t.match(r, { status: 'DELIVERED', attempts: 1, lastError: null }, 'acknowledged: delivered')
+  }
+  // Main now takes them: the retry delivers just those two, in one call.
+  refuse = new Set()
+  await pay.sql`update outbox set next_attempt_at = now() where status = 'PENDING'`
+  t.same(
+    (await outbox.runOnce()).map((d) => d.outcome),
+    ['DELIVERED', 'DELIVERED'],
+  )
+  t.same(
+    calls.at(-1)!.map((e) => e.orderNo),
+    [orders[2], orders[5]],
+  )
+  // An answer that names no event (or is not main's) acknowledges nothing.
+  const stray = randomUUID()
+  await pay.sql`insert into outbox (event_id, event_type, payload)
+    values (${stray}, 'PAYMENT_SUCCEEDED', ${pay.sql.json({ eventId: stray, type: 'PAYMENT_SUCCEEDED', orderNo: 'PSTRAY00001' })})`
+  refuse = new Set(['PSTRAY00001'])
+  t.match(await outbox.runOnce(), [{ eventId: stray, outcome: 'RETRY' }])
+})
+
+t.test('outbox: a delivery that fails while main is down is retried when its backoff ends until main is back', async (t) => {
   let delivery: OutboxJobs | undefined
   const pay = await setupPay(t, { deps: deliveryDeps(() => delivery) })
   const port = await freePort()
@@ -353,7 +410,7 @@ t.test('outbox: a delivery that fails while main is down is retried by its jobs 
   t.match(down, { status: 'PENDING' })
   t.match(down!.last_error, /ECONNREFUSED|connect/i, 'main unreachable')
 
-  // main comes back on its address: the next job delivers.
+  // main comes back on its address: the next try delivers.
   const back = await startStandInMain(parseServiceKeys(pay.keys.serviceKeys), port)
   t.teardown(back.close)
   await waitFor(
@@ -364,37 +421,39 @@ t.test('outbox: a delivery that fails while main is down is retried by its jobs 
   t.ok(back.callbacks[0]!.verified)
 })
 
-t.test('outbox: an event whose job was lost (no job queued) is delivered by the rescue task', async (t) => {
-  const pay = await setupPay(t) // no onEventQueued: no job is ever queued
+t.test('outbox: an event whose wake was lost is delivered by the rescue task', async (t) => {
+  const pay = await setupPay(t) // no onEventQueued: nothing is ever woken by the writes
   const main = await startStandInMain(parseServiceKeys(pay.keys.serviceKeys))
   t.teardown(main.close)
   const { req, paymentId, body } = await paidFixture(pay)
   await postNotify(pay.app, body)
-  // And one written by hand, as a crash between the commit and the job would leave it.
+  const { jobs } = await startDelivery(t, pay, {
+    mainUrl: `http://127.0.0.1:${main.port}`,
+    jobs: { rescueSeconds: 0.5, rescueOverdueMs: 0 },
+  })
+  await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 1)
+  // One written by hand after the start-up drain, as a crash between the commit and the wake would leave it.
+  await jobs.stop() // the local loop stopped: only the rescue task can deliver it now
   const eventId = randomUUID()
   await pay.sql`
     insert into outbox (event_id, event_type, payload)
     values (${eventId}, 'PAYMENT_SUCCEEDED', ${pay.sql.json({ eventId, type: 'PAYMENT_SUCCEEDED', orderNo: 'PLOST000001' })})`
-
-  await startDelivery(t, pay, { mainUrl: `http://127.0.0.1:${main.port}`, jobs: { rescueSeconds: 0.5, rescueOverdueMs: 0 } })
   await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 2)
   t.same(
     main.callbacks.map((c) => c.event.eventId).sort(),
     [eventId, (await pay.sql`select event_id from outbox where payment_attempt_id = ${paymentId}`)[0]!.event_id].sort(),
   )
   t.match(main.callbacks.find((c) => c.event.eventId !== eventId)!.event, { orderNo: req.orderNo })
-  const [jobs] = await pay.sql`select count(*)::int as n from pgboss.job where name = 'outbox-deliver'`
-  t.equal(jobs!.n, 0, 'no delivery job was involved')
 })
 
 t.test('outbox: events queued while pay was down are delivered once each by several instances racing', async (t) => {
   const pay = await setupPay(t)
   const deliveries: string[] = []
   const main = createServer(async (req, res) => {
-    const body = JSON.parse(await readBody(req)) as PaymentEvent
-    deliveries.push(body.eventId)
+    const events = eventsOf(await readBody(req))
+    deliveries.push(...events.map((e) => e.eventId))
     await sleep(20)
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"code":200}')
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(acknowledged(events)))
   })
   await new Promise<void>((r) => main.listen(0, '127.0.0.1', r))
   t.teardown(() => new Promise<void>((r) => main.close(() => r())))
@@ -408,8 +467,9 @@ t.test('outbox: events queued while pay was down are delivered once each by seve
   const instances = await Promise.all(
     sqls.map((sql) => startDelivery(t, pay, { mainUrl, sql, outbox: { batchSize: 3 }, jobs: { rescueSeconds: 0.5, rescueOverdueMs: 0 } })),
   )
-  // Every instance queues a job for every event (duplicates) while each also runs rescue passes.
-  await Promise.all(instances.flatMap((i) => [...events.map((e) => i.jobs.queue(e)), i.outbox.runOnce(), i.outbox.runOnce()]))
+  // Every instance is woken for every event (duplicates) while each also runs delivery passes.
+  for (const i of instances) for (let k = 0; k < events.length; k++) i.jobs.wake()
+  await Promise.all(instances.flatMap((i) => [i.outbox.runOnce(), i.outbox.runOnce()]))
   await waitFor(async () => (await pay.sql`select count(*)::int as n from outbox where status = 'DELIVERED'`)[0]!.n === 12)
   await sleep(300)
   t.equal(deliveries.length, 12, 'each event delivered exactly once')

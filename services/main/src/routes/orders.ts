@@ -1,5 +1,6 @@
 import { Type } from 'typebox'
-import { errorResponses, ok, OkEnvelope, OpenObject, PageSchema, PaymentEvent } from '@paysys/contracts'
+import { errorResponses, ok, OkEnvelope, OpenObject, PageSchema, PaymentEvent, PaymentEventBatch } from '@paysys/contracts'
+import { applyEventBatch } from '../event-batch.ts'
 import { currentUser } from '../auth.ts'
 import type { MainApp } from '../deps.ts'
 import { ORDER_STATUSES } from '../orders/repo.ts'
@@ -129,6 +130,30 @@ const callbackSchema = {
   },
 }
 
+const callbacksSchema = {
+  tags: ['service'],
+  summary: 'Events from pay in one signed call; each applied once by eventId and on its own (one failing does not hold back the rest)',
+  security: SERVICE,
+  body: PaymentEventBatch,
+  response: {
+    200: OkEnvelope(
+      OpenObject({
+        results: Type.Array(
+          OpenObject({
+            eventId: Type.String(),
+            outcome: Type.Optional(Type.String({ description: 'applied (DUPLICATE: seen before); absent when the event failed' })),
+            status: Type.Optional(Type.Integer({ description: 'the failed event’s HTTP-like status (400, 404, 409, 5xx)' })),
+            error: Type.Optional(Type.String({ description: 'the failed event’s error code' })),
+            message: Type.Optional(Type.String()),
+          }),
+          { description: 'one per event, in the order sent' },
+        ),
+      }),
+    ),
+    ...errorResponses(400, 401),
+  },
+}
+
 export async function ordersRoutes(app: MainApp) {
   const { orders, payments, checkout } = app.deps
   const caller = (req: { log: MainApp['log']; id: string; ip: string }) => ({ log: req.log, requestId: req.id, clientIp: req.ip })
@@ -238,5 +263,13 @@ export async function ordersRoutes(app: MainApp) {
   app.post('/api/orders/callback', { schema: callbackSchema }, async (req) => {
     await verifyServiceCall(app, req)
     return ok({ eventId: req.body.eventId, outcome: await checkout.applyEvent(req.body, caller(req)) })
+  })
+
+  // The same events in bulk (pay's outbox delivers a batch per call): answered per event id; pay marks
+  // delivered only the events answered with an outcome.
+  app.post('/api/orders/callbacks', { schema: callbacksSchema, bodyLimit: 1024 * 1024 }, async (req) => {
+    await verifyServiceCall(app, req)
+    const by = caller(req)
+    return ok({ results: await applyEventBatch(req.body.events, (e) => checkout.applyEvent(e, by), req.log) })
   })
 }

@@ -165,7 +165,7 @@ export const notifyLog = pgTable(
 
 /**
  * Events for main, written in the same transaction as the state change they describe and
- * delivered by pg-boss jobs (src/outbox.ts). One PAYMENT_SUCCEEDED per paid attempt (unique index).
+ * delivered in batches by the drain loop (src/outbox.ts). One PAYMENT_SUCCEEDED per paid attempt (unique index).
  * status: PENDING → DELIVERED | DEAD; DEAD → PENDING when a person resends it.
  */
 export const outbox = pgTable(

@@ -23,10 +23,9 @@ const top = topAt >= 0 ? Number(args.splice(topAt, 2)[1]) : 25
 // --skip S: leave out the first S seconds of each profile (the service's start: tsx compiling, modules loading).
 const skipAt = args.indexOf('--skip')
 const skipUs = skipAt >= 0 ? Number(args.splice(skipAt, 2)[1]) * 1e6 : 0
-const files = args.flatMap(function walk(p: string): string[] {
-  if (statSync(p).isDirectory()) return readdirSync(p).flatMap((f) => walk(join(p, f)))
-  return p.endsWith('.cpuprofile') ? [p] : []
-})
+const walk = (p: string): string[] =>
+  statSync(p).isDirectory() ? readdirSync(p).flatMap((f) => walk(join(p, f))) : p.endsWith('.cpuprofile') ? [p] : []
+const files = args.flatMap((p) => walk(p))
 
 const shortUrl = (url: string) => {
   const u = url.replace(/^file:\/\//, '')
@@ -70,7 +69,9 @@ for (const file of files) {
   }
   const busy = total - idle
   const pct = (us: number) => `${((100 * us) / busy).toFixed(1).padStart(5)}%`
-  console.log(`\n## ${relative(process.cwd(), file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (shares of busy)`)
+  console.log(
+    `\n## ${relative(process.cwd(), file)}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (shares of busy)`,
+  )
   console.log('top frames by self time:')
   for (const [k, us] of [...frames].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`  ${pct(us)}  ${k}`)
   console.log('by package:')

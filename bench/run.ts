@@ -60,7 +60,9 @@ async function load(opts: autocannon.Options): Promise<{ rps: number; p50: numbe
 const SERVICES = ['main', 'pay', 'sandbox'] as const
 function rssMiB(): Record<(typeof SERVICES)[number], number> {
   const kib = (pid: number | undefined) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN)
-  return Object.fromEntries(SERVICES.map((n) => [n, Math.round(kib(stack.services[n].child.pid) / 102.4) / 10])) as ReturnType<typeof rssMiB>
+  return Object.fromEntries(SERVICES.map((n) => [n, Math.round(kib(stack.services[n].child.pid) / 102.4) / 10])) as ReturnType<
+    typeof rssMiB
+  >
 }
 /** RSS at rest (before phase 1) and at the end of each load phase. */
 const memory: { at: string; rssMiB: ReturnType<typeof rssMiB> }[] = [{ at: 'at rest', rssMiB: rssMiB() }]
@@ -260,7 +262,7 @@ if (phase(3)) {
     ratio: atHalf.p99 > 0 ? (5 * at10.p50) / atHalf.p99 : 1.5,
     target: 'p99 ≤ 5× p50 at 10/s, 0 errors',
     met: atHalf.p99 <= 5 * at10.p50 && failed === 0,
-    note: `p99 at ${half}/s = ${(tail).toFixed(1)}× the p50 at 10/s; achieved ${atHalf.rps.toFixed(0)}/s`,
+    note: `p99 at ${half}/s = ${tail.toFixed(1)}× the p50 at 10/s; achieved ${atHalf.rps.toFixed(0)}/s`,
   })
 }
 
@@ -439,9 +441,13 @@ for (const r of rows)
     `| ${r.scenario} | ${fmt(r.rps)} | ${r.p50} | ${r.p99} | ${r.baseline} | ${fmt(r.baselineRps)} | ${(r.ratio * 100).toFixed(0)}% | ${r.target} | ${r.met ? 'yes' : 'NO'} |`,
   )
 for (const r of rows) if (r.note) console.log(`- ${r.scenario}: ${r.note}`)
-console.log(`\nRSS MiB (${SERVICES.join(' / ')}): ${memory.map((m) => `${m.at} ${SERVICES.map((n) => m.rssMiB[n]).join(' / ')}`).join('; ')}`)
+console.log(
+  `\nRSS MiB (${SERVICES.join(' / ')}): ${memory.map((m) => `${m.at} ${SERVICES.map((n) => m.rssMiB[n]).join(' / ')}`).join('; ')}`,
+)
 for (const l of leaks)
-  console.log(`leak check ${l.service}: RSS after 3 equal checkout runs ${l.runsMiB.join(' → ')} MiB; third run RSS within 10% of the first: ${l.ok ? 'yes' : 'NO'}`)
+  console.log(
+    `leak check ${l.service}: RSS after 3 equal checkout runs ${l.runsMiB.join(' → ')} MiB; third run RSS within 10% of the first: ${l.ok ? 'yes' : 'NO'}`,
+  )
 writeFileSync(
   join(outDir, 'results.json'),
   JSON.stringify(

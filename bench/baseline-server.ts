@@ -1,5 +1,5 @@
 /**
- * The baselines `pnpm bench` compares against: a bare fastify with a constant route, and a bare
+ * The baselines `pnpm bench` compares against: a bare fastify answering main's catalogue bytes, and a bare
  * fastify doing one postgres.js primary-key SELECT. Run as its own process, like the services.
  */
 import Fastify from 'fastify'
@@ -8,8 +8,15 @@ import postgres from 'postgres'
 const port = Number(process.env.PORT)
 const sql = postgres(process.env.DATABASE_URL!, { max: 20, onnotice: () => {} })
 const app = Fastify({ logger: false })
-const constant = { code: 200, message: 'ok', data: [{ id: 1, packageCode: 'CREDITS_200' }], timestamp: 0 }
-app.get('/const', async () => constant)
+// The same bytes as main's GET /api/credits/packages (body and content-type), fetched once: the gap the bench
+// measures is then main's pipeline (server-kit hooks, headers, request ids, metrics), not a smaller answer.
+const catalogue = await fetch(`${process.env.MAIN_URL}/api/credits/packages`)
+if (!catalogue.ok) throw new Error(`baseline: main's catalogue answered ${catalogue.status}`)
+const catalogueType = catalogue.headers.get('content-type')!
+const catalogueBody = Buffer.from(await catalogue.arrayBuffer())
+app.get('/catalogue', (_req, reply) => {
+  void reply.header('content-type', catalogueType).send(catalogueBody)
+})
 app.get('/order/:id', async (req) => {
   const rows = await sql`select id, order_no, status, paid_at from orders where id = ${Number((req.params as { id: string }).id)}`
   return { code: 200, data: rows[0] ?? null }

@@ -169,7 +169,9 @@ export async function startService(
   opts: { timeoutMs?: number; logFile?: string; echo?: boolean } = {},
 ): Promise<RunningService> {
   const cwd = join(REPO_ROOT, 'services', name)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  // BENCH_CPU_PROF=<dir>: each service writes a V8 CPU profile to <dir>/<name>/ when it exits (bench/profile-summary.ts reads them).
+  const prof = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, name)}`] : []
+  const child = spawn(process.execPath, [...prof, '--import', 'tsx', 'src/server.ts'], {
     cwd,
     env: { ...process.env, SERVICE_NAME: name, ...env, NODE_OPTIONS: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -140,21 +140,24 @@ export function createApp(opts: {
   if (opts.openapi) registerOpenApi(app, opts.openapi)
 
   // Security headers on every answer; a header the route (or a proxied answer) already set is kept.
-  app.addHook('onSend', async (req, reply) => {
+  // A callback hook, no per-answer arrays: it runs on every request (the catalogue bench measures it).
+  const jsonType = /^application\/([\w.+-]*\+)?json/i
+  const setIfAbsent = (reply: FastifyReply, name: string, value: string | undefined) => {
+    if (value !== undefined && !reply.hasHeader(name)) reply.header(name, value)
+  }
+  app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id)
     const type = String(reply.getHeader('content-type') ?? '')
-    const headers: [string, string | undefined][] = [
-      ['x-content-type-options', 'nosniff'],
-      ['x-frame-options', 'DENY'],
-      ['referrer-policy', 'no-referrer'],
-      ['cross-origin-resource-policy', 'same-site'],
-      // Only with a body of a known type: the headers of a 304 replace the cached page's own (a page would lose its CSP).
-      ['content-security-policy', type === '' ? undefined : /^text\/html/i.test(type) ? pageCsp : API_CSP],
-      ['strict-transport-security', hsts],
-      // API answers carry user and payment data: never stored by a browser or a shared cache.
-      ['cache-control', /^application\/([\w.+-]*\+)?json/i.test(type) || req.url.startsWith('/api/') ? 'no-store' : undefined],
-    ]
-    for (const [name, value] of headers) if (value !== undefined && !reply.hasHeader(name)) reply.header(name, value)
+    setIfAbsent(reply, 'x-content-type-options', 'nosniff')
+    setIfAbsent(reply, 'x-frame-options', 'DENY')
+    setIfAbsent(reply, 'referrer-policy', 'no-referrer')
+    setIfAbsent(reply, 'cross-origin-resource-policy', 'same-site')
+    // Only with a body of a known type: the headers of a 304 replace the cached page's own (a page would lose its CSP).
+    setIfAbsent(reply, 'content-security-policy', type === '' ? undefined : /^text\/html/i.test(type) ? pageCsp : API_CSP)
+    setIfAbsent(reply, 'strict-transport-security', hsts)
+    // API answers carry user and payment data: never stored by a browser or a shared cache.
+    setIfAbsent(reply, 'cache-control', jsonType.test(type) || req.url.startsWith('/api/') ? 'no-store' : undefined)
+    done(null, payload)
   })
 
   app.setErrorHandler((err: FastifyError | AppError, req, reply) => {

@@ -48,12 +48,16 @@ export function installMetrics(app: FastifyInstance, opts: { token?: string } = 
     labelNames: ['method', 'route', 'status_code'] as const,
     registers: [registry],
   })
-  app.addHook('onResponse', async (req, reply) => {
+  // One labelled child per series, found by a string key: prom-client hashes the label object on every observe.
+  const series = new Map<string, { observe(v: number): void }>()
+  app.addHook('onResponse', (req, reply, done) => {
     // The route pattern (`/api/orders/:id`), never the raw URL: ids and probes would each make a series.
-    duration.observe(
-      { method: req.method, route: req.routeOptions.url ?? 'UNMATCHED', status_code: reply.statusCode },
-      reply.elapsedTime / 1000,
-    )
+    const route = req.routeOptions.url ?? 'UNMATCHED'
+    const key = `${req.method} ${reply.statusCode} ${route}`
+    let child = series.get(key)
+    if (!child) series.set(key, (child = duration.labels({ method: req.method, route, status_code: reply.statusCode })))
+    child.observe(reply.elapsedTime / 1000)
+    done()
   })
 
   const expected = opts.token ? digest(opts.token) : undefined

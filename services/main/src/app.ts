@@ -83,8 +83,8 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
 
   app.setValidatorCompiler(validatorCompiler)
   // PostgreSQL text cannot hold NUL: refused here as bad input, not later as a database error (500).
-  app.addHook('onRequest', async (req) => {
-    if (/%00/.test(req.url)) throw new AppError(400, 'INVALID_PARAMS', '请求不能包含 NUL 字符')
+  app.addHook('onRequest', (req, _reply, done) => {
+    done(req.url.includes('%00') ? new AppError(400, 'INVALID_PARAMS', '请求不能包含 NUL 字符') : undefined)
   })
 
   // Keep the raw JSON text: signed service calls are verified over the exact bytes.

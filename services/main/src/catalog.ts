@@ -217,6 +217,8 @@ export function createCatalogRepo(sql: Sql) {
     async listActivePackages(): Promise<ProductRow[]> {
       return sql.unsafe<ProductRow[]>(
         `select ${COLUMNS} from products where kind = 'credits' and package_code is not null and is_active order by display_order, id`,
+        [],
+        { prepare: true },
       )
     },
     async findPackage(code: string): Promise<ProductRow | undefined> {

@@ -64,6 +64,7 @@ export function createUsersRepo(sql: Sql) {
          on conflict (email) do update set email = excluded.email
          returning ${COLUMNS}`,
         [normaliseEmail(email), name],
+        { prepare: true },
       )
       return rows[0]!
     },

@@ -115,6 +115,7 @@ export function createOrdersRepo(sql: Sql) {
           o.kind === 'goods' ? 'PENDING' : null,
           o.remark ?? null,
         ] as never[],
+        { prepare: true },
       )
       return rows[0]!
     },

@@ -2,6 +2,7 @@
  * Alipay adapter (openapi gateway, RSA2) on the official alipay-sdk. Data mapping lives in
  * ./transformers.ts; this file is the flow.
  */
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { AlipaySdk, type AlipaySdkCommonResult } from 'alipay-sdk'
 import type { AlipayConfig } from './config.ts'
 import { createAlipayBillFetcher } from './bill.ts'
@@ -48,6 +49,12 @@ export function createAlipayProvider(config: AlipayConfig, opts: { publicUrl: st
     timeout: opts.timeoutMs,
     camelcase: true,
   })
+  // The SDK keeps both keys as PEM text and hands them to node:crypto on every call, which parses the PEM again each
+  // time: with OpenSSL 3 that parse cost more than the RSA signature itself (bench profile, 3/4 of pay's signing time).
+  // Every use in the SDK passes the key straight to createSign/createVerify, which take a parsed KeyObject as well.
+  const keyed = sdk.config as unknown as Record<'privateKey' | 'alipayPublicKey', string | KeyObject>
+  keyed.privateKey = createPrivateKey(sdk.config.privateKey)
+  if (sdk.config.alipayPublicKey) keyed.alipayPublicKey = createPublicKey(sdk.config.alipayPublicKey)
   const notifyUrl = `${opts.publicUrl}/api/pay/notify/alipay`
   const returnUrl = `${opts.publicUrl}/api/pay/return`
 

@@ -140,29 +140,6 @@ if (phase(2)) {
   })
 }
 
-// The floor for checkout and notify: two single-row INSERT transactions and one RSA-2048 signature, no HTTP.
-async function floor(): Promise<number> {
-  const sql = postgres(stack.env.main.DATABASE_URL!, { max: 16, onnotice: () => {} })
-  await sql`create table if not exists bench_floor (id bigserial primary key, k text not null, v bigint not null)`
-  const key = stack.keys.alipay.merchantPrivateKey
-  let done = 0
-  const end = Date.now() + DURATION * 1000
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (Date.now() < end) {
-        await sql.begin((tx) => tx`insert into bench_floor (k, v) values (${randomUUID()}, 1)`)
-        createSign('RSA-SHA256').update(randomUUID()).sign(key, 'base64')
-        await sql.begin((tx) => tx`insert into bench_floor (k, v) values (${randomUUID()}, 2)`)
-        done++
-      }
-    }),
-  )
-  await sql`drop table bench_floor`
-  await sql.end()
-  return done / DURATION
-}
-const floorRps = phase(3) || phase(4) ? await floor() : 0
-
 /**
  * The checkout's floor: what one Alipay QR purchase must do however it is built, one process, no HTTP, 16 at a time.
  * Per purchase, the writes the three services commit, each its own transaction as they commit them (main: the order

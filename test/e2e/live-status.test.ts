@@ -46,7 +46,8 @@ async function metric(base: string, name: string, labels = ''): Promise<number> 
   return n
 }
 const openStreams = (base: string) => metric(base, 'paysys_live_streams')
-const callbacks = (base: string) => metric(base, 'paysys_http_request_duration_seconds_count', 'route="/api/orders/callback"')
+// Events reach main by the bulk route (`/api/orders/callbacks`) or the single one: the prefix counts both.
+const callbacks = (base: string) => metric(base, 'paysys_http_request_duration_seconds_count', 'route="/api/orders/callback')
 
 async function register(email: string) {
   const res = await http(`${mainA}/api/auth/register`, { body: { email, password: 'password123', name: 'live' } })

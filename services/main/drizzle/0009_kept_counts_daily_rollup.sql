@@ -80,6 +80,9 @@ END $$;
 -- user's orders are numbered in the order of their created_at even when the user creates two at once.
 CREATE FUNCTION "orders_before_insert"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- The user's row first, as the ledger does (users FOR UPDATE, then the ledger row): the counter row is always
+  -- locked after its user's row, so an order and a ledger entry of one user never deadlock over the two.
+  PERFORM 1 FROM users WHERE id = NEW.user_id FOR NO KEY UPDATE;
   INSERT INTO user_counters AS c (user_id, orders, orders_seq) VALUES (NEW.user_id, 1, 1)
   ON CONFLICT (user_id) DO UPDATE SET orders = c.orders + 1, orders_seq = c.orders_seq + 1
   RETURNING orders_seq INTO NEW.user_seq;
@@ -101,6 +104,10 @@ CREATE TRIGGER "orders_before_insert" BEFORE INSERT ON "orders" FOR EACH ROW EXE
 -- so that user's listing pages by offset from then on.
 CREATE FUNCTION "orders_after_change"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- The users' rows before their counter rows (see orders_before_insert), in id order.
+  IF TG_OP = 'DELETE' OR OLD.user_id IS DISTINCT FROM NEW.user_id THEN
+    PERFORM 1 FROM users WHERE id IN (OLD.user_id, CASE WHEN TG_OP = 'UPDATE' THEN NEW.user_id END) ORDER BY id FOR NO KEY UPDATE;
+  END IF;
   IF TG_OP = 'UPDATE' THEN
     -- A payment (paid_at set) moves only the paid figures; the creation day's count moves with created_at only.
     PERFORM daily_stats_order(OLD, -1, OLD.created_at IS DISTINCT FROM NEW.created_at);
@@ -136,6 +143,9 @@ CREATE TRIGGER "orders_after_delete" AFTER DELETE ON "orders" FOR EACH ROW EXECU
 -- Ledger rows: the user's count, and the credits consumed on the row's day.
 CREATE FUNCTION "credit_ledger_after_change"() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  -- The users' rows before their counter rows (see orders_before_insert); the ledger's own writers hold them already.
+  PERFORM 1 FROM users WHERE id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.user_id END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.user_id END)
+    ORDER BY id FOR NO KEY UPDATE;
   IF TG_OP <> 'INSERT' THEN
     UPDATE user_counters SET ledger = ledger - 1 WHERE user_id = OLD.user_id;
     IF OLD.type = 'CONSUME' THEN PERFORM daily_stats_add(OLD.created_at, -1, 0, 0, 0, 0, 0, -OLD.delta); END IF;

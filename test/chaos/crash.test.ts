@@ -203,11 +203,11 @@ async function scenario(t: Test, opts: { instances: number; orders: number; seed
       } else {
         const victim: Instance =
           step.victim === 'sandbox' ? cluster.sandboxInstance : (step.victim === 'pay' ? pays : mains)[step.index % opts.instances]!
-        if (step.victim === 'main') {
-          // Wait (bounded) until it is up with a purchase in flight, so that the kill interrupts one.
-          const end = Date.now() + 20_000
-          while (!(victim.up() && [...inFlight.values()].includes(victim.index)) && Date.now() < end) await sleep(5)
-        }
+        // Wait (bounded) until it is up (a failpoint may have just killed it, and killing nothing proves nothing);
+        // a main also with a purchase in flight, so that the kill interrupts one.
+        const ready = () => victim.up() && (step.victim !== 'main' || [...inFlight.values()].includes(victim.index))
+        const end = Date.now() + 20_000
+        while (!ready() && Date.now() < end) await sleep(5)
         const caught = step.victim === 'main' ? [...inFlight].filter(([, m]) => m === victim.index).map(([id]) => id) : []
         if (await victim.kill()) {
           kills[step.victim]++

@@ -340,10 +340,11 @@ if (phase(4)) {
    * credits granted, the event id recorded). On throwaway orders of this run, sequential.
    */
   async function notifyFloor(k: number): Promise<number> {
-    const [{ createAlipayProvider }, { createPaymentsRepo }, { createOrdersRepo }, { connect }] = await Promise.all([
+    const [{ createAlipayProvider }, { createPaymentsRepo }, { createOrdersRepo }, { markPaidArgs }, { connect }] = await Promise.all([
       import('../services/pay/src/providers/alipay/alipay.ts'),
       import('../services/pay/src/payments.ts'),
       import('../services/main/src/orders/repo.ts'),
+      import('../services/main/src/payments.ts'),
       import('../packages/db/src/index.ts'),
     ])
     // The services' own pool settings (bigint columns read as numbers).
@@ -388,17 +389,7 @@ if (phase(4)) {
       })
       if (paid.outcome !== 'RECORDED' || paid.event?.type !== 'PAYMENT_SUCCEEDED') throw new Error(`floor: pay recorded ${paid.outcome}`)
       const e = paid.event
-      const credited = await ordersRepo.markPaid(
-        {
-          orderNo: e.orderNo,
-          amountFen: e.amount,
-          tradeNo: e.tradeNo,
-          paidAt: new Date(e.paidAt),
-          provider: e.provider,
-          channel: e.channel,
-        },
-        { eventId: e.eventId, type: e.type },
-      )
+      const credited = await ordersRepo.markPaid(...markPaidArgs(e))
       if (credited.outcome !== 'PAID') throw new Error(`floor: main answered ${credited.outcome}`)
       spent += process.hrtime.bigint() - started
       // Applied here: pay's rescue task must not send it meanwhile (untimed; main would answer DUPLICATE anyway).

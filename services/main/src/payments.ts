@@ -63,6 +63,14 @@ export async function presentPaymentInfo(order: OrderRow, method: string, create
   return info
 }
 
+/** What a PAYMENT_SUCCEEDED event from pay asks of the orders repo: the payment, and the event that carries it. */
+export function markPaidArgs(e: PaymentSucceededEvent): Parameters<OrdersRepo['markPaid']> {
+  return [
+    { orderNo: e.orderNo, amountFen: e.amount, tradeNo: e.tradeNo, paidAt: new Date(e.paidAt), provider: e.provider, channel: e.channel },
+    { eventId: e.eventId, type: e.type },
+  ]
+}
+
 export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient; log: FastifyBaseLogger }) {
   const { orders, pay, log } = deps
 
@@ -152,17 +160,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
 
     /** A payment event pushed by pay; DUPLICATE when this event id was applied before. */
     async applyEvent(e: PaymentSucceededEvent): Promise<PaidOutcome> {
-      const r = await orders.markPaid(
-        {
-          orderNo: e.orderNo,
-          amountFen: e.amount,
-          tradeNo: e.tradeNo,
-          paidAt: new Date(e.paidAt),
-          provider: e.provider,
-          channel: e.channel,
-        },
-        { eventId: e.eventId, type: e.type },
-      )
+      const r = await orders.markPaid(...markPaidArgs(e))
       logOutcome('callback', r, e.orderNo)
       return r
     },

@@ -11,6 +11,11 @@ async function register(email: string, password = 'password123') {
   const res = await app.inject({ method: 'POST', url: '/api/auth/register', payload: { email, password, name: email.split('@')[0] } })
   return { res, token: res.json().data?.token as string, userId: res.json().data?.user?.id as number }
 }
+/** A signed service call to `url`, as pay makes it (`headers` replaces the signature, for the refusals). */
+function signedPost(url: string, body: unknown, headers?: Record<string, string>) {
+  const text = JSON.stringify(body)
+  return app.inject({ method: 'POST', url, payload: text, headers: headers ?? signedHeaders('POST', url, text) })
+}
 const auth = (token: string) => ({ authorization: `Bearer ${token}` })
 async function counts() {
   const [r] = await sql`select (select count(*)::int from orders) as orders, (select count(*)::int from users) as users,
@@ -177,15 +182,7 @@ t.test('callback from pay: signed, idempotent, grants once', async (t) => {
     tradeNo: '2026112222001',
     paidAt: new Date().toISOString(),
   })
-  const send = (body: object, headers?: Record<string, string>) => {
-    const text = JSON.stringify(body)
-    return app.inject({
-      method: 'POST',
-      url: '/api/orders/callback',
-      payload: text,
-      headers: headers ?? signedHeaders('POST', '/api/orders/callback', text),
-    })
-  }
+  const send = (body: object, headers?: Record<string, string>) => signedPost('/api/orders/callback', body, headers)
   // rejections
   const e1 = event()
   const text = JSON.stringify(e1)
@@ -253,15 +250,7 @@ t.test('bulk callback from pay: signed, each event once by event id, a failing e
     paidAt: new Date().toISOString(),
     ...over,
   })
-  const send = (body: unknown, headers?: Record<string, string>) => {
-    const text = JSON.stringify(body)
-    return app.inject({
-      method: 'POST',
-      url: '/api/orders/callbacks',
-      payload: text,
-      headers: headers ?? signedHeaders('POST', '/api/orders/callbacks', text),
-    })
-  }
+  const send = (body: unknown, headers?: Record<string, string>) => signedPost('/api/orders/callbacks', body, headers)
   const balance = async () => (await app.inject({ url: '/api/credits/balance', headers: auth(token) })).json().data.balance as number
   const [a, b, c, d] = orders as [(typeof orders)[0], (typeof orders)[0], (typeof orders)[0], (typeof orders)[0]]
   const ea = event(a)

@@ -29,7 +29,9 @@ const quiet = { LOG_LEVEL: 'error' }
 const liveCaps = { LIVE_MAX_STREAMS_PER_USER: '100000', LIVE_MAX_STREAMS: '100000', LIVE_TICKETS_PER_MINUTE: '0' }
 const stack = await startStack({ extra: { main: { ...quiet, ...liveCaps }, pay: { ...quiet, OUTBOX_POLL_MS: '50' }, sandbox: quiet } })
 const baselinePort = await freePort()
-const baseline = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/baseline-server.ts')], {
+// With BENCH_CPU_PROF the baseline is profiled too (its own sub-directory), to compare the same work side by side.
+const baselineProf = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.BENCH_CPU_PROF, 'baseline')}`] : []
+const baseline = spawn(process.execPath, [...baselineProf, '--import', 'tsx', join(REPO_ROOT, 'bench/baseline-server.ts')], {
   cwd: join(REPO_ROOT, 'services/main'),
   env: { ...process.env, PORT: String(baselinePort), DATABASE_URL: stack.env.main.DATABASE_URL, MAIN_URL: stack.main },
   stdio: 'inherit',
@@ -54,6 +56,33 @@ const rows: Row[] = []
 async function load(opts: autocannon.Options): Promise<{ rps: number; p50: number; p99: number; non2xx: number; errors: number }> {
   const r = await autocannon({ connections: 32, duration: DURATION, ...opts })
   return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors }
+}
+
+/**
+ * A service next to its baseline, fairly: both warmed up first (2 s each, not counted: the first seconds of a process
+ * measure its JIT, not its pipeline), then measured in turns, baseline then service, twice, each turn half of
+ * DURATION, so a drift of the machine during the phase (another process, a CPU's clock) falls on both alike.
+ */
+async function sideBySide(baseline: autocannon.Options, service: autocannon.Options) {
+  await load({ ...baseline, duration: 2 })
+  await load({ ...service, duration: 2 })
+  const turns = { b: [] as Awaited<ReturnType<typeof load>>[], s: [] as Awaited<ReturnType<typeof load>>[] }
+  for (let k = 0; k < 2; k++) {
+    turns.b.push(await load({ ...baseline, duration: DURATION / 2 }))
+    turns.s.push(await load({ ...service, duration: DURATION / 2 }))
+  }
+  const merge = (rs: Awaited<ReturnType<typeof load>>[]) => ({
+    rps: rs.reduce((a, r) => a + r.rps, 0) / rs.length,
+    p50: Math.max(...rs.map((r) => r.p50)),
+    p99: Math.max(...rs.map((r) => r.p99)),
+    non2xx: rs.reduce((a, r) => a + r.non2xx, 0),
+    errors: rs.reduce((a, r) => a + r.errors, 0),
+  })
+  return {
+    b: merge(turns.b),
+    s: merge(turns.s),
+    turns: `${turns.b.map((r, k) => `${fmt(r.rps)} vs ${fmt(turns.s[k]!.rps)}`).join(', ')} req/s`,
+  }
 }
 
 /** Each service's resident memory (VmRSS of its process), in MiB. */
@@ -110,8 +139,7 @@ function alipayNotify(orderNo: string, i: number): string {
 
 // 1. Catalogue, against a bare fastify answering the same bytes (body and content-type, fetched from main at its start).
 if (phase(1)) {
-  const b = await load({ url: `${base}/catalogue` })
-  const s = await load({ url: `${stack.main}/api/credits/packages` })
+  const { b, s, turns } = await sideBySide({ url: `${base}/catalogue` }, { url: `${stack.main}/api/credits/packages` })
   const ratio = s.rps / b.rps
   rows.push({
     scenario: 'GET /api/credits/packages',
@@ -121,13 +149,16 @@ if (phase(1)) {
     ratio,
     target: '≥ 80% of baseline',
     met: ratio >= 0.8,
+    note: `turns, baseline vs main: ${turns}; non-2xx ${s.non2xx}`,
   })
   markMemory('after phase 1 (catalogue)')
 }
 // 2. Payment status of a PAID order with a JWT.
 if (phase(2)) {
-  const b = await load({ url: `${base}/order/${paidOrder.id}` })
-  const s = await load({ url: `${stack.main}/api/orders/${paidOrder.id}/payment-status`, headers: auth })
+  const { b, s, turns } = await sideBySide(
+    { url: `${base}/order/${paidOrder.id}` },
+    { url: `${stack.main}/api/orders/${paidOrder.id}/payment-status`, headers: auth },
+  )
   const ratio = s.rps / b.rps
   rows.push({
     scenario: 'GET /api/orders/{id}/payment-status (PAID, JWT)',
@@ -137,6 +168,7 @@ if (phase(2)) {
     ratio,
     target: '≥ 60% of baseline',
     met: ratio >= 0.6,
+    note: `turns, baseline vs main: ${turns}; non-2xx ${s.non2xx}`,
   })
 }
 
@@ -306,7 +338,18 @@ if (phase(4)) {
       select o.order_no as "orderNo", l.created_at as at from credit_ledger l join orders o on o.id = l.order_id
        where l.type = 'PURCHASE' and o.order_no = any(${orderNos})`
     const latencies = rows.map((row) => row.at.getTime() - sentAt.get(row.orderNo)!)
-    return { rps: k / secs, secs, notify: r, p50: pct(latencies, 50), p99: pct(latencies, 99) }
+    // Where the time goes: send → pay's recording transaction (its outbox row), → main's crediting transaction.
+    const recorded = new Map(
+      (
+        await stack.paySql<{ orderNo: string; at: Date }[]>`
+          select payload->>'orderNo' as "orderNo", created_at as at from outbox
+           where event_type = 'PAYMENT_SUCCEEDED' and payload->>'orderNo' = any(${orderNos})`
+      ).map((row) => [row.orderNo, row.at.getTime()]),
+    )
+    const toPay = rows.map((row) => recorded.get(row.orderNo)! - sentAt.get(row.orderNo)!)
+    const toMain = rows.map((row) => row.at.getTime() - recorded.get(row.orderNo)!)
+    const split = `send → pay's commit p50 ${pct(toPay, 50)} / p99 ${pct(toPay, 99)} ms, pay → main's credit p50 ${pct(toMain, 50)} / p99 ${pct(toMain, 99)} ms`
+    return { rps: k / secs, secs, notify: r, p50: pct(latencies, 50), p99: pct(latencies, 99), split }
   }
 
   const notifyFloorRps = await notifyFloor(Number(process.env.BENCH_FLOOR_NOTIFIES ?? 500))
@@ -330,7 +373,7 @@ if (phase(4)) {
       `credited ${max.rps.toFixed(0)}/s vs floor ${notifyFloorRps.toFixed(0)}/s = ${ratio.toFixed(2)}× (≥ 2×: ${ratio >= 2 ? 'yes' : 'NO'}); ` +
       `notify HTTP ${max.notify.requests.average.toFixed(0)} req/s, non-2xx ${max.notify.non2xx}, all credited after ${max.secs.toFixed(1)} s; ` +
       `notify→credited p50 ${slow.p50} ms at 10/s (p99 ${slow.p99}), p99 ${half.p99} ms at ${halfRate}/s (p50 ${half.p50}) ` +
-      `≤ 5× ${slow.p50} ms: ${shapeOk ? 'yes' : 'NO'}`,
+      `≤ 5× ${slow.p50} ms: ${shapeOk ? 'yes' : 'NO'}; at 10/s: ${slow.split}; at ${halfRate}/s: ${half.split}`,
   })
 
   /**

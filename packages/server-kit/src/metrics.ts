@@ -10,7 +10,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
-import { Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Registry, collectDefaultMetrics } from 'prom-client'
 import { AppError } from '@paysys/contracts'
 
 declare module 'fastify' {
@@ -42,21 +42,11 @@ export function installMetrics(app: FastifyInstance, opts: { token?: string } = 
   const registry = new Registry()
   app.decorate('metrics', registry)
 
-  const duration = new Histogram({
-    name: 'paysys_http_request_duration_seconds',
-    help: 'HTTP requests by method, route pattern and status code, with their duration',
-    labelNames: ['method', 'route', 'status_code'] as const,
-    registers: [registry],
-  })
-  // One labelled child per series, found by a string key: prom-client hashes the label object on every observe.
-  const series = new Map<string, { observe(v: number): void }>()
+  const duration = new RequestDurations()
+  registry.registerMetric(duration as never)
   app.addHook('onResponse', (req, reply, done) => {
     // The route pattern (`/api/orders/:id`), never the raw URL: ids and probes would each make a series.
-    const route = req.routeOptions.url ?? 'UNMATCHED'
-    const key = `${req.method} ${reply.statusCode} ${route}`
-    let child = series.get(key)
-    if (!child) series.set(key, (child = duration.labels({ method: req.method, route, status_code: reply.statusCode })))
-    child.observe(reply.elapsedTime / 1000)
+    duration.observe(req.method, req.routeOptions.url ?? 'UNMATCHED', reply.statusCode, reply.elapsedTime / 1000)
     done()
   })
 
@@ -74,6 +64,61 @@ export function installMetrics(app: FastifyInstance, opts: { token?: string } = 
     return reply.header('content-type', registry.contentType).send(text)
   })
   return registry
+}
+
+/** prom-client's default buckets, in seconds. */
+const BOUNDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * `paysys_http_request_duration_seconds`, the histogram every request passes: a series per method, route pattern
+ * and status, found by one string key and counted in a typed array. prom-client's Histogram validates and hashes
+ * the label object on every observe (a labelled child too), 3% of the catalogue's CPU per request (bench profile);
+ * this collector renders what it would, in the registry's text format, at scrape time.
+ */
+class RequestDurations {
+  readonly name = 'paysys_http_request_duration_seconds'
+  readonly help = 'HTTP requests by method, route pattern and status code, with their duration'
+  readonly type = 'histogram'
+  readonly aggregator = 'sum'
+  private readonly series = new Map<string, { labels: Record<string, string | number>; counts: Float64Array; sum: number; count: number }>()
+
+  observe(method: string, route: string, statusCode: number, seconds: number) {
+    const key = `${method} ${statusCode} ${route}`
+    let s = this.series.get(key)
+    if (!s)
+      this.series.set(
+        key,
+        (s = { labels: { method, route, status_code: statusCode }, counts: new Float64Array(BOUNDS.length), sum: 0, count: 0 }),
+      )
+    for (let i = 0; i < BOUNDS.length; i++) {
+      if (seconds <= BOUNDS[i]!) {
+        s.counts[i]!++
+        break
+      }
+    }
+    s.sum += seconds
+    s.count++
+  }
+
+  /** Cumulative buckets, `+Inf`, sum and count per series, as prom-client's Histogram answers `get()`. */
+  get() {
+    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = []
+    for (const s of this.series.values()) {
+      let acc = 0
+      BOUNDS.forEach((le, i) => {
+        acc += s.counts[i]!
+        values.push({ labels: { ...s.labels, le }, value: acc, metricName: `${this.name}_bucket` })
+      })
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: s.labels, value: s.sum, metricName: `${this.name}_sum` })
+      values.push({ labels: s.labels, value: s.count, metricName: `${this.name}_count` })
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator }
+  }
+
+  reset() {
+    this.series.clear()
+  }
 }
 
 /**

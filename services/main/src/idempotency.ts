@@ -94,17 +94,20 @@ export const idempotencyPlugin = fp<{ sql: Sql }>(
       }
     })
 
-    app.addHook('onSend', async (req, reply, payload) => {
+    // A callback hook: every answer passes here, and all but the few keyed POSTs leave at once (no promise).
+    app.addHook('onSend', (req, reply, payload, done) => {
       const idem = req.idempotency
-      if (!idem || idem.replayed) return payload
+      if (!idem || idem.replayed) return done(null, payload)
       req.idempotency = undefined
-      if (reply.statusCode >= 200 && reply.statusCode < 300 && typeof payload === 'string') {
-        await sql`update idempotency_keys set status_code = ${reply.statusCode}, response = ${payload}
-          where scope = ${idem.scope} and key = ${idem.key}`
-      } else {
-        await sql`delete from idempotency_keys where scope = ${idem.scope} and key = ${idem.key} and status_code is null`
-      }
-      return payload
+      const kept =
+        reply.statusCode >= 200 && reply.statusCode < 300 && typeof payload === 'string'
+          ? sql`update idempotency_keys set status_code = ${reply.statusCode}, response = ${payload}
+              where scope = ${idem.scope} and key = ${idem.key}`
+          : sql`delete from idempotency_keys where scope = ${idem.scope} and key = ${idem.key} and status_code is null`
+      kept.then(
+        () => done(null, payload),
+        (err: Error) => done(err),
+      )
     })
   },
   { name: 'idempotency' },

@@ -70,14 +70,23 @@ export async function creditsRoutes(app: MainApp) {
   // The most requested page of all: the presented list is kept for 2 s, so an admin's change shows
   // within 2 s on every instance while the database sees one query per instance per 2 s.
   // Kept serialised: the envelope differs between answers only by its timestamp, written last (the schema's order).
-  let packagesCache: { at: number; head: string } | undefined
+  // Sent as bytes, encoded once per millisecond (answers within one share the timestamp): a string body is
+  // UTF-8-encoded inside the socket write on every answer, a third of that write's cost (bench profile).
+  let packagesCache: { at: number; head: Buffer; bodyAt: number; body: Buffer } | undefined
   app.get('/api/credits/packages', { schema: packagesSchema }, async (_req, reply) => {
-    if (!packagesCache || Date.now() - packagesCache.at > 2000) {
+    const now = Date.now()
+    if (!packagesCache || now - packagesCache.at > 2000) {
       const { timestamp: _now, ...envelope } = ok((await catalog.listActivePackages()).map(presentPackage), '获取积分套餐成功')
-      packagesCache = { at: Date.now(), head: `${JSON.stringify(envelope).slice(0, -1)},"timestamp":` }
+      const head = Buffer.from(`${JSON.stringify(envelope).slice(0, -1)},"timestamp":`)
+      packagesCache = { at: Date.now(), head, bodyAt: -1, body: head }
     }
-    // A string with a JSON content type is sent as it is (the response schema serialises objects only).
-    return reply.type('application/json; charset=utf-8').send(`${packagesCache.head}${Date.now()}}` as never)
+    const c = packagesCache
+    if (c.bodyAt !== now) {
+      c.body = Buffer.concat([c.head, Buffer.from(`${now}}`)])
+      c.bodyAt = now
+    }
+    // Bytes with a JSON content type are sent as they are (the response schema serialises objects only).
+    return reply.type('application/json; charset=utf-8').send(c.body as never)
   })
 
   app.get('/api/credits/packages/:packageCode', { schema: packageSchema }, async (req) => {

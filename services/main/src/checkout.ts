@@ -6,13 +6,13 @@
  * then the order is written and the payment started.
  */
 import type { FastifyBaseLogger } from 'fastify'
-import { AppError, type InterfaceType, type PaymentEvent } from '@paysys/contracts'
+import { AppError, type InterfaceType, type PaymentEvent, type PaymentSucceededEvent } from '@paysys/contracts'
 import { fenToYuanNumber } from '@paysys/money'
 import type { CatalogRepo, ProductRow } from './catalog.ts'
 import type { MainConfig } from './config.ts'
 import { newOrderNo, ORDER_NO_RE } from './orders/order-no.ts'
 import { creditsFor, priceOrder, type OrderInput } from './orders/pricing.ts'
-import type { OrderRow, OrdersRepo, OrderStatus } from './orders/repo.ts'
+import type { OrderRow, OrdersRepo, OrderStatus, PaidOutcome } from './orders/repo.ts'
 import { closeProviderTrade } from './orders/trades.ts'
 import type { PayClient } from './pay-client.ts'
 import { CREDITS, CREDITS_CHANNEL, requireOpenid, type PaymentChoice } from './pay-methods.ts'
@@ -58,6 +58,34 @@ export interface StartedPayment {
 }
 
 const notFound = () => new AppError(404, 'ORDER_NOT_FOUND', '订单不存在')
+
+/** Buyers' groups of one delivery applied at once (each holds a pool connection for its transaction). */
+const EVENT_GROUPS_AT_ONCE = 8
+
+/** A payment event's answer: its outcome, or the error for an order that is unknown or paid with another amount. */
+function paidOutcome(e: PaymentSucceededEvent, r: PaidOutcome, caller: Caller): string {
+  if (r.outcome === 'NOT_FOUND') throw new AppError(404, 'ORDER_NOT_FOUND', `订单不存在: ${e.orderNo}`)
+  if (r.outcome === 'AMOUNT_MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '支付金额与订单金额不一致')
+  if (r.outcome !== 'DUPLICATE' && r.order.id !== e.orderId)
+    caller.log.warn({ orderNo: e.orderNo, eventOrderId: e.orderId }, 'event orderId differs from the order; orderNo wins')
+  return r.outcome
+}
+
+async function settle(f: () => Promise<string>): Promise<string | Error> {
+  try {
+    return await f()
+  } catch (err) {
+    return err as Error
+  }
+}
+
+function settleSync(f: () => string): string | Error {
+  try {
+    return f()
+  } catch (err) {
+    return err as Error
+  }
+}
 
 export function createCheckout(deps: {
   config: Pick<MainConfig, 'orderExpireMinutes' | 'creditValueFen'>
@@ -167,6 +195,21 @@ export function createCheckout(deps: {
       interfaceType: how.interfaceType,
     })
     return { order, paymentInfo }
+  }
+
+  /**
+   * An event from pay (payment or refund), applied once by event id: the id is recorded in the same
+   * transaction as the effect, and a redelivery answers DUPLICATE. An event that cannot be applied
+   * (unknown order or refund, amounts that differ) is a 404/409 and is not recorded: pay delivers it again.
+   */
+  async function applyEvent(e: PaymentEvent, caller: Caller): Promise<string> {
+    if (e.type === 'REFUND_SUCCEEDED') {
+      const outcome = await refunds.applyEvent(e)
+      if (outcome === 'NOT_FOUND') throw new AppError(404, 'REFUND_NOT_FOUND', `退款不存在: ${e.refundNo}`)
+      if (outcome === 'MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '退款事件与退款记录不一致')
+      return outcome
+    }
+    return paidOutcome(e, await payments.applyEvent(e), caller)
   }
 
   return {
@@ -336,24 +379,42 @@ export function createCheckout(deps: {
       return cancelled
     },
 
+    applyEvent,
+
     /**
-     * An event from pay (payment or refund), applied once by event id: the id is recorded in the same
-     * transaction as the effect, and a redelivery answers DUPLICATE. An event that cannot be applied
-     * (unknown order or refund, amounts that differ) is a 404/409 and is not recorded: pay delivers it again.
+     * Payment events of one delivery, each answered as `applyEvent` answers it (an outcome, or the error it throws).
+     * A buyer's events are applied together, in one transaction (payments.applyEventsTogether); a group that cannot
+     * be (one event seen before, a failure) falls back to one transaction per event, so each is still answered alone.
      */
-    async applyEvent(e: PaymentEvent, caller: Caller): Promise<string> {
-      if (e.type === 'REFUND_SUCCEEDED') {
-        const outcome = await refunds.applyEvent(e)
-        if (outcome === 'NOT_FOUND') throw new AppError(404, 'REFUND_NOT_FOUND', `退款不存在: ${e.refundNo}`)
-        if (outcome === 'MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '退款事件与退款记录不一致')
-        return outcome
+    async applyPaymentEvents(es: PaymentSucceededEvent[], caller: Caller): Promise<(string | Error)[]> {
+      const buyers = es.length > 1 ? await orders.buyersOf(es.map((e) => e.orderNo)) : new Map<string, number>()
+      const groups = new Map<number | string, number[]>()
+      es.forEach((e, k) => {
+        const key = buyers.get(e.orderNo) ?? `alone ${k}`
+        groups.set(key, [...(groups.get(key) ?? []), k])
+      })
+      const results = new Array<string | Error>(es.length)
+      const oneByOne = async (ks: number[]) => {
+        for (const k of ks) results[k] = await settle(() => applyEvent(es[k]!, caller))
       }
-      const r = await payments.applyEvent(e)
-      if (r.outcome === 'NOT_FOUND') throw new AppError(404, 'ORDER_NOT_FOUND', `订单不存在: ${e.orderNo}`)
-      if (r.outcome === 'AMOUNT_MISMATCH') throw new AppError(409, 'AMOUNT_MISMATCH', '支付金额与订单金额不一致')
-      if (r.outcome !== 'DUPLICATE' && r.order.id !== e.orderId)
-        caller.log.warn({ orderNo: e.orderNo, eventOrderId: e.orderId }, 'event orderId differs from the order; orderNo wins')
-      return r.outcome
+      const work = [...groups.values()].map((ks) => async () => {
+        if (ks.length === 1) return oneByOne(ks)
+        let together: PaidOutcome[] | undefined
+        try {
+          together = await payments.applyEventsTogether(ks.map((k) => es[k]!))
+        } catch (err) {
+          caller.log.warn({ events: ks.length, err: { message: (err as Error).message } }, 'events not applied together; one by one')
+        }
+        if (!together) return oneByOne(ks)
+        ks.forEach((k, i) => (results[k] = settleSync(() => paidOutcome(es[k]!, together[i]!, caller))))
+      })
+      let next = 0
+      await Promise.all(
+        Array.from({ length: Math.min(EVENT_GROUPS_AT_ONCE, work.length) }, async () => {
+          while (next < work.length) await work[next++]!()
+        }),
+      )
+      return results
     },
   }
 }

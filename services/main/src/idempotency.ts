@@ -94,8 +94,9 @@ export const idempotencyPlugin = fp<{ sql: Sql }>(
       }
     })
 
-    // A callback hook: every answer passes here, and all but the few keyed POSTs leave at once (no promise).
-    app.addHook('onSend', (req, reply, payload, done) => {
+    // The answer of a keyed request is kept (or its key freed) as it is sent: a hook on the routes that take keys
+    // only (those with the `idempotent` preHandler), so the others' answers pass one hook fewer (the catalogue bench).
+    const keep = (req: FastifyRequest, reply: FastifyReply, payload: unknown, done: (err: Error | null, p?: unknown) => void) => {
       const idem = req.idempotency
       if (!idem || idem.replayed) return done(null, payload)
       req.idempotency = undefined
@@ -108,6 +109,12 @@ export const idempotencyPlugin = fp<{ sql: Sql }>(
         () => done(null, payload),
         (err: Error) => done(err),
       )
+    }
+    app.addHook('onRoute', (route) => {
+      const pre = route.preHandler
+      if (!(Array.isArray(pre) ? pre.includes(app.idempotent) : pre === app.idempotent)) return
+      const own = route.onSend
+      route.onSend = [...(own === undefined ? [] : Array.isArray(own) ? own : [own]), keep] as typeof route.onSend
     })
   },
   { name: 'idempotency' },

@@ -165,6 +165,13 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
       return r
     },
 
+    /** One buyer's payments in one transaction (orders.markPaidTogether); undefined: apply them one by one. */
+    async applyEventsTogether(es: PaymentSucceededEvent[]): Promise<PaidOutcome[] | undefined> {
+      const rs = await orders.markPaidTogether(es.map(markPaidArgs))
+      rs?.forEach((r, k) => logOutcome('callback', r, es[k]!.orderNo))
+      return rs
+    },
+
     /**
      * While an order is pending and a payment was started, ask pay (which asks the provider).
      * Pay being down or slow is not an error here: the caller gets the local state.

@@ -317,6 +317,18 @@ t.test('bulk callback from pay: signed, each event once by event id, a failing e
   t.equal(rows!.n, 4, 'one PURCHASE row per order')
   const [processed] = await sql`select count(*)::int as n from processed_events where event_id = ${ea.eventId}`
   t.equal(processed!.n, 1)
+
+  // A buyer's payments in one call are applied in one transaction (its row locked once), each credited once.
+  const [e, f] = await Promise.all([insertOrder(userId), insertOrder(userId)])
+  const together = await send({ events: [event(e!), event(f!)] })
+  t.same(
+    (together.json().data.results as Array<{ outcome?: string }>).map((x) => x.outcome),
+    ['PAID', 'PAID'],
+  )
+  t.equal(await balance(), 3000)
+  const [tx] =
+    await sql`select count(distinct xmin::text)::int as n, count(*)::int as rows from credit_ledger where order_id in (${e!.id}, ${f!.id})`
+  t.same(tx, { n: 1, rows: 2 }, 'two PURCHASE rows written by one transaction')
 })
 
 t.test('a payment for a cancelled order is not lost', async (t) => {

@@ -52,6 +52,16 @@ export type PaidOutcome =
   | { outcome: 'AMOUNT_MISMATCH'; order: OrderRow }
   | { outcome: 'NOT_FOUND' }
 
+/** What a payment event says of the order it pays. */
+export interface PaymentFacts {
+  orderNo: string
+  amountFen: number
+  tradeNo: string
+  paidAt: Date
+  provider: string
+  channel: string
+}
+
 export function createOrdersRepo(sql: Sql) {
   // Prepared once per connection: these run on every order read (payment-status polls above all).
   async function findBy(column: 'id' | 'order_no', value: number | string, tx: Sql = sql): Promise<OrderRow | undefined> {
@@ -312,6 +322,43 @@ export function createOrdersRepo(sql: Sql) {
         if (err instanceof DuplicateEvent) return { outcome: 'DUPLICATE' }
         throw err
       }
+    },
+
+    /**
+     * Several payments of one buyer in one transaction: each is applied as `markPaid` applies it (the same guarded
+     * UPDATE, credits and event record), and all commit together. The buyer's row is locked once for all of them:
+     * applied one transaction each, a buyer's payments queue on that row, commit after commit. undefined when one
+     * event was applied before (nothing of the group is kept): the caller applies them one by one instead, where
+     * a duplicate is answered as such.
+     */
+    async markPaidTogether(
+      items: [PaymentFacts, { eventId: string; type: string }?][],
+    ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] | undefined> {
+      try {
+        return await sql.begin(async (tx) => {
+          const t = tx as unknown as Sql
+          const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
+          for (const [p, event] of items) {
+            const outcome = await markPaidIn(t, p)
+            if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
+              if (!(await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome }))) throw new DuplicateEvent()
+              failpoint('main.applyingPayEvent')
+            }
+            outcomes.push(outcome)
+          }
+          return outcomes
+        })
+      } catch (err) {
+        if (err instanceof DuplicateEvent) return undefined
+        throw err
+      }
+    },
+
+    /** Who bought each of these orders (unknown order numbers are left out). */
+    async buyersOf(orderNos: string[]): Promise<Map<string, number>> {
+      const rows = await sql<{ orderNo: string; userId: number }[]>`
+        select order_no as "orderNo", user_id as "userId" from orders where order_no = any(${orderNos}::text[])`
+      return new Map(rows.map((r) => [r.orderNo, r.userId]))
     },
 
     /** The order, locked for the caller's transaction (refunds reserve against it). */

@@ -270,6 +270,13 @@ export async function ordersRoutes(app: MainApp) {
   app.post('/api/orders/callbacks', { schema: callbacksSchema, bodyLimit: 1024 * 1024 }, async (req) => {
     await verifyServiceCall(app, req)
     const by = caller(req)
-    return ok({ results: await applyEventBatch(req.body.events, (e) => checkout.applyEvent(e, by), req.log) })
+    return ok({
+      results: await applyEventBatch(
+        req.body.events,
+        (e) => checkout.applyEvent(e, by),
+        req.log,
+        (es) => checkout.applyPaymentEvents(es, by),
+      ),
+    })
   })
 }

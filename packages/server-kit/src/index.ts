@@ -143,23 +143,34 @@ export function createApp(opts: {
   if (opts.openapi) registerOpenApi(app, opts.openapi)
 
   // Security headers on every answer; a header the route (or a proxied answer) already set is kept.
-  // A callback hook, no per-answer arrays: it runs on every request (the catalogue bench measures it).
+  // A callback hook, no per-answer arrays: it runs on every request (the catalogue bench measures it). The set for a
+  // content type is worked out once (a few types in all; at most 64 kept).
   const jsonType = /^application\/([\w.+-]*\+)?json/i
-  const setIfAbsent = (reply: FastifyReply, name: string, value: string | undefined) => {
-    if (value !== undefined && !reply.hasHeader(name)) reply.header(name, value)
+  const sets = new Map<string, [string, string][]>()
+  const headerSet = (type: string, api: boolean): [string, string][] => {
+    const key = `${api ? 'api' : ''} ${type}`
+    let set = sets.get(key)
+    if (set) return set
+    const all: [string, string | undefined][] = [
+      ['x-content-type-options', 'nosniff'],
+      ['x-frame-options', 'DENY'],
+      ['referrer-policy', 'no-referrer'],
+      ['cross-origin-resource-policy', 'same-site'],
+      // Only with a body of a known type: the headers of a 304 replace the cached page's own (a page would lose its CSP).
+      ['content-security-policy', type === '' ? undefined : /^text\/html/i.test(type) ? pageCsp : API_CSP],
+      ['strict-transport-security', hsts],
+      // API answers carry user and payment data: never stored by a browser or a shared cache.
+      ['cache-control', jsonType.test(type) || api ? 'no-store' : undefined],
+    ]
+    set = all.filter((h): h is [string, string] => h[1] !== undefined)
+    if (sets.size < 64) sets.set(key, set)
+    return set
   }
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id)
-    const type = String(reply.getHeader('content-type') ?? '')
-    setIfAbsent(reply, 'x-content-type-options', 'nosniff')
-    setIfAbsent(reply, 'x-frame-options', 'DENY')
-    setIfAbsent(reply, 'referrer-policy', 'no-referrer')
-    setIfAbsent(reply, 'cross-origin-resource-policy', 'same-site')
-    // Only with a body of a known type: the headers of a 304 replace the cached page's own (a page would lose its CSP).
-    setIfAbsent(reply, 'content-security-policy', type === '' ? undefined : /^text\/html/i.test(type) ? pageCsp : API_CSP)
-    setIfAbsent(reply, 'strict-transport-security', hsts)
-    // API answers carry user and payment data: never stored by a browser or a shared cache.
-    setIfAbsent(reply, 'cache-control', jsonType.test(type) || req.url.startsWith('/api/') ? 'no-store' : undefined)
+    for (const [name, value] of headerSet(String(reply.getHeader('content-type') ?? ''), req.url.startsWith('/api/'))) {
+      if (!reply.hasHeader(name)) reply.header(name, value)
+    }
     done(null, payload)
   })
 

@@ -82,7 +82,11 @@ function refuseNul(key: string, value: unknown): unknown {
   return value
 }
 
-export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides: { pay?: PayClient } = {}) {
+export async function buildApp(
+  config: Readonly<MainConfig>,
+  sql: Sql,
+  overrides: { pay?: PayClient; /** key lookups' pool (db connect's `plans: 'generic'`); default `sql` */ lookups?: Sql } = {},
+) {
   const app = createApp({
     name: 'main',
     sql,
@@ -118,7 +122,7 @@ export async function buildApp(config: Readonly<MainConfig>, sql: Sql, overrides
   })
 
   const users = createUsersRepo(sql)
-  const orders = createOrdersRepo(sql)
+  const orders = createOrdersRepo(sql, overrides.lookups)
   const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
   const refunds = createRefundService({ sql, refunds: createRefundsRepo(sql), orders, pay, log: app.log })
   const payments = createPaymentsService({ orders, pay, log: app.log })

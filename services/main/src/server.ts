@@ -15,7 +15,13 @@ await seedCatalogue(sql)
 if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))
 }
-const app = await buildApp(config, sql)
+// Reads of one order by its key (payment-status polls, order pages) keep their cached generic plans: a small pool of its own.
+const lookups = connect(config.databaseUrl, {
+  max: Math.min(4, config.dbPoolMax),
+  plans: 'generic',
+  applicationName: 'main-lookups',
+})
+const app = await buildApp(config, sql, { lookups })
 // Background tasks on pg-boss (schema pgboss of main's database). On SIGTERM app.close() closes the
 // HTTP server, then its onClose hook stops pg-boss (draining the runs in progress); then sql.end.
 if (config.jobsEnabled) {
@@ -44,5 +50,5 @@ if (config.http.trustProxy === false) {
     .catch(() => undefined)
 }
 await listenAndHandleSignals(app, config.port, config.host, async () => {
-  await sql.end({ timeout: 5 })
+  await Promise.all([sql.end({ timeout: 5 }), lookups.end({ timeout: 5 })])
 })

@@ -62,9 +62,13 @@ export interface PaymentFacts {
   channel: string
 }
 
-export function createOrdersRepo(sql: Sql) {
+/**
+ * `lookups`: a pool with cached generic plans (connect's `plans: 'generic'`) for the reads of one order by its key
+ * outside a transaction; every other statement runs on `sql`, planned with its values.
+ */
+export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
   // Prepared once per connection: these run on every order read (payment-status polls above all).
-  async function findBy(column: 'id' | 'order_no', value: number | string, tx: Sql = sql): Promise<OrderRow | undefined> {
+  async function findBy(column: 'id' | 'order_no', value: number | string, tx: Sql = lookups): Promise<OrderRow | undefined> {
     const rows = await tx.unsafe<OrderRow[]>(`select ${COLUMNS} from orders where ${column} = $1`, [value], { prepare: true })
     return rows[0]
   }

@@ -121,7 +121,7 @@ export async function buildApp(
     done(null, parsed)
   })
 
-  const users = createUsersRepo(sql)
+  const users = createUsersRepo(sql, overrides.lookups)
   const orders = createOrdersRepo(sql, overrides.lookups)
   const pay = overrides.pay ?? createPayClient({ baseUrl: config.payUrl, key: config.serviceKeys[0]!, timeoutMs: config.payTimeoutMs })
   const refunds = createRefundService({ sql, refunds: createRefundsRepo(sql), orders, pay, log: app.log })
@@ -136,7 +136,7 @@ export async function buildApp(
     refundRetryAfterS: config.refundRetryAfterSeconds,
     log: app.log,
   })
-  const catalog = createCatalogRepo(sql)
+  const catalog = createCatalogRepo(sql, overrides.lookups)
   const ledger = createLedger(sql)
   const checkout = createCheckout({ config, users, catalog, orders, payments, refunds, pay })
   const deps: MainDeps = {

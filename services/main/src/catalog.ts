@@ -212,7 +212,8 @@ const PRODUCT_FIELDS: Record<keyof ProductInput, string> = {
 }
 const JSON_FIELDS = new Set<keyof ProductInput>(['features', 'deliveryMethods'])
 
-export function createCatalogRepo(sql: Sql) {
+/** `lookups`: the pool with cached generic plans for reads of one product by a key (see orders/repo.ts). */
+export function createCatalogRepo(sql: Sql, lookups: Sql = sql) {
   return {
     async listActivePackages(): Promise<ProductRow[]> {
       return sql.unsafe<ProductRow[]>(
@@ -222,15 +223,19 @@ export function createCatalogRepo(sql: Sql) {
       )
     },
     async findPackage(code: string): Promise<ProductRow | undefined> {
-      const rows = await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`, [code], {
-        prepare: true,
-      })
+      const rows = await lookups.unsafe<ProductRow[]>(
+        `select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`,
+        [code],
+        {
+          prepare: true,
+        },
+      )
       return rows[0]
     },
     async findProduct(id: number): Promise<ProductRow | undefined> {
       // Product ids are int4: a larger id names no product (and must not reach the database as an error).
       if (!Number.isSafeInteger(id) || id < 1 || id > 2_147_483_647) return undefined
-      return (await sql.unsafe<ProductRow[]>(`select ${COLUMNS} from products where id = $1`, [id], { prepare: true }))[0]
+      return (await lookups.unsafe<ProductRow[]>(`select ${COLUMNS} from products where id = $1`, [id], { prepare: true }))[0]
     },
     /** Seed 001's list (credit products and goods), in display order. */
     async listProducts(

@@ -15,9 +15,10 @@ await seedCatalogue(sql)
 if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))
 }
-// Reads of one order by its key (payment-status polls, order pages) keep their cached generic plans: a small pool of its own.
+// Reads of one order, user or product by its key (payment-status polls, sign-ins, checkouts) keep their cached generic
+// plans: a small pool of their own.
 const lookups = connect(config.databaseUrl, {
-  max: Math.min(4, config.dbPoolMax),
+  max: Math.min(8, config.dbPoolMax),
   plans: 'generic',
   applicationName: 'main-lookups',
 })

@@ -34,13 +34,16 @@ export async function insertPasswordlessUser(tx: Sql, email: string, name: strin
   return rows[0]!
 }
 
-export function createUsersRepo(sql: Sql) {
+/** `lookups`: the pool with cached generic plans for reads of one user by a key (see orders/repo.ts). */
+export function createUsersRepo(sql: Sql, lookups: Sql = sql) {
   return {
     async findById(id: number): Promise<UserRow | undefined> {
-      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where id = $1`, [id], { prepare: true }))[0]
+      return (await lookups.unsafe<UserRow[]>(`select ${COLUMNS} from users where id = $1`, [id], { prepare: true }))[0]
     },
     async findByEmail(email: string): Promise<UserRow | undefined> {
-      return (await sql.unsafe<UserRow[]>(`select ${COLUMNS} from users where email = $1`, [normaliseEmail(email)], { prepare: true }))[0]
+      return (
+        await lookups.unsafe<UserRow[]>(`select ${COLUMNS} from users where email = $1`, [normaliseEmail(email)], { prepare: true })
+      )[0]
     },
     /**
      * Registers: creates the user, or claims a guest account (no password yet) of the same email.

@@ -10,15 +10,16 @@ import { createUsersRepo } from './users.ts'
 
 const config = loadConfigOrExit(() => loadConfig())
 await runMigrations(config.databaseUrl, fileURLToPath(new URL('../drizzle', import.meta.url)))
-const sql = connect(config.databaseUrl, { max: config.dbPoolMax })
+// DB_POOL_MAX is shared: a quarter (at most 4) for reads of one order, user or product by its key (payment-status polls,
+// sign-ins, checkouts), which keep their cached generic plans on a pool of their own; the rest for everything else.
+const lookupsMax = Math.max(1, Math.min(4, Math.floor(config.dbPoolMax / 4)))
+const sql = connect(config.databaseUrl, { max: Math.max(1, config.dbPoolMax - lookupsMax) })
 await seedCatalogue(sql)
 if (config.adminEmail && config.adminPassword) {
   await createUsersRepo(sql).ensureAdmin(config.adminEmail, await hashPassword(config.adminPassword))
 }
-// Reads of one order, user or product by its key (payment-status polls, sign-ins, checkouts) keep their cached generic
-// plans: a small pool of their own.
 const lookups = connect(config.databaseUrl, {
-  max: Math.min(8, config.dbPoolMax),
+  max: lookupsMax,
   plans: 'generic',
   applicationName: 'main-lookups',
 })

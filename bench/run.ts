@@ -329,10 +329,6 @@ if (phase(4)) {
   const [{ id: userId }] = (await mainSql`select id from users where email = ${email}`) as unknown as [{ id: number }]
   const purchased = async () =>
     Number((await mainSql`select count(*)::int as n from credit_ledger where user_id = ${userId} and type = 'PURCHASE'`)[0]!.n)
-  const pct = (xs: number[], p: number) => {
-    const s = [...xs].sort((x, y) => x - y)
-    return s.length ? s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]! : NaN
-  }
   let signed = 0
   /** Pending orders created through the API (concurrency 32), and their signed notifies. */
   async function pendingOrders(k: number): Promise<{ orderNos: string[]; bodies: string[] }> {
@@ -408,8 +404,8 @@ if (phase(4)) {
     )
     const toPay = rows.map((row) => recorded.get(row.orderNo)! - sentAt.get(row.orderNo)!)
     const toMain = rows.map((row) => row.at.getTime() - recorded.get(row.orderNo)!)
-    const split = `send → pay's commit p50 ${pct(toPay, 50)} / p99 ${pct(toPay, 99)} ms, pay → main's credit p50 ${pct(toMain, 50)} / p99 ${pct(toMain, 99)} ms`
-    return { rps: k / secs, secs, notify: r, p50: pct(latencies, 50), p99: pct(latencies, 99), split, cpu }
+    const split = `send → pay's commit p50 ${percentile(toPay, 50)} / p99 ${percentile(toPay, 99)} ms, pay → main's credit p50 ${percentile(toMain, 50)} / p99 ${percentile(toMain, 99)} ms`
+    return { rps: k / secs, secs, notify: r, p50: percentile(latencies, 50), p99: percentile(latencies, 99), split, cpu }
   }
 
   const notifyFloorRps = await notifyFloor(Number(process.env.BENCH_FLOOR_NOTIFIES ?? 500))
@@ -584,14 +580,10 @@ if (phase(5)) {
     each.push(...lat)
     lastOfOrder.push(Math.max(...lat))
   }
-  const pct = (xs: number[], p: number) => {
-    const s = [...xs].sort((a, b) => a - b)
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
-  }
   for (const h of held) h.req.destroy()
   await until('streams back to 0', async () => (await streamsOpen()) === 0, 30_000)
-  const p50 = pct(lastOfOrder, 50)
-  const p99 = pct(lastOfOrder, 99)
+  const p50 = percentile(lastOfOrder, 50)
+  const p99 = percentile(lastOfOrder, 99)
   rows.push({
     scenario: `${n} live SSE streams on one main: notify → last stream's message (${nOrders} orders × ${n / nOrders})`,
     rps: n / openSecs,
@@ -604,7 +596,7 @@ if (phase(5)) {
     met: p99 < 1000,
     note:
       `${open} streams open (opened at ${(n / openSecs).toFixed(0)}/s), main memory per stream ${perStreamKiB.toFixed(1)} KiB RSS, ` +
-      `${heapPerStreamKiB.toFixed(1)} KiB JS heap; notify → each stream's message p50 ${pct(each, 50)} ms, p99 ${pct(each, 99)} ms; ` +
+      `${heapPerStreamKiB.toFixed(1)} KiB JS heap; notify → each stream's message p50 ${percentile(each, 50)} ms, p99 ${percentile(each, 99)} ms; ` +
       `notify → last stream of an order p50 ${p50} ms, p99 ${p99} ms (max ${Math.max(...lastOfOrder)} ms)`,
   })
 }

@@ -223,14 +223,8 @@ export function createCatalogRepo(sql: Sql, lookups: Sql = sql) {
       )
     },
     async findPackage(code: string): Promise<ProductRow | undefined> {
-      const rows = await lookups.unsafe<ProductRow[]>(
-        `select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`,
-        [code],
-        {
-          prepare: true,
-        },
-      )
-      return rows[0]
+      const query = `select ${COLUMNS} from products where package_code = $1 and kind = 'credits'`
+      return (await lookups.unsafe<ProductRow[]>(query, [code], { prepare: true }))[0]
     },
     async findProduct(id: number): Promise<ProductRow | undefined> {
       // Product ids are int4: a larger id names no product (and must not reach the database as an error).

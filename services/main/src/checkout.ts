@@ -71,17 +71,10 @@ function paidOutcome(e: PaymentSucceededEvent, r: PaidOutcome, caller: Caller): 
   return r.outcome
 }
 
-async function settle(f: () => Promise<string>): Promise<string | Error> {
+/** What `f` answers, or the error it throws. */
+async function settle(f: () => string | Promise<string>): Promise<string | Error> {
   try {
     return await f()
-  } catch (err) {
-    return err as Error
-  }
-}
-
-function settleSync(f: () => string): string | Error {
-  try {
-    return f()
   } catch (err) {
     return err as Error
   }
@@ -391,7 +384,9 @@ export function createCheckout(deps: {
       const groups = new Map<number | string, number[]>()
       es.forEach((e, k) => {
         const key = buyers.get(e.orderNo) ?? `alone ${k}`
-        groups.set(key, [...(groups.get(key) ?? []), k])
+        const group = groups.get(key)
+        if (group) group.push(k)
+        else groups.set(key, [k])
       })
       const results = new Array<string | Error>(es.length)
       const oneByOne = async (ks: number[]) => {
@@ -406,7 +401,7 @@ export function createCheckout(deps: {
           caller.log.warn({ events: ks.length, err: { message: (err as Error).message } }, 'events not applied together; one by one')
         }
         if (!together) return oneByOne(ks)
-        ks.forEach((k, i) => (results[k] = settleSync(() => paidOutcome(es[k]!, together[i]!, caller))))
+        for (const [i, k] of ks.entries()) results[k] = await settle(() => paidOutcome(es[k]!, together[i]!, caller))
       })
       let next = 0
       await Promise.all(

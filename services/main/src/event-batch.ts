@@ -23,9 +23,10 @@ export async function applyEventBatch(
   /** The batch's payment events, answered in order (an outcome or an error each): applied a buyer at a time. */
   applyPayments?: (es: PaymentSucceededEvent[]) => Promise<(string | Error)[]>,
 ): Promise<EventResult[]> {
-  function answer(eventId: string, r: string | unknown): EventResult {
-    if (typeof r === 'string') return { eventId, outcome: r }
-    const err = r
+  /** An event's answer from its outcome, or from the error that stopped it. */
+  function answer(eventId: string, outcomeOrError: unknown): EventResult {
+    if (typeof outcomeOrError === 'string') return { eventId, outcome: outcomeOrError }
+    const err = outcomeOrError
     if (err instanceof AppError) return { eventId, status: err.status, error: err.error, message: err.message }
     if (databaseUnavailable(err)) {
       log.warn({ eventId, err: { message: (err as Error).message } }, 'event not applied: database unavailable')

@@ -98,6 +98,37 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
     return { rows, total }
   }
 
+  /**
+   * Payments in one transaction (`markPaid` is one of them; a bulk delivery passes a buyer's several): for each the
+   * guarded UPDATE, its credits and its event id recorded, all committed together. A buyer's row is locked once for
+   * all of them (applied one transaction each, a buyer's payments queue on that row, commit after commit). undefined
+   * when one event was applied before (nothing of the group is kept): the caller applies them one by one instead,
+   * where a duplicate is answered as such.
+   */
+  async function markPaidTogether(
+    items: [PaymentFacts, { eventId: string; type: string }?][],
+  ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] | undefined> {
+    try {
+      return await sql.begin(async (tx) => {
+        const t = tx as unknown as Sql
+        const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
+        for (const [p, event] of items) {
+          const outcome = await markPaidIn(t, p)
+          if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
+            const fresh = await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome })
+            if (!fresh) throw new DuplicateEvent()
+            failpoint('main.applyingPayEvent')
+          }
+          outcomes.push(outcome)
+        }
+        return outcomes
+      })
+    } catch (err) {
+      if (err instanceof DuplicateEvent) return undefined
+      throw err
+    }
+  }
+
   return {
     async create(o: NewOrder): Promise<OrderRow> {
       const rows = await sql.unsafe<OrderRow[]>(
@@ -307,56 +338,11 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
      * before (or racing this one) is DUPLICATE and changes nothing. NOT_FOUND and AMOUNT_MISMATCH record
      * nothing, so pay delivers the event again.
      */
-    async markPaid(
-      p: { orderNo: string; amountFen: number; tradeNo: string; paidAt: Date; provider: string; channel: string },
-      event?: { eventId: string; type: string },
-    ): Promise<PaidOutcome> {
-      try {
-        return await sql.begin(async (tx) => {
-          const t = tx as unknown as Sql
-          const outcome = await markPaidIn(t, p)
-          if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
-            const fresh = await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome })
-            if (!fresh) throw new DuplicateEvent()
-            failpoint('main.applyingPayEvent')
-          }
-          return outcome
-        })
-      } catch (err) {
-        if (err instanceof DuplicateEvent) return { outcome: 'DUPLICATE' }
-        throw err
-      }
+    async markPaid(p: PaymentFacts, event?: { eventId: string; type: string }): Promise<PaidOutcome> {
+      return (await markPaidTogether([[p, event]]))?.[0] ?? { outcome: 'DUPLICATE' }
     },
 
-    /**
-     * Several payments of one buyer in one transaction: each is applied as `markPaid` applies it (the same guarded
-     * UPDATE, credits and event record), and all commit together. The buyer's row is locked once for all of them:
-     * applied one transaction each, a buyer's payments queue on that row, commit after commit. undefined when one
-     * event was applied before (nothing of the group is kept): the caller applies them one by one instead, where
-     * a duplicate is answered as such.
-     */
-    async markPaidTogether(
-      items: [PaymentFacts, { eventId: string; type: string }?][],
-    ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] | undefined> {
-      try {
-        return await sql.begin(async (tx) => {
-          const t = tx as unknown as Sql
-          const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
-          for (const [p, event] of items) {
-            const outcome = await markPaidIn(t, p)
-            if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
-              if (!(await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome }))) throw new DuplicateEvent()
-              failpoint('main.applyingPayEvent')
-            }
-            outcomes.push(outcome)
-          }
-          return outcomes
-        })
-      } catch (err) {
-        if (err instanceof DuplicateEvent) return undefined
-        throw err
-      }
-    },
+    markPaidTogether,
 
     /** Who bought each of these orders (unknown order numbers are left out). */
     async buyersOf(orderNos: string[]): Promise<Map<string, number>> {

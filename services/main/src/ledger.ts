@@ -38,6 +38,44 @@ export async function addCredits(
   return row.creditBalance
 }
 
+type Grant = { userId: number; type: LedgerType; delta: number; description: string; orderId?: number; idempotencyKey?: string }
+
+/**
+ * Credits granted together (a buyer's paid orders of one delivery): the same rows and balances as `addCredits` called
+ * for each in turn, in three statements whatever their number — each user's balance moved once by the sum, the ledger
+ * rows appended in the given order with the running balance after each. Grants only (a delta below 0 is refused:
+ * the never-negative guard of a debit depends on the order of the rows). The balance after each grant, null where its
+ * user does not exist (nothing written for it, as `addCredits` answers).
+ */
+export async function addCreditsTogether(tx: Sql, grants: readonly Grant[]): Promise<(number | null)[]> {
+  if (grants.some((g) => !Number.isSafeInteger(g.delta) || g.delta < 0)) throw new Error('addCreditsTogether: grants only')
+  if (!grants.length) return []
+  const totals = new Map<number, number>()
+  for (const g of grants) totals.set(g.userId, (totals.get(g.userId) ?? 0) + g.delta)
+  const users = [...totals.keys()].sort((a, b) => a - b) // one lock order for every caller
+  const rows = await tx<{ id: number; creditBalance: number }[]>`
+    update users u set credit_balance = u.credit_balance + g.total, updated_at = now()
+      from unnest(${users}::bigint[], ${users.map((id) => totals.get(id)!)}::bigint[]) as g(id, total)
+     where u.id = g.id
+    returning u.id, u.credit_balance as "creditBalance"`
+  // Each user's balance before these grants, then moved by each in turn.
+  const running = new Map(rows.map((r) => [Number(r.id), Number(r.creditBalance) - totals.get(Number(r.id))!]))
+  const after = grants.map((g) => {
+    const before = running.get(g.userId)
+    if (before === undefined) return null
+    running.set(g.userId, before + g.delta)
+    return before + g.delta
+  })
+  const kept = grants.flatMap((g, k) => (after[k] === null ? [] : [{ ...g, balanceAfter: after[k]! }]))
+  if (kept.length)
+    await tx`
+      insert into credit_ledger (user_id, type, delta, balance_after, description, order_id, idempotency_key)
+      select * from unnest(${kept.map((g) => g.userId)}::bigint[], ${kept.map((g) => g.type)}::text[], ${kept.map((g) => g.delta)}::bigint[],
+                           ${kept.map((g) => g.balanceAfter)}::bigint[], ${kept.map((g) => g.description)}::text[],
+                           ${kept.map((g) => g.orderId ?? null)}::bigint[], ${kept.map((g) => g.idempotencyKey ?? null)}::text[])`
+  return after
+}
+
 export type ConsumeOutcome =
   | { outcome: 'CONSUMED'; row: LedgerRow }
   /** This key was used before for the same request: its row (nothing spent again). */

@@ -22,11 +22,11 @@ async function counts() {
     (select count(*)::int from credit_ledger) as ledger, (select coalesce(sum(credit_balance),0)::int from users) as balance`
   return r
 }
-async function insertOrder(userId: number, amountFen = 2500, credits = 500) {
+async function insertOrder(userId: number, amountFen = 2500, credits = 500, kind: 'credits' | 'goods' = 'credits') {
   const [p] = await sql`select id from products where package_code = 'CREDITS_500'`
   const [o] =
     await sql`insert into orders (order_no, user_id, product_id, kind, package_code, product_name, credits, amount_fen, expire_at, customer_email)
-    values (${newOrderNo()}, ${userId}, ${p!.id}, 'credits', 'CREDITS_500', '标准套餐', ${credits}, ${amountFen}, now() + interval '30 minutes', 'x@example.com')
+    values (${newOrderNo()}, ${userId}, ${p!.id}, ${kind}, 'CREDITS_500', '标准套餐', ${credits}, ${amountFen}, now() + interval '30 minutes', 'x@example.com')
     returning id, order_no as "orderNo"`
   return o as { id: number; orderNo: string }
 }
@@ -329,6 +329,48 @@ t.test('bulk callback from pay: signed, each event once by event id, a failing e
   const [tx] =
     await sql`select count(distinct xmin::text)::int as n, count(*)::int as rows from credit_ledger where order_id in (${e!.id}, ${f!.id})`
   t.same(tx, { n: 1, rows: 2 }, 'two PURCHASE rows written by one transaction')
+
+  // Set-wise, as in turn: each PURCHASE row carries the balance after it, in the order of the call; a payment of
+  // the group that cannot apply (another amount) is answered alone and the others still apply.
+  const [g, h, i, j] = await Promise.all([
+    insertOrder(userId, 2500, 300),
+    insertOrder(userId, 2500, 100),
+    insertOrder(userId, 2500, 200),
+    insertOrder(userId, 2500, 700),
+  ])
+  const mixed = await send({ events: [event(g!), event(h!), event(j!, { amount: 99 }), event(i!)] })
+  t.same(
+    (mixed.json().data.results as Array<{ outcome?: string; error?: string }>).map((x) => x.outcome ?? x.error),
+    ['PAID', 'PAID', 'AMOUNT_MISMATCH', 'PAID'],
+  )
+  t.equal(await balance(), 3600)
+  const ledger = await sql<{ orderId: number; delta: number; after: number }[]>`
+    select order_id as "orderId", delta::int, balance_after::int as after from credit_ledger
+     where order_id in (${g!.id}, ${h!.id}, ${i!.id}, ${j!.id}) order by id`
+  t.same(
+    ledger.map((l) => [l.orderId, l.delta, l.after]),
+    [
+      [g!.id, 300, 3300],
+      [h!.id, 100, 3400],
+      [i!.id, 200, 3600],
+    ],
+    'running balances in the order of the events',
+  )
+  t.equal((await sql`select status from orders where id = ${j!.id}`)[0]!.status, 'PENDING_PAYMENT', 'the other amount changed nothing')
+  // Other events (new ids: another trade) for orders paid already: acknowledged as such, nothing changed. Goods
+  // orders, whose payment grants no credits (no ledger row whose uniqueness would stop a second payment).
+  const [k, l] = await Promise.all([insertOrder(userId, 2500, 0, 'goods'), insertOrder(userId, 2500, 0, 'goods')])
+  t.same(
+    ((await send({ events: [event(k!), event(l!)] })).json().data.results as Array<{ outcome?: string }>).map((x) => x.outcome),
+    ['PAID', 'PAID'],
+  )
+  const later = await send({ events: [event(k!, { tradeNo: 'T-other-1' }), event(l!, { tradeNo: 'T-other-2' })] })
+  t.same(
+    (later.json().data.results as Array<{ outcome?: string }>).map((x) => x.outcome),
+    ['ALREADY_PAID', 'ALREADY_PAID'],
+  )
+  t.equal(await balance(), 3600, 'goods grant no credits')
+  t.equal((await sql`select trade_no from orders where id = ${k!.id}`)[0]!.trade_no, `T${k!.id}`, 'the recorded trade is kept')
 })
 
 t.test('a payment for a cancelled order is not lost', async (t) => {

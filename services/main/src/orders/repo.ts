@@ -6,8 +6,8 @@ import type { Sql } from '@paysys/db'
 import { failpoint } from '@paysys/server-kit'
 import { selectList } from '../db/columns.ts'
 import { orders as ordersTable, type DeliveryStatus, type OrderStatus } from '../db/schema.ts'
-import { addCredits } from '../ledger.ts'
-import { DuplicateEvent, recordEvent } from '../processed-events.ts'
+import { addCredits, addCreditsTogether } from '../ledger.ts'
+import { DuplicateEvent, recordEvents } from '../processed-events.ts'
 
 export { DELIVERY_STATUSES, ORDER_STATUSES, type DeliveryStatus, type OrderStatus } from '../db/schema.ts'
 
@@ -101,9 +101,11 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
   /**
    * Payments in one transaction (`markPaid` is one of them; a bulk delivery passes a buyer's several): for each the
    * guarded UPDATE, its credits and its event id recorded, all committed together. A buyer's row is locked once for
-   * all of them (applied one transaction each, a buyer's payments queue on that row, commit after commit). undefined
-   * when one event was applied before (nothing of the group is kept): the caller applies them one by one instead,
-   * where a duplicate is answered as such.
+   * all of them (applied one transaction each, a buyer's payments queue on that row, commit after commit). Several
+   * payments of distinct orders are applied set-wise (`markPaidAtOnce`: a handful of statements, not four per
+   * payment); the same order twice is applied in turn, as separate deliveries would be. undefined when one event was
+   * applied before (nothing of the group is kept): the caller applies them one by one instead, where a duplicate is
+   * answered as such.
    */
   async function markPaidTogether(
     items: [PaymentFacts, { eventId: string; type: string }?][],
@@ -111,16 +113,17 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
     try {
       return await sql.begin(async (tx) => {
         const t = tx as unknown as Sql
+        const facts = items.map(([p]) => p)
         const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
-        for (const [p, event] of items) {
-          const outcome = await markPaidIn(t, p)
-          if (event && (outcome.outcome === 'PAID' || outcome.outcome === 'ALREADY_PAID')) {
-            const fresh = await recordEvent(t, { ...event, orderNo: p.orderNo, outcome: outcome.outcome })
-            if (!fresh) throw new DuplicateEvent()
-            failpoint('main.applyingPayEvent')
-          }
-          outcomes.push(outcome)
-        }
+        if (facts.length > 1 && new Set(facts.map((p) => p.orderNo)).size === facts.length)
+          outcomes.push(...(await markPaidAtOnce(t, facts)))
+        else for (const p of facts) outcomes.push(await markPaidIn(t, p))
+        const processed = items.flatMap(([p, event], k) => {
+          const { outcome } = outcomes[k]!
+          return event && (outcome === 'PAID' || outcome === 'ALREADY_PAID') ? [{ ...event, orderNo: p.orderNo, outcome }] : []
+        })
+        if (!(await recordEvents(t, processed))) throw new DuplicateEvent()
+        processed.forEach(() => failpoint('main.applyingPayEvent'))
         return outcomes
       })
     } catch (err) {
@@ -368,37 +371,82 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
     },
   }
 
-  async function markPaidIn(
-    tx: Sql,
-    p: { orderNo: string; amountFen: number; tradeNo: string; paidAt: Date; provider: string; channel: string },
-  ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>> {
+  async function markPaidIn(tx: Sql, p: PaymentFacts): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>> {
     const updated = await tx.unsafe<OrderRow[]>(
       `update orders set status = 'PAID', paid_at = $2, trade_no = $3, paid_amount_fen = $4,
          payment_method = coalesce(payment_method, $5), payment_provider = $5, payment_channel = $6,
          late_payment = (status <> 'PENDING_PAYMENT'),
          credits_granted = (kind = 'credits'), updated_at = now()
-       where order_no = $1 and amount_fen = $4 and status in ('PENDING_PAYMENT','CANCELLED','EXPIRED','FAILED')
+       where order_no = $1 and amount_fen = $4 and status in (${PAYABLE})
        returning ${COLUMNS}`,
       [p.orderNo, p.paidAt, p.tradeNo, p.amountFen, p.provider, p.channel] as never[],
     )
     const order = updated[0]
-    if (!order) {
-      const existing = await findBy('order_no', p.orderNo, tx)
-      if (!existing) return { outcome: 'NOT_FOUND' }
-      if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing }
-      return { outcome: 'ALREADY_PAID', order: existing }
+    if (!order) return notPaid(tx, p)
+    const grant = purchaseGrant(order)
+    return { outcome: 'PAID', order, balanceAfter: grant ? await addCredits(tx, grant) : null }
+  }
+
+  /**
+   * Payments of distinct orders, each as `markPaidIn` would apply it (the orders are distinct, so no payment's
+   * UPDATE sees another's): one guarded UPDATE for all, the credits of those paid granted together.
+   */
+  async function markPaidAtOnce(tx: Sql, ps: PaymentFacts[]): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[]> {
+    const updated = await tx.unsafe<OrderRow[]>(
+      `update orders set status = 'PAID', paid_at = e.e_paid_at, trade_no = e.e_trade_no, paid_amount_fen = e.e_fen,
+         payment_method = coalesce(payment_method, e.e_provider), payment_provider = e.e_provider, payment_channel = e.e_channel,
+         late_payment = (status <> 'PENDING_PAYMENT'),
+         credits_granted = (kind = 'credits'), updated_at = now()
+         from unnest($1::text[], $2::timestamptz[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+              as e(e_no, e_paid_at, e_trade_no, e_fen, e_provider, e_channel)
+       where order_no = e.e_no and amount_fen = e.e_fen and status in (${PAYABLE})
+       returning ${COLUMNS}`,
+      [
+        ps.map((p) => p.orderNo),
+        ps.map((p) => p.paidAt.toISOString()),
+        ps.map((p) => p.tradeNo),
+        ps.map((p) => p.amountFen),
+        ps.map((p) => p.provider),
+        ps.map((p) => p.channel),
+      ] as never[],
+    )
+    const paid = new Map(updated.map((o) => [o.orderNo, o]))
+    const grants = ps.flatMap((p) => {
+      const order = paid.get(p.orderNo)
+      const grant = order && purchaseGrant(order)
+      return grant ? [grant] : []
+    })
+    const balances = await addCreditsTogether(tx, grants)
+    const balanceOf = new Map(grants.map((g, k) => [g.orderId, balances[k]!]))
+    const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
+    for (const p of ps) {
+      const order = paid.get(p.orderNo)
+      outcomes.push(order ? { outcome: 'PAID', order, balanceAfter: balanceOf.get(order.id) ?? null } : await notPaid(tx, p))
     }
-    let balanceAfter: number | null = null
-    if (order.kind === 'credits' && order.credits > 0) {
-      balanceAfter = await addCredits(tx, {
-        userId: order.userId,
-        type: 'PURCHASE',
-        delta: order.credits,
-        description: `购买${order.productName} ${order.credits}积分 (订单 ${order.orderNo})`,
-        orderId: order.id,
-      })
-    }
-    return { outcome: 'PAID', order, balanceAfter }
+    return outcomes
+  }
+
+  /** Why a payment's guarded UPDATE changed nothing: no such order, another amount, or paid already. */
+  async function notPaid(tx: Sql, p: PaymentFacts): Promise<Exclude<PaidOutcome, { outcome: 'PAID' | 'DUPLICATE' }>> {
+    const existing = await findBy('order_no', p.orderNo, tx)
+    if (!existing) return { outcome: 'NOT_FOUND' }
+    if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing }
+    return { outcome: 'ALREADY_PAID', order: existing }
+  }
+}
+
+/** The statuses a payment is accepted from: PENDING_PAYMENT, and the closed ones as a late payment. */
+const PAYABLE = `'PENDING_PAYMENT','CANCELLED','EXPIRED','FAILED'`
+
+/** The credits a paid credits order grants its buyer (none for goods). */
+function purchaseGrant(order: OrderRow) {
+  if (order.kind !== 'credits' || order.credits <= 0) return null
+  return {
+    userId: order.userId,
+    type: 'PURCHASE' as const,
+    delta: order.credits,
+    description: `购买${order.productName} ${order.credits}积分 (订单 ${order.orderNo})`,
+    orderId: order.id,
   }
 }
 export type OrdersRepo = ReturnType<typeof createOrdersRepo>

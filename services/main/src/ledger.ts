@@ -42,9 +42,9 @@ type Grant = { userId: number; type: LedgerType; delta: number; description: str
 
 /**
  * Credits granted together (a buyer's paid orders of one delivery): the same rows and balances as `addCredits` called
- * for each in turn, in three statements whatever their number — each user's balance moved once by the sum, the ledger
- * rows appended in the given order with the running balance after each. Grants only (a delta below 0 is refused:
- * the never-negative guard of a debit depends on the order of the rows). The balance after each grant, null where its
+ * for each in turn, in one statement whatever their number — each user's balance moved once by the sum, the ledger
+ * rows appended in the given order, each with the balance after it. Grants only (a delta below 0 is refused: the
+ * never-negative guard of a debit depends on the order of the rows). The balance after each grant, null where its
  * user does not exist (nothing written for it, as `addCredits` answers).
  */
 export async function addCreditsTogether(tx: Sql, grants: readonly Grant[]): Promise<(number | null)[]> {
@@ -53,27 +53,36 @@ export async function addCreditsTogether(tx: Sql, grants: readonly Grant[]): Pro
   const totals = new Map<number, number>()
   for (const g of grants) totals.set(g.userId, (totals.get(g.userId) ?? 0) + g.delta)
   const users = [...totals.keys()].sort((a, b) => a - b) // one lock order for every caller
-  const rows = await tx<{ id: number; creditBalance: number }[]>`
-    update users u set credit_balance = u.credit_balance + g.total, updated_at = now()
-      from unnest(${users}::bigint[], ${users.map((id) => totals.get(id)!)}::bigint[]) as g(id, total)
-     where u.id = g.id
-    returning u.id, u.credit_balance as "creditBalance"`
-  // Each user's balance before these grants, then moved by each in turn.
-  const running = new Map(rows.map((r) => [Number(r.id), Number(r.creditBalance) - totals.get(Number(r.id))!]))
-  const after = grants.map((g) => {
-    const before = running.get(g.userId)
-    if (before === undefined) return null
-    running.set(g.userId, before + g.delta)
-    return before + g.delta
+  // What each user is granted after each row: its balance after that row is the new balance less that.
+  const later = new Map(totals)
+  const rest = grants.map((g) => {
+    const r = later.get(g.userId)! - g.delta
+    later.set(g.userId, r)
+    return r
   })
-  const kept = grants.flatMap((g, k) => (after[k] === null ? [] : [{ ...g, balanceAfter: after[k]! }]))
-  if (kept.length)
-    await tx`
+  const rows = await tx<{ id: number; creditBalance: number }[]>`
+    with moved as (
+      update users u set credit_balance = u.credit_balance + g.total, updated_at = now()
+        from unnest(${users}::bigint[], ${users.map((id) => totals.get(id)!)}::bigint[]) as g(id, total)
+       where u.id = g.id
+      returning u.id, u.credit_balance
+    ), rows as (
       insert into credit_ledger (user_id, type, delta, balance_after, description, order_id, idempotency_key)
-      select * from unnest(${kept.map((g) => g.userId)}::bigint[], ${kept.map((g) => g.type)}::text[], ${kept.map((g) => g.delta)}::bigint[],
-                           ${kept.map((g) => g.balanceAfter)}::bigint[], ${kept.map((g) => g.description)}::text[],
-                           ${kept.map((g) => g.orderId ?? null)}::bigint[], ${kept.map((g) => g.idempotencyKey ?? null)}::text[])`
-  return after
+      select l.user_id, l.type, l.delta, moved.credit_balance - l.rest, l.description, l.order_id, l.idempotency_key
+        from unnest(${grants.map((g) => g.userId)}::bigint[], ${grants.map((g) => g.type)}::text[], ${grants.map((g) => g.delta)}::bigint[],
+                    ${rest}::bigint[], ${grants.map((g) => g.description)}::text[], ${grants.map((g) => g.orderId ?? null)}::bigint[],
+                    ${grants.map((g) => g.idempotencyKey ?? null)}::text[])
+             with ordinality as l(user_id, type, delta, rest, description, order_id, idempotency_key, n)
+        join moved on moved.id = l.user_id
+       order by l.n
+      returning 1
+    )
+    select id, credit_balance as "creditBalance" from moved`
+  const balance = new Map(rows.map((r) => [Number(r.id), Number(r.creditBalance)]))
+  return grants.map((g, k) => {
+    const b = balance.get(g.userId)
+    return b === undefined ? null : b - rest[k]!
+  })
 }
 
 export type ConsumeOutcome =

@@ -114,16 +114,19 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
       return await sql.begin(async (tx) => {
         const t = tx as unknown as Sql
         const facts = items.map(([p]) => p)
+        /** The events of the payments applied (PAID, ALREADY_PAID) recorded as processed; one seen before undoes all. */
+        const record = async (outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[]) => {
+          const processed = items.flatMap(([p, event], k) => {
+            const { outcome } = outcomes[k]!
+            return event && (outcome === 'PAID' || outcome === 'ALREADY_PAID') ? [{ ...event, orderNo: p.orderNo, outcome }] : []
+          })
+          if (!(await recordEvents(t, processed))) throw new DuplicateEvent()
+          processed.forEach(() => failpoint('main.applyingPayEvent'))
+        }
+        if (facts.length > 1 && new Set(facts.map((p) => p.orderNo)).size === facts.length) return markPaidAtOnce(t, facts, record)
         const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
-        if (facts.length > 1 && new Set(facts.map((p) => p.orderNo)).size === facts.length)
-          outcomes.push(...(await markPaidAtOnce(t, facts)))
-        else for (const p of facts) outcomes.push(await markPaidIn(t, p))
-        const processed = items.flatMap(([p, event], k) => {
-          const { outcome } = outcomes[k]!
-          return event && (outcome === 'PAID' || outcome === 'ALREADY_PAID') ? [{ ...event, orderNo: p.orderNo, outcome }] : []
-        })
-        if (!(await recordEvents(t, processed))) throw new DuplicateEvent()
-        processed.forEach(() => failpoint('main.applyingPayEvent'))
+        for (const p of facts) outcomes.push(await markPaidIn(t, p))
+        await record(outcomes)
         return outcomes
       })
     } catch (err) {
@@ -389,9 +392,14 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
 
   /**
    * Payments of distinct orders, each as `markPaidIn` would apply it (the orders are distinct, so no payment's
-   * UPDATE sees another's): one guarded UPDATE for all, the credits of those paid granted together.
+   * UPDATE sees another's): one guarded UPDATE for all, `record` (their events), the credits of those paid granted
+   * together.
    */
-  async function markPaidAtOnce(tx: Sql, ps: PaymentFacts[]): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[]> {
+  async function markPaidAtOnce(
+    tx: Sql,
+    ps: PaymentFacts[],
+    record: (outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[]) => Promise<void>,
+  ): Promise<Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[]> {
     const updated = await tx.unsafe<OrderRow[]>(
       `update orders set status = 'PAID', paid_at = e.e_paid_at, trade_no = e.e_trade_no, paid_amount_fen = e.e_fen,
          payment_method = coalesce(payment_method, e.e_provider), payment_provider = e.e_provider, payment_channel = e.e_channel,
@@ -411,18 +419,22 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
       ] as never[],
     )
     const paid = new Map(updated.map((o) => [o.orderNo, o]))
-    const grants = ps.flatMap((p) => {
-      const order = paid.get(p.orderNo)
-      const grant = order && purchaseGrant(order)
-      return grant ? [grant] : []
-    })
-    const balances = await addCreditsTogether(tx, grants)
-    const balanceOf = new Map(grants.map((g, k) => [g.orderId, balances[k]!]))
     const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
     for (const p of ps) {
       const order = paid.get(p.orderNo)
-      outcomes.push(order ? { outcome: 'PAID', order, balanceAfter: balanceOf.get(order.id) ?? null } : await notPaid(tx, p))
+      outcomes.push(order ? { outcome: 'PAID', order, balanceAfter: null } : await notPaid(tx, p))
     }
+    // Before the credits: the buyer's row is locked last, for one statement and the commit.
+    await record(outcomes)
+    const granted = outcomes.flatMap((o) => {
+      const grant = o.outcome === 'PAID' && purchaseGrant(o.order)
+      return grant && o.outcome === 'PAID' ? [{ o, grant }] : []
+    })
+    const balances = await addCreditsTogether(
+      tx,
+      granted.map((x) => x.grant),
+    )
+    granted.forEach(({ o }, k) => (o.balanceAfter = balances[k]!))
     return outcomes
   }
 

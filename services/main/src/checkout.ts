@@ -205,6 +205,16 @@ export function createCheckout(deps: {
     return paidOutcome(e, await payments.applyEvent(e), caller)
   }
 
+  /** Payment events in one transaction; undefined when they cannot be (one seen before, a failure: logged). */
+  async function applyTogether(es: PaymentSucceededEvent[], caller: Caller): Promise<PaidOutcome[] | undefined> {
+    try {
+      return await payments.applyEventsTogether(es)
+    } catch (err) {
+      caller.log.warn({ events: es.length, err: { message: (err as Error).message } }, 'events not applied together; in smaller turns')
+      return undefined
+    }
+  }
+
   return {
     lookup,
     owned,
@@ -376,10 +386,15 @@ export function createCheckout(deps: {
 
     /**
      * Payment events of one delivery, each answered as `applyEvent` answers it (an outcome, or the error it throws).
-     * A buyer's events are applied together, in one transaction (payments.applyEventsTogether); a group that cannot
-     * be (one event seen before, a failure) falls back to one transaction per event, so each is still answered alone.
+     * All are applied together, in one transaction (payments.applyEventsTogether). When they cannot be (one event
+     * seen before, a failure), each buyer's events are tried together, and a buyer's that cannot be either are
+     * applied one transaction per event, so each is still answered alone.
      */
     async applyPaymentEvents(es: PaymentSucceededEvent[], caller: Caller): Promise<(string | Error)[]> {
+      if (es.length > 1) {
+        const together = await applyTogether(es, caller)
+        if (together) return Promise.all(es.map((e, k) => settle(() => paidOutcome(e, together[k]!, caller))))
+      }
       const buyers = es.length > 1 ? await orders.buyersOf(es.map((e) => e.orderNo)) : new Map<string, number>()
       const groups = new Map<number | string, number[]>()
       es.forEach((e, k) => {
@@ -393,13 +408,11 @@ export function createCheckout(deps: {
         for (const k of ks) results[k] = await settle(() => applyEvent(es[k]!, caller))
       }
       const work = [...groups.values()].map((ks) => async () => {
-        if (ks.length === 1) return oneByOne(ks)
-        let together: PaidOutcome[] | undefined
-        try {
-          together = await payments.applyEventsTogether(ks.map((k) => es[k]!))
-        } catch (err) {
-          caller.log.warn({ events: ks.length, err: { message: (err as Error).message } }, 'events not applied together; one by one')
-        }
+        if (ks.length === 1 || ks.length === es.length) return oneByOne(ks) // all together was tried above
+        const together = await applyTogether(
+          ks.map((k) => es[k]!),
+          caller,
+        )
         if (!together) return oneByOne(ks)
         for (const [i, k] of ks.entries()) results[k] = await settle(() => paidOutcome(es[k]!, together[i]!, caller))
       })

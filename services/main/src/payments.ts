@@ -165,7 +165,7 @@ export function createPaymentsService(deps: { orders: OrdersRepo; pay: PayClient
       return r
     },
 
-    /** One buyer's payments in one transaction (orders.markPaidTogether); undefined: apply them one by one. */
+    /** Payments in one transaction (orders.markPaidTogether); undefined: apply them in smaller turns. */
     async applyEventsTogether(es: PaymentSucceededEvent[]): Promise<PaidOutcome[] | undefined> {
       const rs = await orders.markPaidTogether(es.map(markPaidArgs))
       rs?.forEach((r, k) => logOutcome('callback', r, es[k]!.orderNo))

@@ -371,6 +371,19 @@ t.test('bulk callback from pay: signed, each event once by event id, a failing e
   )
   t.equal(await balance(), 3600, 'goods grant no credits')
   t.equal((await sql`select trade_no from orders where id = ${k!.id}`)[0]!.trade_no, `T${k!.id}`, 'the recorded trade is kept')
+
+  // Several buyers' payments in one delivery: one transaction, each buyer credited with theirs.
+  const other = await register('bulk-other@example.com')
+  const [m, n] = await Promise.all([insertOrder(userId, 2500, 50), insertOrder(other.userId, 2500, 70)])
+  t.same(
+    ((await send({ events: [event(m!), event(n!)] })).json().data.results as Array<{ outcome?: string }>).map((x) => x.outcome),
+    ['PAID', 'PAID'],
+  )
+  t.equal(await balance(), 3650)
+  const [both] = await sql`
+    select count(distinct xmin::text)::int as n, array_agg(balance_after::int order by balance_after) as after
+      from credit_ledger where order_id in (${m!.id}, ${n!.id})`
+  t.same(both, { n: 1, after: [70, 3650] }, "one transaction, each buyer's balance")
 })
 
 t.test('a payment for a cancelled order is not lost', async (t) => {

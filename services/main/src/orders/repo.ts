@@ -99,13 +99,13 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
   }
 
   /**
-   * Payments in one transaction (`markPaid` is one of them; a bulk delivery passes a buyer's several): for each the
-   * guarded UPDATE, its credits and its event id recorded, all committed together. A buyer's row is locked once for
-   * all of them (applied one transaction each, a buyer's payments queue on that row, commit after commit). Several
-   * payments of distinct orders are applied set-wise (`markPaidAtOnce`: a handful of statements, not four per
-   * payment); the same order twice is applied in turn, as separate deliveries would be. undefined when one event was
-   * applied before (nothing of the group is kept): the caller applies them one by one instead, where a duplicate is
-   * answered as such.
+   * Payments in one transaction (`markPaid` is one of them; a bulk delivery passes its several): for each the guarded
+   * UPDATE, its credits and its event id recorded, all committed together. Each buyer's row is locked once for all of
+   * theirs, for one statement and the commit (applied one transaction each, a buyer's payments queue on that row,
+   * commit after commit). Payments of distinct orders are applied set-wise (`markPaidAtOnce`: a handful of statements
+   * whatever their number); the same order twice is applied in turn, as separate deliveries would be. undefined when
+   * one event was applied before (nothing of the group is kept): the caller applies them in smaller turns instead,
+   * where a duplicate is answered as such.
    */
   async function markPaidTogether(
     items: [PaymentFacts, { eventId: string; type: string }?][],

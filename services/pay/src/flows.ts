@@ -12,7 +12,14 @@ import {
   type PayMethodInfo,
   type PaymentStatusResponse,
 } from '@paysys/contracts'
-import { currentAttempt, decideAttempt, type Attempt, type NotifyVerdict, type PaymentsRepo, type VerifiedPayment } from './payments.ts'
+import {
+  currentAttempt,
+  type Attempt,
+  type NotifyVerdict,
+  type PaymentsRepo,
+  type PrepareOutcome,
+  type VerifiedPayment,
+} from './payments.ts'
 import { methodInfos } from './providers/module.ts'
 import { isProviderName, PROVIDER_MODULES } from './providers/index.ts'
 import {
@@ -250,17 +257,13 @@ export function createPaymentFlows(deps: {
         expireAt,
       }
 
-      // Checked before closing anything, then again under the lock in prepareAttempt.
-      const existing = await repo.findByOrderNo(req.orderNo)
-      const early = decideAttempt(existing, input)
-      if (early && early.kind !== 'EXISTING') throwConflict(early.kind)
-      if (!early) {
+      const first = await repo.prepareAttemptOrCloseFirst(input)
+      let prepared: PrepareOutcome
+      if (first.kind === 'CLOSE_FIRST') {
         // Switching channel: the previous pending attempts must not stay payable.
-        const closed = await closeAtProvider(existing.filter((a) => a.status === 'PENDING'))
-        if (!closed) throwConflict('ALREADY_PAID')
-      }
-
-      let prepared = await repo.prepareAttempt(input)
+        if (!(await closeAtProvider(first.pending))) throwConflict('ALREADY_PAID')
+        prepared = await repo.prepareAttempt(input)
+      } else prepared = first
       if (prepared.kind === 'EXISTING' && providerPaymentDead(prepared.attempt)) {
         // Its provider payment has expired (a QR code lives two hours): never serve it again, make a new trade.
         await repo.markClosed(prepared.attempt.id)

@@ -153,6 +153,31 @@ export function createPaymentsRepo(sql: Sql) {
     })
   }
 
+  async function prepareAttempt(
+    input: NewAttempt,
+    closeOthersFirst: boolean,
+  ): Promise<PrepareOutcome | { kind: 'CLOSE_FIRST'; pending: Attempt[] }> {
+    return sql.begin(async (tx) => {
+      await tx`select pg_advisory_xact_lock(hashtextextended(${input.orderNo}, 7262101))`
+      const existing = await findByOrderNo(input.orderNo, tx)
+      const decided = decideAttempt(existing, input)
+      if (decided) return decided
+      const pending = existing.filter((a) => a.status === 'PENDING')
+      if (closeOthersFirst && pending.length) return { kind: 'CLOSE_FIRST', pending } as const
+      // A new provider trade: the order's first attempt is sent as the orderNo itself, later
+      // ones (another channel, or this channel again after its trade was closed) get a suffix,
+      // because a provider never reopens a closed trade number.
+      if (existing.length >= MAX_ATTEMPTS_PER_ORDER) return { kind: 'NOT_PAYABLE', attempt: existing.at(-1)! } as const
+      const outTradeNo = existing.length === 0 ? input.orderNo : `${input.orderNo}_${existing.length + 1}`
+      const [created] = await tx<Attempt[]>`
+        insert into payment_attempts (id, order_id, order_no, out_trade_no, provider, channel, amount, subject, status, expire_at)
+        values (${randomUUID()}, ${input.orderId}, ${input.orderNo}, ${outTradeNo}, ${input.provider}, ${input.channel},
+                ${input.amount}, ${input.subject}, 'PENDING', ${input.expireAt})
+        returning ${columns(tx)}`
+      return { kind: 'CREATED', attempt: created! } as const
+    })
+  }
+
   return {
     findByOrderNo,
     findByOutTradeNo,
@@ -163,25 +188,13 @@ export function createPaymentsRepo(sql: Sql) {
      * paying again makes a new attempt (new provider trade). Provider calls happen outside, after
      * this commits.
      */
-    async prepareAttempt(input: NewAttempt): Promise<PrepareOutcome> {
-      return sql.begin(async (tx) => {
-        await tx`select pg_advisory_xact_lock(hashtextextended(${input.orderNo}, 7262101))`
-        const existing = await findByOrderNo(input.orderNo, tx)
-        const decided = decideAttempt(existing, input)
-        if (decided) return decided
-        // A new provider trade: the order's first attempt is sent as the orderNo itself, later
-        // ones (another channel, or this channel again after its trade was closed) get a suffix,
-        // because a provider never reopens a closed trade number.
-        if (existing.length >= MAX_ATTEMPTS_PER_ORDER) return { kind: 'NOT_PAYABLE', attempt: existing.at(-1)! } as const
-        const outTradeNo = existing.length === 0 ? input.orderNo : `${input.orderNo}_${existing.length + 1}`
-        const [created] = await tx<Attempt[]>`
-          insert into payment_attempts (id, order_id, order_no, out_trade_no, provider, channel, amount, subject, status, expire_at)
-          values (${randomUUID()}, ${input.orderId}, ${input.orderNo}, ${outTradeNo}, ${input.provider}, ${input.channel},
-                  ${input.amount}, ${input.subject}, 'PENDING', ${input.expireAt})
-          returning ${columns(tx)}`
-        return { kind: 'CREATED', attempt: created! } as const
-      })
-    },
+    prepareAttempt: (input: NewAttempt) => prepareAttempt(input, false) as Promise<PrepareOutcome>,
+
+    /**
+     * `prepareAttempt`, except that no new attempt is made while another channel's is pending: CLOSE_FIRST names
+     * them, for the caller to close at the provider (outside the transaction) before it asks `prepareAttempt`.
+     */
+    prepareAttemptOrCloseFirst: (input: NewAttempt) => prepareAttempt(input, true),
 
     /**
      * What the provider made for a pending attempt: its QR content (reused while it lives), when it dies,

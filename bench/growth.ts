@@ -329,6 +329,10 @@ try {
     await mainDb`vacuum analyze`
     await payDb`vacuum analyze`
     await sandboxDb`vacuum analyze`
+    // The fill's writes checkpointed now, not by the checkpoints their WAL triggers during the timing: in one run the
+    // server log showed them back to back under the 1M column, which read every query 1.4–2.4× its 1k time, key
+    // lookups too (the next run, with this line, read 0.65–0.93×; the reference line shows the machine's own drift).
+    await mainDb`checkpoint`
   }
 
   const elapsed = async (what: string, fn: () => Promise<void>) => {

@@ -3,7 +3,7 @@
  * account balance in the same transaction (`addCredits`, guarded so it never goes negative).
  * Spending is idempotent by key: the (user, key) pair is unique in the ledger.
  * This module is the only writer of `credit_ledger`: orders (paid, paid with credits) and refunds
- * call `addCredits` inside their own transactions.
+ * call `addCredits` (a bulk delivery's payments `addCreditsTogether`) inside their own transactions.
  */
 import type { Sql } from '@paysys/db'
 import { selectList } from './db/columns.ts'
@@ -41,7 +41,7 @@ export async function addCredits(
 type Grant = { userId: number; type: LedgerType; delta: number; description: string; orderId?: number; idempotencyKey?: string }
 
 /**
- * Credits granted together (a buyer's paid orders of one delivery): the same rows and balances as `addCredits` called
+ * Credits granted together (the paid orders of one delivery): the same rows and balances as `addCredits` called
  * for each in turn, in one statement whatever their number — each user's balance moved once by the sum, the ledger
  * rows appended in the given order, each with the balance after it. Grants only (a delta below 0 is refused: the
  * never-negative guard of a debit depends on the order of the rows). The balance after each grant, null where its
@@ -52,7 +52,10 @@ export async function addCreditsTogether(tx: Sql, grants: readonly Grant[]): Pro
   if (!grants.length) return []
   const totals = new Map<number, number>()
   for (const g of grants) totals.set(g.userId, (totals.get(g.userId) ?? 0) + g.delta)
-  const users = [...totals.keys()].sort((a, b) => a - b) // one lock order for every caller
+  // In id order: with the array driving the key lookups (the plan for a delivery's few users), every caller locks
+  // users in one order. A deadlock another plan might still cause fails the transaction; the caller then applies the
+  // events in smaller turns.
+  const users = [...totals.keys()].sort((a, b) => a - b)
   // What each user is granted after each row: its balance after that row is the new balance less that.
   const later = new Map(totals)
   const rest = grants.map((g) => {

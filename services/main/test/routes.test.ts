@@ -330,18 +330,19 @@ t.test('bulk callback from pay: signed, each event once by event id, a failing e
     await sql`select count(distinct xmin::text)::int as n, count(*)::int as rows from credit_ledger where order_id in (${e!.id}, ${f!.id})`
   t.same(tx, { n: 1, rows: 2 }, 'two PURCHASE rows written by one transaction')
 
-  // Set-wise, as in turn: each PURCHASE row carries the balance after it, in the order of the call; a payment of
-  // the group that cannot apply (another amount) is answered alone and the others still apply.
+  // Set-wise, as in turn: each PURCHASE row carries the balance after it, in the order of the call; payments of
+  // the group that cannot apply (another amount, no such order) are answered alone and the others still apply.
   const [g, h, i, j] = await Promise.all([
     insertOrder(userId, 2500, 300),
     insertOrder(userId, 2500, 100),
     insertOrder(userId, 2500, 200),
     insertOrder(userId, 2500, 700),
   ])
-  const mixed = await send({ events: [event(g!), event(h!), event(j!, { amount: 99 }), event(i!)] })
+  const nowhere = event({ id: 999_998, orderNo: 'NO-SUCH-ORDER-2' })
+  const mixed = await send({ events: [event(g!), event(h!), event(j!, { amount: 99 }), nowhere, event(i!)] })
   t.same(
     (mixed.json().data.results as Array<{ outcome?: string; error?: string }>).map((x) => x.outcome ?? x.error),
-    ['PAID', 'PAID', 'AMOUNT_MISMATCH', 'PAID'],
+    ['PAID', 'PAID', 'AMOUNT_MISMATCH', 'ORDER_NOT_FOUND', 'PAID'],
   )
   t.equal(await balance(), 3600)
   const ledger = await sql<{ orderId: number; delta: number; after: number }[]>`

@@ -419,16 +419,22 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
       ] as never[],
     )
     const paid = new Map(updated.map((o) => [o.orderNo, o]))
-    const outcomes: Exclude<PaidOutcome, { outcome: 'DUPLICATE' }>[] = []
-    for (const p of ps) {
+    // The ones the UPDATE left alone, read in one statement (a redelivered batch can be all of them).
+    const missed = ps.filter((p) => !paid.has(p.orderNo)).map((p) => p.orderNo)
+    const rows = missed.length
+      ? await tx.unsafe<OrderRow[]>(`select ${COLUMNS} from orders where order_no = any($1::text[])`, [missed] as never[])
+      : []
+    const found = new Map(rows.map((o) => [o.orderNo, o]))
+    const outcomes = ps.map((p): Exclude<PaidOutcome, { outcome: 'DUPLICATE' }> => {
       const order = paid.get(p.orderNo)
-      outcomes.push(order ? { outcome: 'PAID', order, balanceAfter: null } : await notPaid(tx, p))
-    }
-    // Before the credits: the buyer's row is locked last, for one statement and the commit.
+      return order ? { outcome: 'PAID', order, balanceAfter: null } : whyNotPaid(found.get(p.orderNo), p)
+    })
+    // Before the credits: the buyers' rows are locked last, for one statement and the commit.
     await record(outcomes)
     const granted = outcomes.flatMap((o) => {
-      const grant = o.outcome === 'PAID' && purchaseGrant(o.order)
-      return grant && o.outcome === 'PAID' ? [{ o, grant }] : []
+      if (o.outcome !== 'PAID') return []
+      const grant = purchaseGrant(o.order)
+      return grant ? [{ o, grant }] : []
     })
     const balances = await addCreditsTogether(
       tx,
@@ -440,11 +446,15 @@ export function createOrdersRepo(sql: Sql, lookups: Sql = sql) {
 
   /** Why a payment's guarded UPDATE changed nothing: no such order, another amount, or paid already. */
   async function notPaid(tx: Sql, p: PaymentFacts): Promise<Exclude<PaidOutcome, { outcome: 'PAID' | 'DUPLICATE' }>> {
-    const existing = await findBy('order_no', p.orderNo, tx)
-    if (!existing) return { outcome: 'NOT_FOUND' }
-    if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing }
-    return { outcome: 'ALREADY_PAID', order: existing }
+    return whyNotPaid(await findBy('order_no', p.orderNo, tx), p)
   }
+}
+
+/** The answer to a payment whose guarded UPDATE changed nothing, from the order as it is now (if any). */
+function whyNotPaid(existing: OrderRow | undefined, p: PaymentFacts): Exclude<PaidOutcome, { outcome: 'PAID' | 'DUPLICATE' }> {
+  if (!existing) return { outcome: 'NOT_FOUND' }
+  if (existing.amountFen !== p.amountFen) return { outcome: 'AMOUNT_MISMATCH', order: existing }
+  return { outcome: 'ALREADY_PAID', order: existing }
 }
 
 /** The statuses a payment is accepted from: PENDING_PAYMENT, and the closed ones as a late payment. */
